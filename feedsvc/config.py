@@ -1,0 +1,455 @@
+"""Typed configuration: loaded once from YAML, validated, passed explicitly.
+
+``load_config(path)`` returns a frozen :class:`Settings`; nothing reads the file or
+the environment afterwards. Every problem becomes one :class:`ConfigError` line that
+names the file, the key path and the problem, e.g.
+``config/feeds.yaml: topics.superpowers.sources[1].url: not an absolute http(s) URL``.
+Validation is pydantic's (strict schemas, unknown keys rejected) rather than
+hand-written checks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from feedsvc import __version__
+from feedsvc.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = "config/feeds.yaml"
+DEFAULT_USER_AGENT = f"feedsvc/{__version__} (+https://github.com/feedsvc/feedsvc)"
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+    "k": 1024, "m": 1024**2, "g": 1024**3,
+}
+_NUM_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+TOPIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def parse_duration(value: Any) -> float:
+    """``15m`` -> 900.0; a bare number is seconds. Compound forms (``1h30m``) are accepted."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15m, 30d or 20s")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", value.strip().lower())
+        joined = "".join(f"{n}{u}" for n, u in parts)
+        if not parts or joined != re.sub(r"\s+", "", value.strip().lower()):
+            raise ValueError(f"{value!r} is not a duration (use e.g. 90s, 15m, 2h, 30d)")
+        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    else:
+        raise ValueError("expected a duration such as 15m, 30d or 20s")
+    if seconds <= 0:
+        raise ValueError("must be greater than zero")
+    return seconds
+
+
+def parse_size(value: Any) -> int:
+    """``5MB`` -> 5_000_000, ``5MiB`` -> 5_242_880; a bare number is bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 5MB or 512KiB")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str):
+        m = _NUM_UNIT.match(value)
+        if not m or m.group(2).lower() not in _SIZE_UNITS:
+            raise ValueError(f"{value!r} is not a size (use e.g. 512KB, 5MB, 2MiB)")
+        size = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+    else:
+        raise ValueError("expected a size such as 5MB or 512KiB")
+    if size <= 0:
+        raise ValueError("must be greater than zero")
+    return size
+
+
+def _http_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not an absolute http(s) URL")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an absolute http(s) URL")
+    return value.strip()
+
+
+def _regex(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a regular expression string")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+def _css(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a CSS selector string")
+    from cssselect import GenericTranslator, SelectorError
+
+    try:
+        GenericTranslator().css_to_xpath(value)
+    except SelectorError as exc:
+        raise ValueError(f"not a valid CSS selector: {exc}") from None
+    return value
+
+
+def _listen(value: Any) -> str:
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8080")
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{port!r} is not a TCP port")
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+Regex = Annotated[str, BeforeValidator(_regex)]
+Css = Annotated[str, BeforeValidator(_css)]
+Listen = Annotated[str, BeforeValidator(_listen)]
+PosInt = Annotated[int, Field(gt=0, strict=True)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _SourceOptions(_Model):
+    """Keys that may be set under ``defaults`` and overridden per topic and per source."""
+
+    poll_interval: Duration | None = None
+    timeout: Duration | None = None
+    max_page_bytes: Size | None = None
+    robots: bool | None = None
+    max_articles: PosInt | None = None
+
+
+class _TopicOptions(_SourceOptions):
+    max_entries: PosInt | None = None
+    retention: Duration | None = None
+
+
+class _Defaults(_TopicOptions):
+    concurrency: PosInt | None = None
+    per_host: PosInt | None = None
+
+
+class _Source(_SourceOptions):
+    url: HttpUrl
+    kind: Literal["index", "feed"] = "index"
+    links: Css | None = None
+    follow: Regex | None = None
+    name: str | None = None
+    # By default an index yields only links on its own site (issue #2 item 3);
+    # SpaceDaily-style networks link their sister sites, so this can widen it.
+    allow_hosts: tuple[str, ...] = ()
+
+
+class _Topic(_TopicOptions):
+    title: str | None = None
+    description: str | None = None
+    sources: list[_Source] = Field(min_length=1)
+
+
+class _Service(_Model):
+    listen: Listen = "0.0.0.0:8080"
+    base_url: HttpUrl | None = None
+    redis_url: str | None = None
+    user_agent: str = DEFAULT_USER_AGENT
+    sites_dir: str | None = None
+    extract_workers: Annotated[int, Field(ge=0, strict=True)] | None = None
+    extract_timeout: Duration = 10.0
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return v
+
+
+class _File(_Model):
+    service: _Service = _Service()
+    defaults: _Defaults = _Defaults()
+    topics: dict[str, _Topic] = Field(min_length=1)
+
+    @field_validator("topics")
+    @classmethod
+    def _topic_names(cls, v: dict[str, _Topic]) -> dict[str, _Topic]:
+        for name in v:
+            if not TOPIC_NAME.match(name):
+                raise ValueError(
+                    f"topic name {name!r} must be lowercase letters, digits, '-' or '_' "
+                    "(it becomes the feed's URL path)"
+                )
+        return v
+
+
+# Built-in defaults, applied under the file's ``defaults:``.
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "poll_interval": 15 * 60.0,
+    "max_entries": 50,
+    "retention": 30 * 86400.0,
+    "timeout": 20.0,
+    "max_page_bytes": 5_000_000,
+    "concurrency": 8,
+    "per_host": 2,
+    "robots": True,
+    "max_articles": 100,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One source with every option resolved (source > topic > defaults > built-in)."""
+
+    topic: str
+    url: str
+    kind: Literal["index", "feed"]
+    links: str | None
+    follow: str | None
+    poll_interval: float
+    timeout: float
+    max_page_bytes: int
+    robots: bool
+    max_articles: int  # article links taken from one poll of this source
+    name: str
+    allow_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicConfig:
+    name: str
+    title: str
+    description: str
+    max_entries: int
+    retention: float
+    sources: tuple[SourceConfig, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The whole resolved configuration. Immutable; pass it, don't import it."""
+
+    path: str
+    listen_host: str
+    listen_port: int
+    base_url: str
+    redis_url: str | None = field(repr=False)
+    user_agent: str
+    concurrency: int
+    per_host: int
+    topics: Mapping[str, TopicConfig]
+    sites_dir: str | None = None
+    extract_workers: int = 0  # 0 -> one per CPU core
+    extract_timeout: float = 10.0
+    log_format: Literal["text", "json"] = "text"
+
+    @property
+    def redis_url_redacted(self) -> str | None:
+        return redact_url(self.redis_url)
+
+    def all_sources(self) -> list[SourceConfig]:
+        return [s for t in self.topics.values() for s in t.sources]
+
+    def __repr__(self) -> str:  # never print secrets (the Redis URL may hold a password)
+        return (
+            f"Settings(path={self.path!r}, listen={self.listen_host}:{self.listen_port}, "
+            f"redis_url={self.redis_url_redacted!r}, topics={sorted(self.topics)!r})"
+        )
+
+
+def redact_url(url: str | None) -> str | None:
+    """Replace a URL's password with ``***``."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith("function-") or part in ("literal", "str", "int"):
+            continue  # pydantic's internal validator names, not user keys
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    kind = err.get("type")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    return msg.removeprefix("Value error, ")
+
+
+def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | None = None) -> Settings:
+    """Validate already-parsed YAML data and resolve it into :class:`Settings`."""
+    env = os.environ if env is None else env
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping with service, defaults, topics")
+    try:
+        raw = _File.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{path}: {_loc(first['loc'])}: {_message(first)}") from None
+
+    service = raw.service
+    listen = env.get("FEEDSVC_LISTEN") or service.listen
+    try:
+        _listen(listen)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: FEEDSVC_LISTEN: {exc}") from None
+    host, _, port = listen.rpartition(":")
+    redis_url = env.get("FEEDSVC_REDIS_URL", service.redis_url) or None
+    if redis_url is not None:
+        try:
+            _Service(redis_url=redis_url)
+        except ValidationError as exc:
+            raise ConfigError(f"{path}: FEEDSVC_REDIS_URL: {_message(exc.errors()[0])}") from None
+
+    defaults = {**BUILTIN_DEFAULTS, **raw.defaults.model_dump(exclude_none=True)}
+    topics: dict[str, TopicConfig] = {}
+    for name, topic in raw.topics.items():
+        tdef = {**defaults, **topic.model_dump(exclude_none=True, exclude={"sources"})}
+        sources = []
+        for src in topic.sources:
+            sdef = {**tdef, **src.model_dump(exclude_none=True)}
+            sources.append(
+                SourceConfig(
+                    topic=name,
+                    url=src.url,
+                    kind=src.kind,
+                    links=src.links,
+                    follow=src.follow,
+                    poll_interval=sdef["poll_interval"],
+                    timeout=sdef["timeout"],
+                    max_page_bytes=sdef["max_page_bytes"],
+                    robots=sdef["robots"],
+                    max_articles=sdef["max_articles"],
+                    name=src.name or urlsplit(src.url).netloc + urlsplit(src.url).path,
+                    allow_hosts=tuple(h.lower() for h in src.allow_hosts),
+                )
+            )
+        topics[name] = TopicConfig(
+            name=name,
+            title=topic.title or name,
+            description=topic.description or f"Articles for the {name} topic",
+            max_entries=tdef["max_entries"],
+            retention=tdef["retention"],
+            sources=tuple(sources),
+        )
+    base_url = service.base_url or f"http://{'localhost' if host in ('0.0.0.0', '::', '') else host}:{port}"
+    return Settings(
+        path=path,
+        listen_host=host.strip("[]") or "0.0.0.0",
+        listen_port=int(port),
+        base_url=base_url.rstrip("/"),
+        redis_url=redis_url,
+        user_agent=service.user_agent,
+        concurrency=defaults["concurrency"],
+        per_host=defaults["per_host"],
+        topics=topics,
+        sites_dir=service.sites_dir,
+        extract_workers=service.extract_workers or 0,
+        extract_timeout=service.extract_timeout,
+        log_format=service.log_format,
+    )
+
+
+def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the YAML file at ``path`` (or ``$FEEDSVC_CONFIG``, or the default)."""
+    env = os.environ if env is None else env
+    path = path or env.get("FEEDSVC_CONFIG") or DEFAULT_CONFIG_PATH
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
+    settings = parse_config(data, path, env)
+    if settings.sites_dir is None:
+        # site rules live beside the feeds file unless configured (config/sites/)
+        default_sites = Path(path).parent / "sites"
+        if default_sites.is_dir():
+            from dataclasses import replace
+
+            settings = replace(settings, sites_dir=str(default_sites))
+    return settings
+
+
+def dump_settings(settings: Settings) -> dict[str, Any]:
+    """The resolved configuration as plain data, secrets redacted (``check-config``)."""
+    return {
+        "path": settings.path,
+        "service": {
+            "listen": f"{settings.listen_host}:{settings.listen_port}",
+            "base_url": settings.base_url,
+            "redis_url": settings.redis_url_redacted,
+            "user_agent": settings.user_agent,
+            "concurrency": settings.concurrency,
+            "per_host": settings.per_host,
+            "sites_dir": settings.sites_dir,
+            "extract_workers": settings.extract_workers or os.cpu_count() or 1,
+            "extract_timeout": settings.extract_timeout,
+            "log_format": settings.log_format,
+        },
+        "topics": {
+            name: {
+                "title": t.title,
+                "description": t.description,
+                "max_entries": t.max_entries,
+                "retention_seconds": t.retention,
+                "sources": [
+                    {
+                        "url": s.url,
+                        "kind": s.kind,
+                        "links": s.links,
+                        "follow": s.follow,
+                        "poll_interval_seconds": s.poll_interval,
+                        "timeout_seconds": s.timeout,
+                        "max_page_bytes": s.max_page_bytes,
+                        "robots": s.robots,
+                        "max_articles": s.max_articles,
+                        "allow_hosts": list(s.allow_hosts),
+                    }
+                    for s in t.sources
+                ],
+            }
+            for name, t in settings.topics.items()
+        },
+    }

@@ -1,0 +1,61 @@
+"""Named errors, one family per pipeline stage.
+
+Nothing from aiohttp, lxml or redis leaks past the stage that uses it: each stage
+wraps library exceptions in its own error so the orchestrator can record, back off
+and carry on per source (the habit of Miniflux's ``fetcher/response_handler.go``).
+"""
+
+from __future__ import annotations
+
+
+class FeedsvcError(Exception):
+    """Root of every error feedsvc raises on purpose."""
+
+
+class ConfigError(FeedsvcError):
+    """The configuration file is missing, unreadable or invalid.
+
+    ``str(err)`` is one line naming the file, the key path and the problem.
+    """
+
+
+class FetchError(FeedsvcError):
+    """A fetch did not produce a usable body."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(f"{url}: {message}")
+        self.url = url
+        self.message = message
+
+
+class HTTPStatusError(FetchError):
+    """The origin answered with a status we do not accept."""
+
+    def __init__(self, url: str, status: int, retry_after: float | None = None) -> None:
+        super().__init__(url, f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TooLargeError(FetchError):
+    """The body grew past ``max_page_bytes``; we stopped reading."""
+
+
+class BlockedError(FetchError):
+    """robots.txt disallows this URL for our user agent."""
+
+
+class UnsupportedContentError(FetchError):
+    """The origin sent something that is not HTML or a feed (a PDF, an image...)."""
+
+
+class DiscoverError(FeedsvcError):
+    """An index page or feed could not be turned into article links."""
+
+
+class ExtractError(FeedsvcError):
+    """Extraction failed or ran over its time budget."""
+
+
+class StoreError(FeedsvcError):
+    """The store is unreachable or answered something we cannot read."""

@@ -1,0 +1,65 @@
+"""Every Redis key and TTL feedsvc uses, under one prefix (the habit of arq's ``constants.py``).
+
+URLs are hashed into keys so keys stay short and safe whatever the URL holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "feedsvc:"
+
+# Stored origin pages are kept so rules can re-extract without re-fetching (issue #4 item 4);
+# they are large, so they expire sooner than articles.
+PAGE_TTL = 14 * 86400
+# Fetch state outlives a poll interval many times over; a source dropped from the
+# config lets its state expire instead of leaking forever.
+STATE_TTL = 90 * 86400
+# Articles live as long as the longest retention allows, plus a margin for clocks.
+ARTICLE_TTL_MARGIN = 86400
+# Channel on which replicas announce topic changes (issue #3 item 1).
+CHANGES_CHANNEL = PREFIX + "changes"
+
+
+def url_hash(url: str) -> str:
+    return hashlib.blake2b(url.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def article(url: str) -> str:
+    """String: compressed JSON of one :class:`~feedsvc.models.Article`."""
+    return f"{PREFIX}article:{url_hash(url)}"
+
+
+def page(url: str) -> str:
+    """String: compressed origin page (the body extraction ran on)."""
+    return f"{PREFIX}page:{url_hash(url)}"
+
+
+def state(url: str) -> str:
+    """String: compressed JSON of one :class:`~feedsvc.models.FetchState`."""
+    return f"{PREFIX}state:{url_hash(url)}"
+
+
+def topic_entries(topic: str) -> str:
+    """Sorted set: article URL scored by published time (feed order)."""
+    return f"{PREFIX}topic:{topic}:entries"
+
+
+def topic_seen(topic: str) -> str:
+    """Sorted set: article URL scored by first-seen time (retention)."""
+    return f"{PREFIX}topic:{topic}:seen"
+
+
+def topic_fingerprints(topic: str) -> str:
+    """Hash: text fingerprint -> article URL (one entry per story per topic)."""
+    return f"{PREFIX}topic:{topic}:fp"
+
+
+def topic_version(topic: str) -> str:
+    """Integer: bumped on every change to the topic, for cheap cache checks."""
+    return f"{PREFIX}topic:{topic}:version"
+
+
+def host_articles(host: str) -> str:
+    """Set: article URLs stored for one host, to re-extract when its site rule changes."""
+    return f"{PREFIX}host:{host}:articles"

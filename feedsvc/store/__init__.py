@@ -1,0 +1,74 @@
+"""The store seam: one protocol, two implementations, one factory.
+
+Code depends on :class:`Store`, never on ``redis.asyncio.Redis``. Both stores pass the
+same contract tests (``tests/test_store_contract.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from feedsvc.models import Article, FetchState
+
+if TYPE_CHECKING:
+    from feedsvc.config import Settings
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where articles, pages and fetch state live. Every method may raise StoreError."""
+
+    async def ping(self) -> None:
+        """Raise StoreError when the backend is unreachable."""
+
+    async def close(self) -> None: ...
+
+    # -- articles ---------------------------------------------------------
+    async def get_article(self, url: str) -> Article | None: ...
+
+    async def missing(self, urls: Sequence[str]) -> list[str]:
+        """The subset of ``urls`` with no stored article, in input order."""
+
+    async def add_article(self, topic: str, article: Article) -> bool:
+        """Store ``article`` and index it under ``topic``.
+
+        Returns False (and changes nothing in the topic) when the topic already holds
+        this URL or another URL with the same ``fingerprint``. An article already
+        stored keeps its ``first_seen``.
+        """
+
+    async def topic_articles(self, topic: str, limit: int) -> list[Article]:
+        """Newest first by published time."""
+
+    async def topic_versions(self, topics: Sequence[str]) -> dict[str, int]:
+        """For each topic a number that changes whenever its entries change (one round-trip:
+        the web layer polls it to invalidate rendered feeds, issue #3 item 1)."""
+
+    async def prune(self, topic: str, *, seen_before: float, keep: int) -> int:
+        """Drop entries first seen before ``seen_before`` (epoch) and all but the newest
+        ``keep``; returns how many were dropped from the topic."""
+
+    async def host_articles(self, host: str) -> list[str]:
+        """URLs of stored articles whose host is ``host``."""
+
+    # -- origin pages -----------------------------------------------------
+    async def put_page(self, url: str, body: bytes, content_type: str | None) -> None: ...
+
+    async def get_page(self, url: str) -> tuple[bytes, str | None] | None: ...
+
+    # -- fetch state ------------------------------------------------------
+    async def get_state(self, url: str) -> FetchState | None: ...
+
+    async def put_state(self, url: str, state: FetchState) -> None: ...
+
+
+def create_store(settings: Settings) -> Store:
+    """The Redis store when ``redis_url`` is set, else the in-process store."""
+    if settings.redis_url:
+        from feedsvc.store.redis_store import RedisStore
+
+        return RedisStore.from_url(settings.redis_url)
+    from feedsvc.store.memory import MemoryStore
+
+    return MemoryStore()
