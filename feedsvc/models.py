@@ -82,6 +82,9 @@ class FetchState:
     last_status: int | None = None
     last_fetched: float | None = None  # epoch seconds
     last_ok: float | None = None  # epoch seconds of the last successful fetch
+    # For an article link: the canonical URL its story was stored under (rel=canonical
+    # may differ from the link), so the link is known as stored and never re-fetched.
+    canonical: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

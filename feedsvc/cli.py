@@ -1,0 +1,238 @@
+"""Command line: ``feedsvc serve | crawl --once | extract | check-config``.
+
+Exit codes: 0 success; 1 the work failed (every source failed, extraction failed);
+2 bad usage or bad configuration (one line on stderr naming file, key and problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from feedsvc import __version__
+from feedsvc.config import Settings, dump_settings, load_config
+from feedsvc.errors import ConfigError, FeedsvcError
+
+log = logging.getLogger("feedsvc")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(fmt: str, level: str = "INFO", stream: TextIO | None = None) -> None:
+    """One line per event on stderr; JSON lines with ``--log-format json``."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aiohttp's access log is one line per request: too much at INFO for a feed server.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="feedsvc", description="Clean full-text Atom feeds.")
+    p.add_argument("--version", action="version", version=f"feedsvc {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def config_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("-c", "--config", help="YAML file (default: $FEEDSVC_CONFIG or config/feeds.yaml)")
+        sp.add_argument("--log-format", choices=["text", "json"], help="overrides service.log_format")
+        sp.add_argument("--log-level", default="INFO")
+
+    s = sub.add_parser("serve", help="run the poller and the HTTP server")
+    config_arg(s)
+    s.add_argument("--no-poll", action="store_true", help="serve only; do not poll sources")
+
+    c = sub.add_parser("crawl", help="poll sources and store what they yield")
+    config_arg(c)
+    c.add_argument("--once", action="store_true", required=True, help="poll every source once and exit")
+    c.add_argument("--topic", action="append", help="only this topic (repeatable)")
+
+    e = sub.add_parser("extract", help="show what the extractor keeps of one page")
+    e.add_argument("url", nargs="?", help="page URL to fetch")
+    e.add_argument("--file", help="read the page from this file instead of fetching it")
+    e.add_argument("--url", dest="base_url", help="the page's URL when using --file")
+    e.add_argument("--html", action="store_true", help="print the cleaned HTML, not text")
+    e.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    e.add_argument("--explain", action="store_true", help="show which rule or heuristic produced each part")
+    e.add_argument("--sites-dir", help="site rules directory (default: config/sites if present)")
+    e.add_argument("--user-agent", default=None)
+
+    k = sub.add_parser("check-config", help="validate and print the resolved configuration")
+    config_arg(k)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "extract":
+            return _extract(args)
+        settings = load_config(args.config)
+        setup_logging(args.log_format or settings.log_format, args.log_level)
+        if args.command == "check-config":
+            sys.stdout.write(yaml.safe_dump(dump_settings(settings), sort_keys=False))
+            return 0
+        if args.command == "crawl":
+            return asyncio.run(_crawl(settings, args.topic))
+        return _serve(settings, poll=not args.no_poll)
+    except ConfigError as exc:
+        print(f"feedsvc: config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(settings: Settings, *, poll: bool) -> int:
+    from aiohttp import web
+
+    from feedsvc.app import create_app
+
+    try:
+        import uvloop  # optional: faster event loop when installed (issue #3)
+    except ImportError:
+        loop_factory = None
+    else:
+        loop_factory = uvloop.new_event_loop
+    log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s)", __version__,
+             len(settings.topics), settings.listen_host, settings.listen_port,
+             settings.redis_url_redacted or "in-process")
+    web.run_app(
+        create_app(settings, start_scheduler=poll),
+        host=settings.listen_host,
+        port=settings.listen_port,
+        print=None,
+        loop=loop_factory() if loop_factory else None,
+        access_log=None,
+    )
+    return 0
+
+
+async def _crawl(settings: Settings, topics: list[str] | None) -> int:
+    from feedsvc.cpu import CpuPool
+    from feedsvc.fetch import Fetcher
+    from feedsvc.pipeline import Pipeline, SourceReport
+    from feedsvc.store import create_store
+
+    unknown = [t for t in topics or [] if t not in settings.topics]
+    if unknown:
+        raise ConfigError(f"{settings.path}: no such topic: {', '.join(unknown)}")
+    selected = [s for s in settings.all_sources() if topics is None or s.topic in topics]
+    store = create_store(settings)
+    cpu = CpuPool(settings.extract_workers, sites_dir=settings.sites_dir,
+                  time_budget=settings.extract_timeout)
+    done = 0
+    tty = sys.stderr.isatty()
+    start = time.monotonic()
+
+    def progress(report: SourceReport) -> None:
+        nonlocal done
+        done += 1
+        if tty:  # a live progress line on a terminal only; logs stay clean elsewhere
+            sys.stderr.write(f"\r\033[K[{done}/{len(selected)}] {report.outcome:9} {report.url}")
+            sys.stderr.flush()
+
+    try:
+        async with Fetcher(user_agent=settings.user_agent, concurrency=settings.concurrency,
+                           per_host=settings.per_host) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            reports = await pipeline.refresh_all(topics, progress=progress)
+    finally:
+        await store.close()
+        cpu.close()
+    if tty:
+        sys.stderr.write("\r\033[K")
+    width = max((len(r.url) for r in reports), default=10)
+    print(f"{'topic':<16} {'source':<{width}} {'result':<9} {'new':>4}  detail")
+    for r in reports:
+        detail = r.error or (f"{r.failed_articles} articles failed" if r.failed_articles else "")
+        print(f"{r.topic:<16} {r.url:<{width}} {r.outcome:<9} {r.new:>4}  {detail}")
+    counts = {k: sum(1 for r in reports if r.outcome == k) for k in ("new", "unchanged", "failed")}
+    print(f"{len(reports)} sources: {counts['new']} new, {counts['unchanged']} unchanged, "
+          f"{counts['failed']} failed; {sum(r.new for r in reports)} new articles "
+          f"in {time.monotonic() - start:.1f}s")
+    return 1 if reports and counts["failed"] == len(reports) else 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from feedsvc.extract import extract_article, load_site_rules
+
+    setup_logging("text", "WARNING")
+    if args.file:
+        url = args.base_url or args.url
+        if not url:
+            print("feedsvc: extract --file needs --url (the page's address, to resolve links)",
+                  file=sys.stderr)
+            return 2
+        try:
+            body = Path(args.file).read_bytes()
+        except OSError as exc:
+            print(f"feedsvc: cannot read {args.file}: {exc}", file=sys.stderr)
+            return 2
+        headers: dict[str, str] = {}
+    elif args.url:
+        url = args.url
+        try:
+            body, headers, url = asyncio.run(_fetch_one(url, args.user_agent))
+        except FeedsvcError as exc:
+            print(f"feedsvc: {exc}", file=sys.stderr)
+            return 1
+    else:
+        print("feedsvc: extract needs a URL or --file FILE --url URL", file=sys.stderr)
+        return 2
+    sites = args.sites_dir or ("config/sites" if Path("config/sites").is_dir() else None)
+    try:
+        art = extract_article(body, url, headers, rules=load_site_rules(sites))
+    except FeedsvcError as exc:
+        print(f"feedsvc: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        data = {k: getattr(art, k) for k in art.__slots__}
+        print(json.dumps(data, default=str, ensure_ascii=False, indent=1))
+        return 0
+    for label, value in [
+        ("Title", art.title), ("Author", art.author), ("Published", art.published),
+        ("Updated", art.updated), ("Dateline", art.dateline), ("Lead image", art.lead_image),
+        ("Language", art.lang), ("Canonical", art.canonical_url),
+    ]:
+        if value is not None or args.explain:
+            print(f"{label + ':':<12} {value if value is not None else '-'}")
+    if args.explain:
+        print("\nHow each part was found:")
+        for part, how in art.explain.items():
+            print(f"  {part:<12} {how}")
+    print()
+    print(art.content_html if args.html else art.text)
+    return 0
+
+
+async def _fetch_one(url: str, user_agent: str | None) -> tuple[bytes, dict[str, str], str]:
+    from feedsvc.config import DEFAULT_USER_AGENT
+    from feedsvc.fetch import Fetcher
+
+    async with Fetcher(user_agent=user_agent or DEFAULT_USER_AGENT, concurrency=1, per_host=1) as f:
+        result = await f.fetch(url, timeout=20.0, max_bytes=5_000_000, check_robots=False)
+    return result.body or b"", result.headers, result.url

@@ -1,0 +1,93 @@
+"""The CPU pool: parsing, extraction and rendering run here, never on the event loop.
+
+A ``ProcessPoolExecutor`` (one worker per core by default, issue #3 item 2) so
+extraction scales past the GIL. Workers start with the ``spawn`` method: forking a
+process that runs an event loop and holds sockets is unsafe. Each worker loads the
+site rules once, in its initializer, instead of receiving them with every task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from multiprocessing import get_context
+from typing import Any, ParamSpec, TypeVar
+
+from feedsvc.models import ExtractedArticle, LinkHint
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Per-worker state set by the initializer (one value per worker process).
+_rules: Any = None
+_time_budget: float | None = None
+
+
+def _init_worker(sites_dir: str | None, time_budget: float | None) -> None:
+    global _rules, _time_budget
+    from feedsvc.extract import load_site_rules
+
+    _rules = load_site_rules(sites_dir)
+    _time_budget = time_budget
+
+
+def extract_in_worker(
+    html: bytes, url: str, headers: Mapping[str, str] | None, hint: LinkHint | None
+) -> ExtractedArticle:
+    """Extract with this worker's site rules and time budget."""
+    from feedsvc.extract import extract_article, load_site_rules
+
+    rules = _rules if _rules is not None else load_site_rules(None)
+    return extract_article(html, url, headers, hint=hint, rules=rules, time_budget=_time_budget)
+
+
+def rules_fingerprint_in_worker(host: str) -> str | None:
+    """The fingerprint of the rule file the workers apply to ``host``."""
+    from feedsvc.extract import load_site_rules
+
+    rules = _rules if _rules is not None else load_site_rules(None)
+    fp: str | None = rules.fingerprint(host)
+    return fp
+
+
+class CpuPool:
+    """Runs CPU-bound functions in worker processes and awaits them from the loop."""
+
+    def __init__(
+        self, workers: int = 0, *, sites_dir: str | None = None, time_budget: float | None = 10.0
+    ) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._args = (sites_dir, time_budget)
+        self._executor: Executor = self._new_executor()
+
+    def _new_executor(self) -> Executor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=self._args,
+        )
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` in a worker; a crashed pool is replaced once."""
+        loop = asyncio.get_running_loop()
+        call = partial(fn, *args, **kwargs)
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except BrokenProcessPool:
+            # A worker died (OOM, segfault in a C parser): start a fresh pool so one
+            # hostile page cannot stop ingestion for good.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
+            return await loop.run_in_executor(self._executor, call)
+
+    async def warm_up(self) -> None:
+        """Start every worker now rather than on the first page."""
+        await asyncio.gather(*(self.run(os.getpid) for _ in range(self.workers)))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

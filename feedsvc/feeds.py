@@ -1,0 +1,126 @@
+"""The rendered-feed cache: rendered Atom bytes (and their gzip form) per topic, in memory.
+
+A feed request is answered from here with no store round-trip, no rendering and no
+compression while nothing changed (issue #3 item 1). A topic is re-rendered once
+after it changes: the pipeline in this process says so directly, and a watcher
+polls the store's topic versions (one round-trip for all topics) to notice changes
+made by other replicas sharing the same Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from feedsvc.config import Settings, TopicConfig
+from feedsvc.cpu import CpuPool
+from feedsvc.errors import StoreError
+from feedsvc.render import FeedMeta, RenderedFeed, render_feed
+from feedsvc.store import Store
+
+log = logging.getLogger("feedsvc.feeds")
+
+
+class FeedCache:
+    """Rendered feeds per topic, re-rendered only when their topic changes."""
+
+    def __init__(self, settings: Settings, store: Store, cpu: CpuPool) -> None:
+        self._settings = settings
+        self._store = store
+        self._cpu = cpu
+        self._feeds: dict[str, RenderedFeed] = {}
+        self._versions: dict[str, int] = {}
+        self._dirty: set[str] = set(settings.topics)
+        self._locks = {name: asyncio.Lock() for name in settings.topics}
+        self._background: set[asyncio.Task[None]] = set()
+        self.hits = 0
+        self.renders = 0
+
+    @property
+    def topics(self) -> Mapping[str, TopicConfig]:
+        return self._settings.topics
+
+    def meta(self, topic: TopicConfig) -> FeedMeta:
+        base = self._settings.base_url
+        return FeedMeta(
+            topic=topic.name,
+            title=topic.title,
+            description=topic.description,
+            self_url=f"{base}/feeds/{topic.name}.atom",
+            home_url=f"{base}/",
+        )
+
+    def invalidate(self, topic: str) -> None:
+        """Mark ``topic`` changed and re-render it in the background."""
+        if topic not in self._locks:
+            return
+        self._dirty.add(topic)
+        task = asyncio.get_running_loop().create_task(self._refresh_quietly(topic))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def get(self, topic: str) -> RenderedFeed | None:
+        """The topic's rendered feed; None for an unknown topic.
+
+        Raises StoreError only when the feed was never rendered and the store is down;
+        otherwise a store outage serves the last good feed.
+        """
+        if topic not in self._locks:
+            return None
+        feed = self._feeds.get(topic)
+        if feed is not None and topic not in self._dirty:
+            self.hits += 1
+            return feed
+        try:
+            return await self.refresh(topic)
+        except StoreError:
+            if feed is not None:
+                return feed
+            raise
+
+    async def refresh(self, topic: str) -> RenderedFeed:
+        """Render ``topic`` from the store now (single-flight per topic)."""
+        async with self._locks[topic]:
+            feed = self._feeds.get(topic)
+            if feed is not None and topic not in self._dirty:
+                return feed  # another request rendered it while we waited
+            self._dirty.discard(topic)
+            try:
+                version = (await self._store.topic_versions([topic]))[topic]
+                cfg = self._settings.topics[topic]
+                articles = await self._store.topic_articles(topic, cfg.max_entries)
+            except StoreError:
+                self._dirty.add(topic)
+                raise
+            feed = await self._cpu.run(render_feed, self.meta(cfg), articles)
+            self.renders += 1
+            self._feeds[topic] = feed
+            self._versions[topic] = version
+            return feed
+
+    async def _refresh_quietly(self, topic: str) -> None:
+        try:
+            await self.refresh(topic)
+        except StoreError as exc:
+            log.warning("feed %s not re-rendered, store unavailable: %s", topic, exc)
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Invalidate topics whose store version moved (changes by other replicas)."""
+        names = list(self._locks)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                versions = await self._store.topic_versions(names)
+            except StoreError:
+                continue  # keep serving what we have; the outage shows on /readyz
+            for name, version in versions.items():
+                if name in self._versions and self._versions[name] != version:
+                    self.invalidate(name)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

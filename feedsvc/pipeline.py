@@ -1,0 +1,360 @@
+"""The orchestrator: the one place that knows the order of the stages.
+
+fetch source -> discover links -> skip what is stored -> fetch articles -> extract
+(in the CPU pool) -> store -> prune. Each stage raises its own named errors; they are
+caught here per source (and per article), recorded in the fetch state, and never stop
+another source (Miniflux ``internal/reader/handler/handler.go`` plays this part there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+from feedsvc.config import Settings, SourceConfig, TopicConfig
+from feedsvc.cpu import CpuPool, extract_in_worker
+from feedsvc.discover import discover_feed, discover_index
+from feedsvc.errors import (
+    DiscoverError,
+    ExtractError,
+    FeedsvcError,
+    FetchError,
+    HTTPStatusError,
+    StoreError,
+)
+from feedsvc.extract import canonical_url, fingerprint, join_pages
+from feedsvc.fetch import Fetcher
+from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
+from feedsvc.scheduler import next_after_failure, next_after_success
+from feedsvc.store import Store
+
+log = logging.getLogger("feedsvc.pipeline")
+
+# Multi-page articles (FiveFilters next_page_link) are joined up to this many pages.
+MAX_PAGES = 5
+# When the store is down, fetched articles wait here (per topic) instead of being
+# dropped; beyond this many the oldest are dropped and will be fetched again later.
+MAX_PENDING = 1000
+# Retry soon when only the store failed: the origin did nothing wrong.
+STORE_RETRY = 15.0
+
+Outcome = Literal["new", "unchanged", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReport:
+    """What one poll of one source did."""
+
+    topic: str
+    url: str
+    outcome: Outcome
+    new: int = 0
+    failed_articles: int = 0
+    error: str | None = None
+    next_due: float = 0.0
+
+
+def _same_site(a: str, b: str) -> bool:
+    ha, hb = (urlsplit(u).hostname or "" for u in (a, b))
+    return ha.removeprefix("www.") == hb.removeprefix("www.")
+
+
+class Pipeline:
+    """Polls sources and stores what they yield. ``on_change(topic)`` fires after a
+    topic's entries changed, so the web layer can re-render without polling."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        fetcher: Fetcher,
+        cpu: CpuPool,
+        *,
+        on_change: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.fetcher = fetcher
+        self.cpu = cpu
+        self.on_change = on_change
+        self.clock = clock
+        self.reports: dict[str, SourceReport] = {}  # last report per source URL
+        self._pending: dict[str, list[Article]] = {}
+
+    # -- public -------------------------------------------------------------
+    async def poll(self, source: SourceConfig) -> float:
+        """Scheduler entry point: refresh ``source``, return when it is next due."""
+        return (await self.refresh_source(source)).next_due
+
+    async def refresh_all(
+        self,
+        topics: Sequence[str] | None = None,
+        progress: Callable[[SourceReport], None] | None = None,
+    ) -> list[SourceReport]:
+        """Poll every source (of ``topics``) once, concurrently (``crawl --once``)."""
+        sources = [
+            s for t in self.settings.topics.values() if topics is None or t.name in topics
+            for s in t.sources
+        ]
+
+        async def one(source: SourceConfig) -> SourceReport:
+            report = await self.refresh_source(source)
+            if progress is not None:
+                progress(report)
+            return report
+
+        return list(await asyncio.gather(*(one(s) for s in sources)))
+
+    async def refresh_source(self, source: SourceConfig) -> SourceReport:
+        """Poll one source end to end. Never raises for a source's own failure."""
+        now = self.clock()
+        topic = self.settings.topics[source.topic]
+        try:
+            await self._flush_pending(topic.name)
+            state = await self.store.get_state(source.url) or FetchState()
+        except StoreError as exc:
+            return self._record(source, "failed", error=f"store unavailable: {exc}",
+                                next_due=now + STORE_RETRY)
+        try:
+            result = await self.fetcher.fetch(
+                source.url,
+                timeout=source.timeout,
+                max_bytes=source.max_page_bytes,
+                etag=state.etag,
+                last_modified=state.last_modified,
+                check_robots=source.robots,
+            )
+            if result.not_modified:
+                new_state = self._ok_state(state, result, source, now)
+                await self.store.put_state(source.url, new_state)
+                return self._record(source, "unchanged", next_due=new_state.next_due)
+            links = await self._discover(source, result)
+            new, failed = await self._ingest(topic, source, links)
+            new_state = self._ok_state(state, result, source, now)
+            await self.store.put_state(source.url, new_state)
+        except StoreError as exc:
+            # The origin answered; only our store failed. Keep the old validators so the
+            # next poll fetches again rather than seeing a 304 for unsaved work.
+            log.warning("source %s: store unavailable: %s", source.url, exc)
+            return self._record(source, "failed", error=f"store unavailable: {exc}",
+                                next_due=now + STORE_RETRY)
+        except FeedsvcError as exc:
+            return await self._fail(source, state, exc, now)
+        outcome: Outcome = "new" if new else "unchanged"
+        return self._record(source, outcome, new=new, failed_articles=failed,
+                            next_due=new_state.next_due)
+
+    # -- stages ---------------------------------------------------------------
+    async def _discover(self, source: SourceConfig, result: FetchResult) -> list[LinkHint]:
+        assert result.body is not None
+        ctype = result.headers.get("Content-Type")
+        if source.kind == "feed":
+            return await self.cpu.run(
+                discover_feed, result.body, result.url, ctype,
+                follow=source.follow, limit=source.max_articles,
+            )
+        return await self.cpu.run(
+            discover_index, result.body, result.url, ctype,
+            links=source.links, follow=source.follow, allow_hosts=source.allow_hosts,
+            limit=source.max_articles,
+        )
+
+    async def _ingest(
+        self, topic: TopicConfig, source: SourceConfig, links: Sequence[LinkHint]
+    ) -> tuple[int, int]:
+        """Store the articles behind ``links`` that the topic lacks; returns (new, failed)."""
+        now = self.clock()
+        todo: list[tuple[str, LinkHint]] = []
+        seen: set[str] = set()
+        for hint in links:
+            url = canonical_url(hint.url)
+            if url not in seen:
+                seen.add(url)
+                todo.append((url, hint))
+        missing = set(await self.store.missing([u for u, _ in todo]))
+        new = 0
+        fetch_list: list[tuple[str, LinkHint]] = []
+        for url, hint in todo:
+            stored_url: str | None = url
+            if url in missing:
+                state = await self.store.get_state(url)
+                stored_url = state.canonical if state is not None else None
+                if stored_url is None or stored_url == url:
+                    fetch_list.append((url, hint))
+                    continue
+            # Stored already (maybe under another topic, maybe under its rel=canonical
+            # URL): link it here, no re-fetch.
+            stored = await self.store.get_article(stored_url)
+            if stored is None:
+                fetch_list.append((url, hint))
+                continue
+            if await self.store.add_article(topic.name, stored):
+                new += 1
+        results = await asyncio.gather(
+            *(self._fetch_article(topic, source, url, hint, now) for url, hint in fetch_list)
+        )
+        new += sum(1 for r in results if r is True)
+        failed = sum(1 for r in results if r is None)
+        if new:
+            await self.store.prune(
+                topic.name, seen_before=now - topic.retention, keep=topic.max_entries
+            )
+            self._changed(topic.name)
+        return new, failed
+
+    async def _fetch_article(
+        self, topic: TopicConfig, source: SourceConfig, url: str, hint: LinkHint, now: float
+    ) -> bool | None:
+        """Fetch, extract and store one article. True: new entry; False: a duplicate;
+        None: failed (recorded in its fetch state, retried after backoff)."""
+        state = await self.store.get_state(url) or FetchState()
+        if state.error_count and state.next_due > now:
+            return None  # still backing off from an earlier failure
+        try:
+            result = await self._fetch(hint.url, source)
+            extracted = await self._extract(result, hint)
+            extracted = await self._more_pages(extracted, source, hint)
+        except (FetchError, ExtractError) as exc:
+            retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+            await self.store.put_state(url, replace(
+                state,
+                error_count=state.error_count + 1,
+                last_error=str(exc),
+                last_fetched=now,
+                next_due=next_after_failure(now, source.poll_interval, state.error_count + 1, retry),
+            ))
+            log.warning("article %s: %s", url, exc)
+            return None
+        article = self._article(url, result, extracted, hint)
+        await self.store.put_page(url, result.body or b"", result.headers.get("Content-Type"))
+        added = await self._add(topic.name, article)
+        await self.store.put_state(url, FetchState(
+            etag=result.etag, last_modified=result.last_modified, last_status=result.status,
+            last_fetched=now, last_ok=now, canonical=article.url,
+        ))
+        return added
+
+    async def _fetch(self, url: str, source: SourceConfig) -> FetchResult:
+        return await self.fetcher.fetch(
+            url, timeout=source.timeout, max_bytes=source.max_page_bytes,
+            check_robots=source.robots,
+        )
+
+    async def _extract(self, result: FetchResult, hint: LinkHint | None) -> ExtractedArticle:
+        assert result.body is not None
+        return await self.cpu.run(extract_in_worker, result.body, result.url, result.headers, hint)
+
+    async def _more_pages(
+        self, first: ExtractedArticle, source: SourceConfig, hint: LinkHint
+    ) -> ExtractedArticle:
+        """Follow a site rule's single-page or next-page links (bounded)."""
+        if first.single_page_url:
+            try:
+                single = await self._extract(await self._fetch(first.single_page_url, source), hint)
+            except (FetchError, ExtractError) as exc:
+                log.info("single-page view failed, keeping the first page: %s", exc)
+            else:
+                return single
+        pages: list[ExtractedArticle] = []
+        seen = set()
+        nxt = first.next_page_url
+        while nxt and nxt not in seen and len(pages) < MAX_PAGES - 1:
+            seen.add(nxt)
+            try:
+                page = await self._extract(await self._fetch(nxt, source), hint)
+            except (FetchError, ExtractError) as exc:
+                log.info("next page %s failed; keeping %d pages: %s", nxt, len(pages) + 1, exc)
+                break
+            pages.append(page)
+            nxt = page.next_page_url
+        return join_pages(first, pages) if pages else first
+
+    def _article(
+        self, url: str, result: FetchResult, ex: ExtractedArticle, hint: LinkHint
+    ) -> Article:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        if ex.canonical_url and _same_site(ex.canonical_url, result.url):
+            # rel=canonical / og:url on the same site names the story's one URL; another
+            # site's claim is not trusted (issue #4 item 6).
+            url = canonical_url(ex.canonical_url)
+        return Article(
+            url=url,
+            title=ex.title or hint.title or url,
+            content_html=ex.content_html,
+            published=ex.published or hint.published or now,
+            first_seen=now,
+            author=ex.author or hint.author,
+            updated=ex.updated,
+            dateline=ex.dateline,
+            lead_image=ex.lead_image,
+            lang=ex.lang,
+            fingerprint=fingerprint(ex.text) if ex.text.strip() else None,
+        )
+
+    async def _add(self, topic: str, article: Article) -> bool:
+        try:
+            return await self.store.add_article(topic, article)
+        except StoreError:
+            pending = self._pending.setdefault(topic, [])
+            pending.append(article)
+            del pending[:-MAX_PENDING]
+            raise
+
+    async def _flush_pending(self, topic: str) -> None:
+        pending = self._pending.get(topic)
+        added = False
+        while pending:
+            added |= await self.store.add_article(topic, pending[0])
+            pending.pop(0)
+        if added:
+            self._changed(topic)
+
+    # -- bookkeeping ------------------------------------------------------------
+    def _changed(self, topic: str) -> None:
+        if self.on_change is not None:
+            self.on_change(topic)
+
+    def _ok_state(
+        self, state: FetchState, result: FetchResult, source: SourceConfig, now: float
+    ) -> FetchState:
+        return FetchState(
+            etag=result.etag or (state.etag if result.not_modified else None),
+            last_modified=result.last_modified
+            or (state.last_modified if result.not_modified else None),
+            next_due=next_after_success(now, source.poll_interval, result.min_interval),
+            last_status=result.status,
+            last_fetched=now,
+            last_ok=now,
+        )
+
+    async def _fail(
+        self, source: SourceConfig, state: FetchState, exc: FeedsvcError, now: float
+    ) -> SourceReport:
+        errors = state.error_count + 1
+        retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+        due = next_after_failure(now, source.poll_interval, errors, retry)
+        status = exc.status if isinstance(exc, HTTPStatusError) else state.last_status
+        # One clear line per failing source (issue #2 item 7).
+        log.warning("source %s failed (%d in a row, next try in %.0fs): %s",
+                    source.url, errors, due - now, exc)
+        try:
+            await self.store.put_state(source.url, replace(
+                state, error_count=errors, last_error=str(exc), last_status=status,
+                last_fetched=now, next_due=due,
+            ))
+        except StoreError as store_exc:
+            log.warning("source %s: could not record failure: %s", source.url, store_exc)
+        kind = "discover" if isinstance(exc, DiscoverError) else "fetch"
+        return self._record(source, "failed", error=f"{kind}: {exc}", next_due=due)
+
+    def _record(self, source: SourceConfig, outcome: Outcome, **kw: object) -> SourceReport:
+        report = SourceReport(topic=source.topic, url=source.url, outcome=outcome, **kw)  # type: ignore[arg-type]
+        self.reports[source.url] = report
+        return report

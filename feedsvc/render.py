@@ -1,0 +1,89 @@
+"""Render stage: a topic's articles -> Atom 1.0 bytes (the only module that imports feedgen).
+
+Runs in the CPU pool (``feedsvc.cpu``): rendering and gzip are CPU work and never run
+on the event loop that serves feeds. The output is deterministic for the same
+articles, so replicas rendering the same topic agree on ETag and Last-Modified.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feedgen.feed import FeedGenerator
+
+from feedsvc import __version__
+from feedsvc.models import Article
+from feedsvc.xmltext import xml_safe
+
+# An empty feed has changed "never": a fixed instant keeps its ETag stable across
+# renders and replicas (RFC 4287 §4.2.15 needs some atom:updated).
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMeta:
+    """What the feed says about itself: everything but the entries."""
+
+    topic: str
+    title: str
+    description: str
+    self_url: str  # this feed's own URL (rel="self", RFC 4287 §4.2.7.2)
+    home_url: str  # the HTML page listing topics (rel="alternate")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFeed:
+    """A rendered feed with its validators and its gzip form, ready to serve."""
+
+    body: bytes
+    gzipped: bytes
+    etag: str  # quoted strong entity-tag (RFC 9110 §8.8.3)
+    last_modified: datetime
+    entries: int
+
+
+def _aware(dt: datetime) -> datetime:
+    # RFC 4287 §3.3 dates need a time zone; naive values are taken as UTC.
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def entry_updated(article: Article) -> datetime:
+    return _aware(article.updated or article.published)
+
+
+def render_feed(meta: FeedMeta, articles: Sequence[Article]) -> RenderedFeed:
+    """Render ``articles`` (already in feed order, newest first) as an Atom feed."""
+    fg = FeedGenerator()
+    fg.id(meta.self_url)
+    fg.title(xml_safe(meta.title))
+    fg.subtitle(xml_safe(meta.description))
+    fg.link(href=meta.self_url, rel="self", type="application/atom+xml")
+    fg.link(href=meta.home_url, rel="alternate", type="text/html")
+    fg.generator("feedsvc", version=__version__)
+    # Feed-level author: RFC 4287 §4.1.1 requires an author on every entry unless the
+    # feed has one; entries with no byline inherit this.
+    fg.author({"name": xml_safe(meta.title)})
+    updated = max((entry_updated(a) for a in articles), default=EPOCH)
+    fg.updated(updated)
+    for article in articles:
+        fe = fg.add_entry(order="append")
+        # The canonical URL is stable across restarts and re-renders (issue #2 item 6).
+        fe.id(article.url)
+        fe.title(xml_safe(article.title) or article.url)
+        fe.link(href=article.url, rel="alternate", type="text/html")
+        fe.published(_aware(article.published))
+        fe.updated(entry_updated(article))
+        if article.author:
+            fe.author({"name": xml_safe(article.author)})
+        if article.summary:
+            fe.summary(xml_safe(article.summary))
+        fe.content(xml_safe(article.content_html), type="html")
+    body: bytes = fg.atom_str(pretty=False)
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    # mtime=0 keeps the gzip bytes deterministic for the same body.
+    gz = gzip.compress(body, compresslevel=6, mtime=0)
+    return RenderedFeed(body=body, gzipped=gz, etag=etag, last_modified=updated, entries=len(articles))

@@ -1,0 +1,158 @@
+"""Serve stage: HTTP handlers. Feeds come from the in-memory :class:`FeedCache`.
+
+Conditional requests follow RFC 9110 §13: ``If-None-Match`` (weak comparison) wins
+over ``If-Modified-Since``, which is only looked at when there is no
+``If-None-Match`` (§13.1.3).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from datetime import UTC, datetime
+
+from aiohttp import hdrs, web
+
+from feedsvc import __version__
+from feedsvc.config import Settings
+from feedsvc.errors import StoreError
+from feedsvc.feeds import FeedCache
+from feedsvc.models import FetchState
+from feedsvc.render import RenderedFeed
+from feedsvc.store import Store
+
+log = logging.getLogger("feedsvc.web")
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+FEEDS = web.AppKey("feeds", FeedCache)
+
+ATOM_TYPE = "application/atom+xml"
+GZIP_SUFFIX = "-gzip"  # a different representation gets a different entity-tag
+
+
+def _accepts_gzip(request: web.Request) -> bool:
+    for part in request.headers.get(hdrs.ACCEPT_ENCODING, "").split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() == "gzip":
+            q = params.strip().removeprefix("q=").strip()
+            return not (q and q.replace("0", "").strip(".") == "")  # "q=0" refuses it
+    return False
+
+
+def _not_modified(request: web.Request, etag: str, last_modified: datetime) -> bool:
+    inm = request.headers.get(hdrs.IF_NONE_MATCH)
+    if inm is not None:
+        if inm.strip() == "*":
+            return True
+        wanted = {t.strip().removeprefix("W/") for t in inm.split(",")}
+        return etag in wanted
+    ims = request.if_modified_since
+    return ims is not None and last_modified.replace(microsecond=0) <= ims
+
+
+async def feed_handler(request: web.Request) -> web.StreamResponse:
+    """``GET /feeds/{topic}.atom``"""
+    topic = request.match_info["topic"]
+    cache = request.app[FEEDS]
+    try:
+        feed = await cache.get(topic)
+    except StoreError:
+        raise web.HTTPServiceUnavailable(
+            text="feed not available yet: the store is unreachable\n",
+            headers={hdrs.RETRY_AFTER: "30"},
+        ) from None
+    if feed is None:
+        raise web.HTTPNotFound(text=f"no such topic: {topic}\n")
+    return _feed_response(request, feed)
+
+
+def _feed_response(request: web.Request, feed: RenderedFeed) -> web.Response:
+    gz = _accepts_gzip(request)
+    etag = feed.etag[:-1] + GZIP_SUFFIX + '"' if gz else feed.etag
+    headers = {
+        hdrs.ETAG: etag,
+        hdrs.LAST_MODIFIED: _http_date(feed.last_modified),
+        hdrs.VARY: "Accept-Encoding",
+        hdrs.CACHE_CONTROL: "public, max-age=60",
+    }
+    if _not_modified(request, etag, feed.last_modified):
+        return web.Response(status=304, headers=headers)
+    if gz:
+        headers[hdrs.CONTENT_ENCODING] = "gzip"
+    return web.Response(
+        body=feed.gzipped if gz else feed.body,
+        headers=headers,
+        content_type=ATOM_TYPE,
+        charset="utf-8",
+    )
+
+
+def _http_date(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Process alive: no I/O at all."""
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the store answers."""
+    try:
+        await request.app[STORE].ping()
+    except StoreError as exc:
+        return web.Response(status=503, text=f"store unavailable: {exc}\n")
+    return web.Response(text="ready\n")
+
+
+def _status_line(state: FetchState | None, now: float) -> str:
+    if state is None or state.last_fetched is None:
+        return "not polled yet"
+    ago = f"{now - state.last_fetched:.0f}s ago"
+    if state.error_count:
+        return f"failing ({state.error_count} in a row, last {ago}): {state.last_error}"
+    return f"ok (HTTP {state.last_status}, {ago})"
+
+
+async def index_handler(request: web.Request) -> web.Response:
+    """``GET /``: topics with subscribe links and feed autodiscovery, source status."""
+    settings = request.app[SETTINGS]
+    store = request.app[STORE]
+    now = time.time()
+    base = settings.base_url
+    head, body = [], []
+    for topic in settings.topics.values():
+        href = f"{base}/feeds/{topic.name}.atom"
+        t = html.escape(topic.title)
+        head.append(f'<link rel="alternate" type="{ATOM_TYPE}" title="{t}" href="{html.escape(href)}">')
+        rows = []
+        for src in topic.sources:
+            try:
+                status = _status_line(await store.get_state(src.url), now)
+            except StoreError:
+                status = "unknown (store unavailable)"
+            rows.append(
+                f"<li><a href=\"{html.escape(src.url)}\">{html.escape(src.url)}</a> "
+                f"({src.kind}): {html.escape(status)}</li>"
+            )
+        body.append(
+            f'<section><h2>{t}</h2><p>{html.escape(topic.description)}</p>'
+            f'<p>Subscribe: <a href="{html.escape(href)}">{html.escape(href)}</a></p>'
+            f"<ul>{''.join(rows)}</ul></section>"
+        )
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>feedsvc</title>{''.join(head)}</head><body>"
+        f"<h1>feedsvc</h1><p>Clean full-text Atom feeds. Version {__version__}.</p>"
+        f"{''.join(body)}</body></html>\n"
+    )
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index_handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get(r"/feeds/{topic}.atom", feed_handler)
