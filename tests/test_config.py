@@ -1,0 +1,171 @@
+"""Config: typed, validated once, one clear line per problem (issue #2 item 1)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from feedsvc.config import load_config, parse_config, parse_duration, parse_size
+from feedsvc.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+MINIMAL = {
+    "topics": {
+        "superpowers": {
+            "sources": [
+                {"url": "https://www.spacewar.com/Superpowers.html", "kind": "index"},
+                {"url": "https://www.spacewar.com/spacewar.xml", "kind": "feed"},
+            ]
+        }
+    }
+}
+
+
+def write(tmp_path: Path, data: object) -> str:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return str(path)
+
+
+def test_shipped_config_loads() -> None:
+    settings = load_config(str(REPO / "config/feeds.yaml"), env={})
+    topic = settings.topics["superpowers"]
+    assert topic.title == "SUPERPOWERS"
+    assert settings.redis_url is None
+    assert settings.listen_port == 8080
+    assert topic.sources[0].poll_interval == 900.0
+    assert topic.retention == 30 * 86400
+    assert topic.sources[0].max_page_bytes == 5_000_000
+    assert {s.kind for s in topic.sources} == {"index", "feed"}
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("15m", 900), ("30d", 2_592_000), ("20s", 20), ("1h30m", 5400), (90, 90), ("500ms", 0.5)],
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("5MB", 5_000_000), ("5MiB", 5 * 1024 * 1024), ("512KB", 512_000), (1000, 1000)]
+)
+def test_sizes(text: object, size: int) -> None:
+    assert parse_size(text) == size
+
+
+def test_overrides_resolve_source_over_topic_over_defaults() -> None:
+    data = {
+        "defaults": {"poll_interval": "10m", "timeout": "5s", "max_entries": 20},
+        "topics": {
+            "t": {
+                "poll_interval": "1h",
+                "max_entries": 7,
+                "sources": [
+                    {"url": "https://a.test/", "timeout": "2s"},
+                    {"url": "https://b.test/", "poll_interval": "30s", "robots": False},
+                ],
+            }
+        },
+    }
+    s = parse_config(data, env={})
+    a, b = s.topics["t"].sources
+    assert (a.poll_interval, a.timeout, a.robots) == (3600, 2, True)
+    assert (b.poll_interval, b.timeout, b.robots) == (30, 5, False)
+    assert s.topics["t"].max_entries == 7
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["topics"]["superpowers"]["sources"][1].update(url="ftp://x"),
+         "topics.superpowers.sources[1].url: not an absolute http(s) URL"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(url="/relative"),
+         "topics.superpowers.sources[0].url: not an absolute http(s) URL"),
+        (lambda d: d["topics"]["superpowers"].update(colour="red"),
+         "topics.superpowers.colour: unknown key"),
+        (lambda d: d.update(defaults={"poll_interval": "soon"}),
+         "defaults.poll_interval: 'soon' is not a duration"),
+        (lambda d: d.update(defaults={"max_page_bytes": "5 parsecs"}),
+         "defaults.max_page_bytes: '5 parsecs' is not a size"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(kind="blog"),
+         "topics.superpowers.sources[0].kind: Input should be 'index' or 'feed'"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(follow="(unclosed"),
+         "topics.superpowers.sources[0].follow: not a valid regular expression"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(links="a[[["),
+         "topics.superpowers.sources[0].links: not a valid CSS selector"),
+        (lambda d: d["topics"].update({"Bad Name": {"sources": [{"url": "https://a.test/"}]}}),
+         "topics: topic name 'Bad Name'"),
+        (lambda d: d["topics"]["superpowers"].update(sources=[]),
+         "topics.superpowers.sources: List should have at least 1 item"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].pop("url"),
+         "topics.superpowers.sources[0].url: required key is missing"),
+        (lambda d: d.update(service={"listen": "nowhere"}),
+         "service.listen: expected HOST:PORT"),
+        (lambda d: d.update(service={"redis_url": "http://x"}),
+         "service.redis_url: must be a redis://"),
+    ],
+)
+def test_bad_config_names_file_key_and_problem(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    import copy
+
+    data = copy.deepcopy(MINIMAL)
+    mutate(data)
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert str(err.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(err.value)
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "topics:\n  a: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"feeds.yaml: line \d+: invalid YAML"):
+        load_config(path, env={})
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match="nope.yaml: no such file"):
+        load_config("nope.yaml", env={})
+
+
+def test_env_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    env = {"FEEDSVC_CONFIG": path, "FEEDSVC_REDIS_URL": "redis://:s3cret@r:6379/0",
+           "FEEDSVC_LISTEN": "127.0.0.1:9999"}
+    s = load_config(None, env=env)
+    assert s.path == path
+    assert s.redis_url == "redis://:s3cret@r:6379/0"
+    assert (s.listen_host, s.listen_port) == ("127.0.0.1", 9999)
+    # secrets never printed
+    assert "s3cret" not in repr(s)
+    assert s.redis_url_redacted == "redis://:***@r:6379/0"
+
+
+def test_bad_env_override_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(ConfigError, match="FEEDSVC_LISTEN"):
+        load_config(path, env={"FEEDSVC_LISTEN": "host-without-port"})
+
+
+def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
+    good = write(tmp_path, {**MINIMAL, "service": {"redis_url": "redis://:hunter2@localhost/0"}})
+    run = subprocess.run([sys.executable, "-m", "feedsvc", "check-config", "-c", good],
+                         capture_output=True, text=True, env={"PATH": "/usr/bin"})
+    assert run.returncode == 0, run.stderr
+    printed = yaml.safe_load(run.stdout)
+    assert printed["topics"]["superpowers"]["sources"][1]["kind"] == "feed"
+    assert "hunter2" not in run.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"topics": {"x": {"sources": [{"url": "nope"}]}}}))
+    run = subprocess.run([sys.executable, "-m", "feedsvc", "check-config", "-c", str(bad)],
+                         capture_output=True, text=True, env={"PATH": "/usr/bin"})
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"feedsvc: config error: {bad}: topics.x.sources[0].url: not an absolute http(s) URL"
+    ]
