@@ -1,0 +1,279 @@
+"""Extraction: one entry point that turns a fetched page into the clean story (issue #4).
+
+``extract_article(html, url)`` parses the page once, reads its metadata, isolates the story
+with readability-lxml's scoring plus inset recovery and boilerplate pruning (or a site
+rule's ``body:``), sanitizes it with nh3 and returns an :class:`ExtractedArticle`.
+It is a plain synchronous function so the pipeline can run it in a process pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from types import FrameType
+from typing import Any
+from urllib.parse import urljoin
+
+from lxml import etree
+from lxml import html as lhtml
+
+from ..errors import ExtractError
+from ..models import ExtractedArticle, LinkHint
+from ..xmltext import xml_safe
+from .charset import decode_html
+from .clean import fingerprint, finish_tree, resolve_lazy_images, sanitize, visible_text
+from .dates import parse_date
+from .meta import extract_meta, norm
+from .readable import Readable, prune_boilerplate
+from .rules import SiteRule, SiteRules, load_site_rules, parse_rule
+from .urls import canonical_url
+
+__all__ = [
+    "ExtractedArticle", "LinkHint", "SiteRule", "SiteRules", "canonical_url", "extract_article",
+    "fingerprint", "join_pages", "load_site_rules", "parse_rule",
+]
+
+
+class _OverBudget(BaseException):
+    """Raised from the SIGALRM handler; BaseException so library code cannot swallow it."""
+
+
+@contextlib.contextmanager
+def _time_budget(seconds: float | None) -> Iterator[None]:
+    # SIGALRM can only be handled in the main thread; the pipeline's worker processes run
+    # extraction there. Elsewhere (threads, tests' event loops) the budget is not enforced.
+    if not seconds or seconds <= 0 or threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise _OverBudget
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def extract_article(
+    html: bytes | str,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    hint: LinkHint | None = None,
+    rules: SiteRules | None = None,
+    time_budget: float | None = 10.0,
+) -> ExtractedArticle:
+    """Extract the story of one page.
+
+    ``headers`` (the HTTP response headers) give the charset; ``hint`` is what the feed or
+    index said of the link (fallback title/author/date); ``rules`` are the site rules.
+    Raises :class:`ExtractError` when no story is found or the time budget is exceeded.
+    """
+    try:
+        with _time_budget(time_budget):
+            return _extract(html, url, headers, hint, rules)
+    except _OverBudget:
+        raise ExtractError(f"{url}: extraction took longer than {time_budget} s") from None
+    except ExtractError:
+        raise
+    except Exception as exc:  # lxml/readability errors must not leak past this stage
+        raise ExtractError(f"{url}: {type(exc).__name__}: {exc}") from exc
+
+
+def _xpath_first_text(root: lhtml.HtmlElement, exprs: Sequence[str]) -> tuple[str, str] | None:
+    for expr in exprs:
+        try:
+            found = root.xpath(expr)
+        except etree.XPathError:
+            continue
+        values = found if isinstance(found, list) else [found]
+        for item in values:
+            text = norm(item.text_content() if isinstance(item, lhtml.HtmlElement) else str(item))
+            if text:
+                return text, expr
+    return None
+
+
+def _xpath_link(root: lhtml.HtmlElement, exprs: Sequence[str], url: str) -> str | None:
+    for expr in exprs:
+        try:
+            found = root.xpath(expr)
+        except etree.XPathError:
+            continue
+        for item in found if isinstance(found, list) else [found]:
+            href = str(item.get("href") or "") if isinstance(item, lhtml.HtmlElement) \
+                else str(item)
+            if href and href.strip():
+                return urljoin(url, href.strip())
+    return None
+
+
+def _apply_strip(root: lhtml.HtmlElement, rule: SiteRule) -> None:
+    doomed: list[Any] = []
+    for expr in rule.strip:
+        try:
+            doomed.extend(x for x in root.xpath(expr) if isinstance(x, lhtml.HtmlElement))
+        except etree.XPathError:
+            continue
+    for token in rule.strip_id_or_class:
+        token = token.strip("'\"")
+        doomed.extend(root.xpath(
+            "//*[contains(@class, $t) or contains(@id, $t)]", t=token))
+    for token in rule.strip_image_src:
+        token = token.strip("'\"")
+        doomed.extend(root.xpath("//img[contains(@src, $t)]", t=token))
+    for el in doomed:
+        if el.getparent() is not None:
+            el.drop_tree()
+
+
+def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
+             hint: LinkHint | None, rules: SiteRules | None) -> ExtractedArticle:
+    text, charset_source = decode_html(html, headers)
+    rule = rules.for_host(url) if rules else None
+    explain: dict[str, str] = {"charset": charset_source}
+    if rule:
+        for find, repl in rule.replacements:
+            text = text.replace(find, repl)
+        explain["rule"] = rule.name
+    text = xml_safe(text)
+    if not text.strip():
+        raise ExtractError(f"{url}: empty page")
+    try:
+        root = lhtml.document_fromstring(text)
+    except (etree.ParserError, ValueError) as exc:
+        raise ExtractError(f"{url}: unparseable HTML: {exc}") from exc
+    resolve_lazy_images(root)
+    meta = extract_meta(root, url)
+    explain.update(meta.explain)
+
+    title, author, published = meta.title, meta.author, meta.published
+    single_page_url = next_page_url = None
+    node: lhtml.HtmlElement | None = None
+    if rule:
+        _apply_strip(root, rule)
+        found = _xpath_first_text(root, rule.title)
+        if found:
+            title, explain["title"] = found[0], f"rule title: {found[1]}"
+        found = _xpath_first_text(root, rule.author)
+        if found:
+            author, explain["author"] = found[0], f"rule author: {found[1]}"
+        found = _xpath_first_text(root, rule.date)
+        if found and parse_date(found[0]):
+            published, explain["published"] = parse_date(found[0]), f"rule date: {found[1]}"
+        single_page_url = _xpath_link(root, rule.single_page_link, url)
+        next_page_url = _xpath_link(root, rule.next_page_link, url)
+        node = _rule_body(root, rule, url, explain)
+    if node is None:
+        doc = Readable(root, url)
+        doc.summary()
+        result = doc.result
+        if result is None:
+            raise ExtractError(f"{url}: no content found")
+        node = result.find(".//body/div") if result.tag == "html" else result
+        if node is None:
+            node = result
+        best = doc.best_elem
+        explain["content"] = "readability" + (
+            f" best <{best.tag} class={best.get('class')!r}>" if best is not None else
+            " (no candidate: whole body)")
+        if doc.recovered:
+            explain["content"] += f"; recovered {len(doc.recovered)} story box(es) beside it"
+    dropped = prune_boilerplate(node)
+    if dropped:
+        explain["pruned"] = "; ".join(dropped[:10])
+    if title:
+        for heading in node.iter("h1", "h2"):
+            if norm(heading.text_content()) == title:
+                heading.drop_tree()
+            break
+    finish_tree(node, url)
+    content_html = sanitize(lhtml.tostring(node, encoding="unicode", method="html"))
+    story_text = visible_text(content_html)
+    if not story_text:
+        raise ExtractError(f"{url}: no content found")
+
+    if published is None and hint is not None and hint.published is not None:
+        published, explain["published"] = hint.published, "feed hint"
+    if not title and hint is not None and hint.title:
+        title, explain["title"] = hint.title, "feed hint"
+    if not author and hint is not None and hint.author:
+        author, explain["author"] = hint.author, "feed hint"
+    lead_image = meta.lead_image
+    if lead_image is None:
+        img = next(node.iter("img"), None)
+        if img is not None and img.get("src"):
+            lead_image, explain["lead_image"] = img.get("src"), "first image in story"
+    return ExtractedArticle(
+        title=xml_safe(title or ""),
+        content_html=content_html,
+        text=story_text,
+        author=xml_safe(author) if author else None,
+        published=published,
+        updated=meta.updated,
+        dateline=meta.dateline,
+        lead_image=lead_image,
+        lang=meta.lang,
+        canonical_url=canonical_url(meta.canonical_url) if meta.canonical_url else None,
+        explain=explain,
+        single_page_url=single_page_url,
+        next_page_url=next_page_url,
+    )
+
+
+def _rule_body(root: lhtml.HtmlElement, rule: SiteRule, url: str,
+               explain: dict[str, str]) -> lhtml.HtmlElement | None:
+    for expr in rule.body:
+        try:
+            found = [x for x in root.xpath(expr) if isinstance(x, lhtml.HtmlElement)]
+        except etree.XPathError:
+            continue
+        if not found:
+            continue
+        container = lhtml.Element("div")
+        for el in found:
+            container.append(el)  # moves it; later matches of nested nodes are fine
+        for junk in list(container.iter("script", "style", "noscript", "form", "iframe")):
+            junk.drop_tree()
+        container.make_links_absolute(url, resolve_base_href=False, handle_failures="discard")
+        explain["content"] = f"rule body: {expr}"
+        if not rule.prune:
+            explain["content"] += " (prune: no)"
+        if norm(container.text_content()) or next(container.iter("img"), None) is not None:
+            return container
+    # A body rule that matches nothing falls back to the generic extractor (issue #4 item 4).
+    if rule.body:
+        explain["content_rule"] = "rule body matched nothing; generic extractor used"
+    return None
+
+
+def join_pages(first: ExtractedArticle, more: Sequence[ExtractedArticle]) -> ExtractedArticle:
+    """Join the pages of a multi-page article (``next_page_link``): the first page's
+    metadata, every page's story in order; a page repeating an earlier one is skipped."""
+    seen = {fingerprint(first.text)}
+    html_parts, text_parts = [first.content_html], [first.text]
+    for page in more:
+        fp = fingerprint(page.text)
+        if fp in seen:
+            continue
+        seen.add(fp)
+        html_parts.append(page.content_html)
+        text_parts.append(page.text)
+    explain = dict(first.explain)
+    explain["pages"] = str(len(html_parts))
+    return replace(
+        first,
+        content_html="\n".join(html_parts),
+        text="\n".join(text_parts),
+        explain=explain,
+        next_page_url=None,
+        single_page_url=None,
+    )

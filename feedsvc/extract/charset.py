@@ -1,0 +1,72 @@
+"""Turning a fetched body into text: the charset comes from the HTTP header, else the
+page's own ``<meta>``, else detection (issue #4 item 0, WHATWG "encoding sniffing").
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Mapping
+
+import charset_normalizer
+
+_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.I)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I
+)
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+
+# The WHATWG Encoding Standard maps these labels to windows-1252: pages that say
+# "iso-8859-1" routinely contain cp1252 curly quotes in 0x80-0x9F.
+_WINDOWS_1252 = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "ascii", "us-ascii"}
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
+    label = label.strip().lower()
+    if label in _WINDOWS_1252:
+        return "cp1252"
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def header_charset(headers: Mapping[str, str] | None) -> str | None:
+    """The codec named by a ``Content-Type`` header, if Python knows it."""
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == "content-type":
+            m = _HEADER_CHARSET.search(value)
+            return _codec(m.group(1)) if m else None
+    return None
+
+
+def decode_html(body: bytes | str, headers: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """Decode ``body``; return the text and where its charset came from (for --explain)."""
+    if isinstance(body, str):
+        return _XML_DECL.sub("", body, count=1), "str"
+    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                      (codecs.BOM_UTF16_BE, "utf-16")):
+        if body.startswith(bom):
+            return _XML_DECL.sub("", body.decode(name, "replace"), count=1), "bom"
+    codec = header_charset(headers)
+    source = "http-header"
+    if codec is None:
+        m = _META_CHARSET.search(body[:4096])
+        codec = _codec(m.group(1).decode("ascii", "replace")) if m else None
+        source = "meta"
+        # A page served as UTF-16 cannot declare so in ASCII; such a meta lies (WHATWG).
+        if codec and codec.startswith("utf-16"):
+            codec = "utf-8"
+    if codec is None:
+        try:
+            return _XML_DECL.sub("", body.decode("utf-8"), count=1), "utf-8"
+        except UnicodeDecodeError:
+            best = charset_normalizer.from_bytes(body[:65536]).best()
+            codec = _codec(best.encoding) if best is not None else None
+            codec = codec or "cp1252"
+            source = "detected"
+    return _XML_DECL.sub("", body.decode(codec, "replace"), count=1), f"{source}:{codec}"

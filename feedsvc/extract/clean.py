@@ -1,0 +1,238 @@
+"""Sanitizing and text (issue #4 items 5 and 6): lazy images resolved, tracking pixels
+dropped, URLs absolute, an nh3 allow-list, XML-safe text, and the story fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from urllib.parse import urljoin
+
+import nh3
+from lxml import etree
+from lxml import html as lhtml
+
+from ..xmltext import xml_safe
+
+_LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url",
+             "data-hi-res-src", "data-full-src")
+_LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
+_PLACEHOLDER = re.compile(r"^(?:data:|about:blank)|(?:blank|spacer|placeholder|pixel|transparent|"
+                          r"lazy|loading|grey|gray)[^/]*\.(?:gif|png|svg)$", re.I)
+_TRACKER = re.compile(r"(?:pixel|beacon|tracking|tracker|analytics|/b\.gif|/t\.gif|"
+                      r"doubleclick\.net|/1x1\.|/count(?:er)?\?|feedburner|/ping\?)", re.I)
+_IMAGE_DATA = re.compile(r"^data:image/(?:png|gif|jpe?g|webp|avif);base64,", re.I)
+
+ALLOWED_TAGS = {
+    "a", "abbr", "acronym", "address", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite",
+    "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em",
+    "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd",
+    "li", "mark", "ol", "p", "picture", "pre", "q", "s", "samp", "section", "small", "source",
+    "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th",
+    "thead", "time", "tr", "tt", "u", "ul", "var", "wbr", "article", "aside", "header",
+    "footer", "main", "audio", "video", "track",
+}
+ALLOWED_ATTRIBUTES = {
+    "*": {"title", "lang", "dir"},
+    "a": {"href", "hreflang"},
+    "img": {"src", "srcset", "alt", "width", "height", "sizes"},
+    "source": {"src", "srcset", "type", "media", "sizes"},
+    "video": {"src", "poster", "controls", "width", "height"},
+    "audio": {"src", "controls"},
+    "track": {"src", "kind", "srclang", "label"},
+    "td": {"colspan", "rowspan", "headers"},
+    "th": {"colspan", "rowspan", "headers", "scope"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "del": {"cite", "datetime"},
+    "ins": {"cite", "datetime"},
+    "time": {"datetime"},
+    "ol": {"start", "reversed", "type"},
+    "li": {"value"},
+    "abbr": {"title"},
+}
+
+
+def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
+    # nh3's url_schemes apply to every URL attribute; data: is allowed only as an image
+    # (issue #4 item 5), and never for links.
+    if value.lower().lstrip().startswith("data:"):
+        return value if tag == "img" and attr == "src" and _IMAGE_DATA.match(value) else None
+    return value
+
+
+def sanitize(content: str) -> str:
+    """The allow-list sanitizer every entry's HTML passes (issue #4 item 5)."""
+    return xml_safe(nh3.clean(
+        content,
+        tags=ALLOWED_TAGS,
+        clean_content_tags={"script", "style", "template", "textarea", "select", "noscript",
+                            "iframe", "object", "embed", "math", "svg", "title"},
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto", "data"},
+        attribute_filter=_attribute_filter,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    ))
+
+
+def resolve_lazy_images(root: lhtml.HtmlElement) -> int:
+    """Give lazy images their real ``src``/``srcset`` (data-src, noscript fallbacks)."""
+    count = 0
+    for noscript in list(root.iter("noscript")):
+        imgs = list(noscript.iter("img"))
+        if not imgs:
+            continue
+        if len(imgs) == 1 and noscript.getparent() is not None:
+            prev = noscript.getprevious()
+            if prev is not None and prev.tag != "img":
+                inner = list(prev.iter("img"))
+                prev = inner[-1] if len(inner) == 1 else None
+            if prev is not None and prev.tag == "img":
+                fallback = imgs[0]
+                fallback.tail = None
+                prev.getparent().replace(prev, fallback)
+                noscript.drop_tree()
+                count += 1
+                continue
+        # A fallback with no scripted twin: show its content.
+        noscript.drop_tag()
+        count += 1
+    for img in root.iter("img"):
+        src = (img.get("src") or "").strip()
+        for attr in _LAZY_SRC:
+            lazy = (img.get(attr) or "").strip()
+            if lazy and (not src or _PLACEHOLDER.search(src)):
+                img.set("src", lazy)
+                count += 1
+                break
+        for attr in _LAZY_SRCSET:
+            lazy = (img.get(attr) or "").strip()
+            if lazy and not img.get("srcset"):
+                img.set("srcset", lazy)
+                break
+    return count
+
+
+def _dimension(value: str | None) -> int | None:
+    m = re.match(r"\s*(\d+)", value or "")
+    return int(m.group(1)) if m else None
+
+
+def finish_tree(node: lhtml.HtmlElement, base_url: str) -> None:
+    """Drop tracking pixels, make ``srcset`` absolute, split ``<br><br>`` runs into paragraphs."""
+    for img in list(node.iter("img")):
+        src = (img.get("src") or "").strip()
+        w, h = _dimension(img.get("width")), _dimension(img.get("height"))
+        if not src or (w is not None and w <= 1) or (h is not None and h <= 1) or \
+                _TRACKER.search(src):
+            img.drop_tree()
+            continue
+        img.set("src", urljoin(base_url, src))
+        srcset = img.get("srcset")
+        if srcset:
+            img.set("srcset", ", ".join(
+                " ".join([urljoin(base_url, part.split()[0]), *part.split()[1:]])
+                for part in srcset.split(",") if part.strip()))
+    for source in node.iter("source"):
+        if source.get("srcset"):
+            source.set("srcset", ", ".join(
+                " ".join([urljoin(base_url, part.split()[0]), *part.split()[1:]])
+                for part in source.get("srcset").split(",") if part.strip()))
+    _split_br_paragraphs(node)
+
+
+_INLINE = frozenset({"a", "b", "i", "em", "strong", "span", "font", "u", "small", "sub", "sup",
+                     "code", "cite", "abbr", "q", "s", "strike", "tt", "mark", "time", "img"})
+
+
+def _split_br_paragraphs(node: lhtml.HtmlElement) -> None:
+    """Turn text separated by ``<br><br>`` (table-era layouts) into ``<p>`` blocks, so each
+    paragraph is its own block in the feed entry and in the visible text."""
+    for el in list(node.iter("td", "div", "font", "blockquote", "section", "article")):
+        children = list(el)
+        brs = [c for c in children if c.tag == "br"]
+        if len(brs) < 2 or any(c.tag not in _INLINE and c.tag != "br" for c in children
+                               if isinstance(c.tag, str)):
+            continue
+        # Only when there is a double break somewhere.
+        double = any(c.tag == "br" and not (c.tail or "").strip() and c.getnext() is not None
+                     and c.getnext().tag == "br" for c in children)
+        if not double:
+            continue
+        groups: list[list[lhtml.HtmlElement | str]] = [[]]
+        if el.text and el.text.strip():
+            groups[-1].append(el.text)
+        for c in children:
+            tail = c.tail
+            c.tail = None
+            if c.tag == "br":
+                groups.append([])
+            else:
+                groups[-1].append(c)
+            if tail and tail.strip():
+                groups[-1].append(tail)
+        el.text = None
+        for c in children:
+            el.remove(c)
+        for group in groups:
+            if not group:
+                continue
+            p = lhtml.Element("p")
+            last: lhtml.HtmlElement | None = None
+            for item in group:
+                if isinstance(item, str):
+                    if last is None:
+                        p.text = (p.text or "") + item
+                    else:
+                        last.tail = (last.tail or "") + item
+                else:
+                    p.append(item)
+                    last = item
+            el.append(p)
+
+
+_BLOCKS = frozenset({
+    "p", "div", "br", "td", "th", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table",
+    "section", "article", "header", "footer", "blockquote", "dd", "dt", "ul", "ol", "hr",
+    "aside", "main", "pre", "figure", "figcaption", "address", "caption", "details", "summary",
+})
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+
+
+def visible_text(content_html: str) -> str:
+    """The text a reader sees in ``content_html``: one line per block."""
+    if not content_html.strip():
+        return ""
+    try:
+        frag = lhtml.fragment_fromstring(content_html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return ""
+    parts: list[str] = []
+    for event, el in etree.iterwalk(frag, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in _BLOCKS:
+                parts.append("\n")
+            if el.text and tag:
+                parts.append(el.text)
+        else:
+            if tag in _BLOCKS:
+                parts.append("\n")
+            if el.tail:
+                parts.append(el.tail)
+    text = _SPACES.sub(" ", "".join(parts))
+    return xml_safe(_NEWLINES.sub("\n", text).strip())
+
+
+_WORDS = re.compile(r"\w+")
+
+
+def fingerprint(text: str) -> str:
+    """Fingerprint of the normalized story text: case, punctuation and whitespace do not
+    count, so the same wire story on two sites gives the same value (issue #4 item 6)."""
+    normalized = unicodedata.normalize("NFKC", text).casefold()
+    tokens = _WORDS.findall(normalized)
+    return hashlib.blake2b(" ".join(tokens).encode("utf-8"), digest_size=16).hexdigest()

@@ -1,0 +1,350 @@
+"""Page metadata: title, author, dates, dateline, lead image, language, canonical URL
+(issue #4 item 3). Read from the pristine tree, before readability mutates it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+from lxml import html as lhtml
+
+from .dates import MONTH_RE, parse_date, text_date, url_date
+
+_WS = re.compile(r"\s+")
+# "Brussels (AFP) Feb 16, 2017", "WASHINGTON (Reuters) -": place, agency in brackets,
+# then a date or a dash. Wire services write their datelines this way.
+_DATELINE = re.compile(
+    r"(?:^|[\n\r]|\s{2})\s*(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+[A-Z][\w'.\-]*){0,4})"
+    r"\s+\((?P<agency>[A-Z][\w.&/ -]{0,24})\))"
+    rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*[-\u2013\u2014])"
+)
+_BYLINE = re.compile(r"^\s*(?:by|von|par|por|door|di)\s+(?P<name>\S.{0,80}?)\s*$", re.I | re.S)
+_TITLE_SEP = re.compile(r"\s[|\-\u2013\u2014\\/>\u00bb·:]\s")
+_AUTHOR_CLASS = re.compile(r"\b(?:byline|author|writer)", re.I)
+
+
+def norm(text: str | None) -> str:
+    """Collapse whitespace."""
+    return _WS.sub(" ", text or "").strip()
+
+
+@dataclass
+class PageMeta:
+    """What the page says about itself; ``explain`` names each value's source."""
+
+    title: str | None = None
+    author: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    dateline: str | None = None
+    dateline_date: datetime | None = None
+    lead_image: str | None = None
+    lang: str | None = None
+    canonical_url: str | None = None
+    site_name: str | None = None
+    description: str | None = None
+    explain: dict[str, str] = field(default_factory=dict)
+
+
+def _jsonld_items(root: lhtml.HtmlElement) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for script in root.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json":
+            continue
+        try:
+            data = json.loads(script.text or "")
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, dict):
+                if "@graph" in node:
+                    stack.append(node["@graph"])
+                items.append(node)
+    return items
+
+
+_ARTICLE_TYPES = re.compile(r"Article|Posting|Report|BlogPosting|WebPage|NewsArticle", re.I)
+
+
+def _names(value: Any) -> str | None:
+    if isinstance(value, str):
+        return norm(value) or None
+    if isinstance(value, dict):
+        return _names(value.get("name"))
+    if isinstance(value, list):
+        names = [n for n in (_names(v) for v in value) if n]
+        return ", ".join(names) if names else None
+    return None
+
+
+def _image(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return _image(value.get("url") or value.get("contentUrl"))
+    if isinstance(value, list) and value:
+        return _image(value[0])
+    return None
+
+
+def shorten_title(raw: str, root: lhtml.HtmlElement, site_name: str | None) -> str:
+    """``<title>`` minus the site's name (the heuristic of Readability.js ``_getArticleTitle``)."""
+    title = norm(raw)
+    if site_name:
+        for sep in (" | ", " - ", " \u2013 ", " \u2014 ", " :: ", " · "):
+            if title.endswith(sep + site_name):
+                return title[: -len(sep + site_name)].strip()
+            if title.startswith(site_name + sep):
+                return title[len(site_name + sep):].strip()
+    cur = title
+    words = len(title.split())
+    seps = [m for m in _TITLE_SEP.finditer(title) if m.group(0).strip() != ":"]
+    if seps:
+        cur = title[: seps[-1].start()]
+        if len(cur.split()) < 3:
+            cur = title[seps[0].end():]
+    elif ": " in title:
+        headings = {norm(h.text_content()) for h in root.iter("h1", "h2")}
+        if title not in headings:
+            cur = title[title.rfind(":") + 1:].strip()
+            if len(cur.split()) < 3:
+                cur = title[title.find(":") + 1:].strip()
+            elif len(title[: title.find(":")].split()) > 5:
+                cur = title
+    elif len(title) > 150 or len(title) < 15:
+        h1s = list(root.iter("h1"))
+        if len(h1s) == 1:
+            cur = norm(h1s[0].text_content())
+    cur = norm(cur)
+    cur_words = len(cur.split())
+    if cur_words <= 4 and (not seps or cur_words != words - 1):
+        cur = title
+    return cur
+
+
+def find_dateline(text: str) -> tuple[str, datetime | None] | None:
+    """The first wire dateline in ``text``: ("Brussels (AFP)", 2017-02-16) or None."""
+    m = _DATELINE.search(text)
+    if not m:
+        return None
+    return norm(m["line"]), (text_date(m["date"]) if m["date"] else None)
+
+
+def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
+    """Read every metadata source once and pick, per field, the most trusted one."""
+    meta = PageMeta()
+    ex = meta.explain
+    props: dict[str, str] = {}
+    for el in root.iter("meta"):
+        key = (el.get("property") or el.get("name") or el.get("itemprop") or "").strip().lower()
+        content = el.get("content")
+        if key and content and content.strip() and key not in props:
+            props[key] = content.strip()
+        if (el.get("http-equiv") or "").lower() == "content-language" and content:
+            props.setdefault("content-language", content.strip())
+    ld: dict[str, Any] = {}
+    for item in _jsonld_items(root):
+        types = item.get("@type")
+        tname = " ".join(types) if isinstance(types, list) else str(types or "")
+        if _ARTICLE_TYPES.search(tname) and (
+                "headline" in item or "articleBody" in item or "datePublished" in item
+        ) and (not ld or "WebPage" in str(ld.get("@type"))):
+            ld = item
+    meta.site_name = props.get("og:site_name")
+    meta.description = props.get("og:description") or props.get("description")
+
+    # Title: JSON-LD headline, then title metas, then <title> minus the site name.
+    title_tag = root.find(".//title")
+    raw_title = norm(title_tag.text_content()) if title_tag is not None else ""
+    for source, value in (
+        ("json-ld:headline", ld.get("headline") if isinstance(ld.get("headline"), str) else None),
+        ("meta:dc:title", props.get("dc.title") or props.get("dcterm:title")),
+        ("meta:og:title", props.get("og:title")),
+        ("meta:twitter:title", props.get("twitter:title")),
+        ("meta:title", props.get("title")),
+    ):
+        if value and norm(value):
+            meta.title, ex["title"] = norm(value), source
+            break
+    if meta.title and meta.site_name:
+        short = shorten_title(meta.title, root, meta.site_name)
+        if short != meta.title:
+            meta.title, ex["title"] = short, ex["title"] + " minus site name"
+    if not meta.title and raw_title:
+        meta.title, ex["title"] = shorten_title(raw_title, root, meta.site_name), "<title>"
+    if not meta.title:
+        h1 = root.find(".//h1")
+        if h1 is not None and norm(h1.text_content()):
+            meta.title, ex["title"] = norm(h1.text_content()), "<h1>"
+
+    # Author: JSON-LD, metas, rel=author, byline elements, "by X" text.
+    for source, value in (
+        ("json-ld:author", _names(ld.get("author"))),
+        ("meta:author", props.get("author")),
+        ("meta:dc.creator", props.get("dc.creator") or props.get("dcterm:creator")),
+        ("meta:article:author", props.get("article:author")),
+        ("meta:parsely-author", props.get("parsely-author")),
+    ):
+        if value and not value.startswith(("http://", "https://")):
+            meta.author, ex["author"] = norm(value), source
+            break
+    if not meta.author:
+        meta.author, src = _byline(root)
+        if meta.author:
+            ex["author"] = src
+
+    # Dates.
+    for source, value in (
+        ("json-ld:datePublished", ld.get("datePublished")),
+        ("meta:article:published_time", props.get("article:published_time")),
+        ("meta:datePublished", props.get("datepublished")),
+        ("meta:og:published_time", props.get("og:published_time")),
+        ("meta:dc.date", props.get("dc.date.issued") or props.get("dc.date")
+         or props.get("dcterms.created")),
+        ("meta:pubdate", props.get("pubdate") or props.get("publish-date")
+         or props.get("sailthru.date") or props.get("date")),
+    ):
+        parsed = parse_date(value) if isinstance(value, str) else None
+        if parsed:
+            meta.published, ex["published"] = parsed, source
+            break
+    for source, value in (
+        ("json-ld:dateModified", ld.get("dateModified")),
+        ("meta:article:modified_time", props.get("article:modified_time")),
+        ("meta:og:updated_time", props.get("og:updated_time")),
+    ):
+        parsed = parse_date(value) if isinstance(value, str) else None
+        if parsed:
+            meta.updated, ex["updated"] = parsed, source
+            break
+    if meta.published is None:
+        for t in root.iter("time"):
+            parsed = parse_date(t.get("datetime")) or parse_date(t.get("pubdate"))
+            if parsed:
+                meta.published, ex["published"] = parsed, "<time datetime>"
+                break
+
+    body = root.find("body")
+    if body is not None:
+        found = find_dateline(_block_text(body, 20000))
+        if found:
+            meta.dateline, meta.dateline_date = found
+            ex["dateline"] = "dateline text"
+    if meta.published is None and meta.dateline_date is not None:
+        meta.published, ex["published"] = meta.dateline_date, "dateline"
+    if meta.published is None:
+        from_url = url_date(url)
+        if from_url:
+            meta.published, ex["published"] = from_url, "url"
+
+    # Lead image, language, canonical URL.
+    image = _image(ld.get("image")) or props.get("og:image") or props.get("og:image:url") \
+        or props.get("twitter:image") or props.get("twitter:image:src")
+    if image:
+        meta.lead_image = urljoin(url, image.strip())
+        ex["lead_image"] = "metadata"
+    lang = root.get("lang") or root.get("xml:lang") or props.get("content-language") \
+        or props.get("og:locale") or (ld.get("inLanguage") if isinstance(ld.get("inLanguage"), str)
+                                      else None)
+    if lang:
+        meta.lang = lang.strip().replace("_", "-")[:35] or None
+    canon = None
+    for link in root.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            canon = link.get("href")
+            break
+    canon = canon or props.get("og:url")
+    if canon:
+        absolute = urljoin(url, canon.strip())
+        if _same_site(absolute, url):
+            meta.canonical_url = absolute
+    return meta
+
+
+def _same_site(a: str, b: str) -> bool:
+    def host(u: str) -> str:
+        h = (urlsplit(u).hostname or "").lower()
+        return h[4:] if h.startswith("www.") else h
+    return bool(host(a)) and host(a) == host(b)
+
+
+_BLOCKS = frozenset({
+    "p", "div", "br", "td", "th", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table",
+    "section", "article", "header", "footer", "blockquote", "dd", "dt", "ul", "ol", "hr",
+    "aside", "nav", "main", "pre", "figure", "figcaption", "form", "address",
+})
+
+
+def _block_text(root: lhtml.HtmlElement, limit: int) -> str:
+    """Text with a newline at every block boundary, stopping after ``limit`` characters."""
+    parts: list[str] = []
+    size = 0
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if tag in ("script", "style", "noscript", "template"):
+            if event == "start":
+                # Skip its text but keep its tail.
+                pass
+            else:
+                if el.tail:
+                    parts.append(el.tail)
+            continue
+        if event == "start":
+            if tag in _BLOCKS:
+                parts.append("\n")
+            if el.text and not _in_skipped(el):
+                parts.append(el.text)
+                size += len(el.text)
+        else:
+            if tag in _BLOCKS:
+                parts.append("\n")
+            if el.tail:
+                parts.append(el.tail)
+                size += len(el.tail)
+        if size > limit:
+            break
+    return "".join(parts)
+
+
+def _in_skipped(el: lhtml.HtmlElement) -> bool:
+    return el.tag in ("script", "style", "noscript", "template")
+
+
+def _byline(root: lhtml.HtmlElement) -> tuple[str | None, str]:
+    for a in root.iter("a"):
+        if "author" in (a.get("rel") or "").lower().split():
+            name = norm(a.text_content())
+            if 2 < len(name) < 80:
+                return name, "rel=author"
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.get("itemprop") == "author" or _AUTHOR_CLASS.search(
+                f"{el.get('class') or ''} {el.get('id') or ''}"):
+            name_el = el.find('.//*[@itemprop="name"]')
+            text = norm((name_el if name_el is not None else el).text_content())
+            m = _BYLINE.match(text)
+            text = m["name"] if m else text
+            if 2 < len(text) < 80 and not text.lower().startswith("http"):
+                return text, "byline element"
+    body = root.find("body")
+    if body is None:
+        return None, ""
+    for el in body.iter("i", "em", "span", "p", "div", "font", "b", "strong", "address"):
+        text = el.text_content()
+        if len(text) > 90:
+            continue
+        m = _BYLINE.match(norm(text))
+        if m and m["name"][:1].isupper() and len(m["name"].split()) <= 6:
+            return m["name"], '"by X" text'
+    return None, ""

@@ -1,0 +1,151 @@
+"""Story isolation: readability-lxml's candidate scoring, plus two general repairs
+(issue #4 item 1): blocks beside the best candidate that readability drops although they
+read like story text (inset reports, fact boxes) are recovered, and boilerplate that
+readability keeps (comment prompts, share/related/donation blocks, copyright) is pruned.
+
+The document is parsed once by the caller; readability works on that tree
+(``Document._parse`` accepts an element, and its cleaner works on a deep copy).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lxml import html as lhtml
+from lxml.html import tostring
+from readability import Document
+from readability.readability import REGEXES
+
+from .meta import norm
+
+# Opening words of blocks that are site chrome, not story (issue #4: donation appeal,
+# comment prompt, related links, "Previous Report" teaser, copyright line, share links).
+BOILERPLATE_START = re.compile(
+    r"^(?:comments?\b|comment on this|leave a (?:comment|reply)"
+    r"|join the (?:conversation|discussion)"
+    r"|share (?:this|on|via)|share\b.{0,20}$|related(?:\s+(?:links|articles|stories|posts|news|"
+    r"content|coverage|reading|topics))?\s*:?$|previous (?:report|article|story|post)"
+    r"|next (?:report|article|story|post)|read more\b|more (?:stories|news|from|on this)"
+    r"|recommended\b|you (?:may|might) (?:also )?like|popular\b|trending\b|most (?:read|popular)"
+    r"|sign up\b|subscribe\b|newsletter|get (?:our|the) newsletter|follow us|thanks for (?:being "
+    r"here|reading)|we need your help|support (?:us|our)|donate\b|become a (?:member|supporter)"
+    r"|advertisement$|sponsored\b|copyright\b|\u00a9|\(c\) \d{4}|all rights reserved"
+    r"|this (?:site|website) uses cookies|we use cookies|by (?:using|continuing)[^.]{0,40}cookies"
+    r"|accept (?:all )?cookies|privacy (?:policy|statement)|terms of (?:use|service)"
+    r"|tags?\s*:|filed under|click here to)",
+    re.I,
+)
+BOILERPLATE_ANY = re.compile(
+    r"all rights reserved|copyright \d{4}|copyright 19\d\d|\bcookies?\b.{0,60}\b(?:accept|consent|"
+    r"agree)|\b(?:subscribe|sign up)\b.{0,40}\bnewsletter|newsletter\b.{0,40}\b(?:subscribe|sign "
+    r"up)\b|billed (?:once|monthly)",
+    re.I,
+)
+BOILERPLATE_CLASS = re.compile(
+    r"(?:^|[\s_-])(?:share|sharing|social|newsletter|related|cookie|consent|gdpr|subscribe|"
+    r"subscription|donat\w*|promo|comments?|disqus|outbrain|taboola|read-?more|recirc|"
+    r"most-?read|signup|paywall|advert|ad-slot)(?:$|[\s_-])",
+    re.I,
+)
+_SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)]?(?:\s|$)")
+_BLOCK_TAGS = ("p", "div", "table", "ul", "ol", "section", "aside", "blockquote", "h2", "h3",
+               "h4", "h5", "h6", "li", "dl", "figure", "footer", "header", "form", "center",
+               "font", "nav")
+
+
+def text_len(el: lhtml.HtmlElement) -> int:
+    return len(norm(el.text_content()))
+
+
+def link_density(el: lhtml.HtmlElement, total: int | None = None) -> float:
+    links = sum(len(norm(a.text_content())) for a in el.iter("a"))
+    total = text_len(el) if total is None else total
+    return links / max(total, 1)
+
+
+def looks_like_story_box(el: lhtml.HtmlElement) -> bool:
+    """A sibling block that reads like story text: long, sentence-rich, nearly link-free,
+    no form, no chrome class, no chrome heading (e.g. SpaceDaily's inset wire reports)."""
+    if not isinstance(el.tag, str) or el.tag in ("p", "script", "style", "h1", "h2", "h3",
+                                                 "nav", "footer", "header", "form"):
+        return False
+    feature = f"{el.get('class') or ''} {el.get('id') or ''}"
+    if REGEXES["negativeRe"].search(feature) or BOILERPLATE_CLASS.search(feature) or (
+            REGEXES["unlikelyCandidatesRe"].search(feature)
+            and not REGEXES["okMaybeItsACandidateRe"].search(feature)):
+        return False
+    text = norm(el.text_content())
+    if len(text) < 400 or len(_SENTENCE_END.findall(text)) < 4:
+        return False
+    if BOILERPLATE_START.match(text) or BOILERPLATE_ANY.search(text):
+        return False
+    if next(el.iter("form", "input", "button", "select", "textarea", "iframe"), None) is not None:
+        return False
+    return link_density(el, len(text)) <= 0.05
+
+
+def is_boilerplate(el: lhtml.HtmlElement) -> bool:
+    """A block inside the extracted story that is site chrome."""
+    text = norm(el.text_content())
+    if not text:
+        return False
+    feature = f"{el.get('class') or ''} {el.get('id') or ''}"
+    if BOILERPLATE_CLASS.search(feature) and (len(text) < 400 or link_density(el, len(text)) > 0.3):
+        return True
+    if len(text) > 300:
+        return False
+    if BOILERPLATE_START.match(text):
+        return True
+    return bool(BOILERPLATE_ANY.search(text))
+
+
+def prune_boilerplate(node: lhtml.HtmlElement) -> list[str]:
+    """Drop chrome blocks from the extracted story; return what was dropped (for --explain)."""
+    dropped: list[str] = []
+    for el in reversed(list(node.iter(*_BLOCK_TAGS))):
+        if el.getparent() is None or el is node:
+            continue
+        if is_boilerplate(el):
+            dropped.append(norm(el.text_content())[:40])
+            el.drop_tree()
+    return dropped
+
+
+class Readable(Document):  # type: ignore[misc]
+    """readability-lxml on an already parsed tree, with inset recovery."""
+
+    def __init__(self, root: lhtml.HtmlElement, url: str | None) -> None:
+        super().__init__(root, url=url)
+        self.recovered: list[lhtml.HtmlElement] = []
+        self.best_elem: lhtml.HtmlElement | None = None
+        self.result: lhtml.HtmlElement | None = None
+
+    def get_article(self, candidates: dict[Any, Any], best_candidate: dict[str, Any],
+                    html_partial: bool = False) -> Any:
+        best = best_candidate["elem"]
+        self.best_elem = best
+        parent = best.getparent()
+        threshold = max(10.0, best_candidate["content_score"] * 0.2)
+        self.recovered = []
+        if parent is not None:
+            for sib in parent:
+                if sib is best:
+                    continue
+                score = candidates.get(sib, {}).get("content_score", 0)
+                if score < threshold and looks_like_story_box(sib):
+                    candidates[sib] = {"content_score": threshold + 1, "elem": sib}
+                    self.recovered.append(sib)
+        return super().get_article(candidates, best_candidate, html_partial)
+
+    def get_preserved_elements(self, node: Any) -> dict[Any, bool]:
+        allowed: dict[Any, bool] = super().get_preserved_elements(node)
+        for box in self.recovered:
+            for el in box.iter("table", "ul", "div", "aside", "section"):
+                allowed[el] = True
+        return allowed
+
+    def get_clean_html(self) -> str:
+        # Keep the tree: post-processing works on it rather than on a re-parse.
+        self.result = self.html
+        return str(tostring(self.html, encoding="unicode", method="html"))
