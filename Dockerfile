@@ -14,8 +14,9 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS builder
 # Versions follow the base's distribution release, which is the pin here: pinning exact
 # Debian package versions breaks the build as soon as the mirror ships a security update.
+# The check is for what `-m venv` needs (Debian splits ensurepip into python3-venv).
 # hadolint ignore=DL3008
-RUN if ! command -v python3 >/dev/null 2>&1; then \
+RUN if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then \
         apt-get update \
         && apt-get install -y --no-install-recommends python3 python3-venv \
         && rm -rf /var/lib/apt/lists/*; \
