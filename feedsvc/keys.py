@@ -17,12 +17,16 @@ PAGE_TTL = 14 * 86400
 STATE_TTL = 90 * 86400
 # Articles live as long as the longest retention allows, plus a margin for clocks.
 ARTICLE_TTL_MARGIN = 86400
+# Retention assumed when a caller does not pass the topic's (the config default, 30d).
+DEFAULT_RETENTION = 30 * 86400
 # Channel on which replicas announce topic changes (issue #3 item 1).
 CHANGES_CHANNEL = PREFIX + "changes"
 
 
 def url_hash(url: str) -> str:
-    return hashlib.blake2b(url.encode("utf-8"), digest_size=16).hexdigest()
+    # surrogatepass: a lone surrogate (never in a valid URL, but possible in scraped text)
+    # must give a key, not a UnicodeEncodeError; valid text hashes exactly as before.
+    return hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def article(url: str) -> str:

@@ -30,12 +30,29 @@ class Store(Protocol):
     async def missing(self, urls: Sequence[str]) -> list[str]:
         """The subset of ``urls`` with no stored article, in input order."""
 
-    async def add_article(self, topic: str, article: Article) -> bool:
+    async def add_article(
+        self, topic: str, article: Article, *, retention: float | None = None
+    ) -> bool:
         """Store ``article`` and index it under ``topic``.
 
         Returns False (and changes nothing in the topic) when the topic already holds
         this URL or another URL with the same ``fingerprint``. An article already
         stored keeps its ``first_seen``.
+
+        ``retention`` (seconds, the topic's setting) bounds how long the stored article
+        may outlive its ``first_seen``: it expires at ``first_seen + retention +
+        keys.ARTICLE_TTL_MARGIN`` (never sooner than an earlier add set). Omitted, the
+        default retention ``keys.DEFAULT_RETENTION`` applies. Datetimes must be
+        timezone-aware (ValueError otherwise).
+        """
+
+    async def update_article(self, article: Article, topics: Sequence[str]) -> list[str]:
+        """Replace the content of an already stored article (re-extraction after a site
+        rule changed, issue #4 item 4), keeping its ``first_seen`` and expiry.
+
+        Each topic in ``topics`` that holds the URL is re-ordered by the new ``published``
+        and gets a new version; those topics are returned. Nothing is stored (and ``[]``
+        is returned) when the article is not stored.
         """
 
     async def topic_articles(self, topic: str, limit: int) -> list[Article]:

@@ -1,0 +1,222 @@
+"""The in-process store: the default when no ``redis_url`` is configured (issue #2 item 5).
+
+It keeps the same contract as :class:`~feedsvc.store.redis_store.RedisStore`, checked by
+the same tests: same dedup, same ordering (ties broken by URL, as a Redis sorted set
+does), same expiry rules. No method awaits between reading and writing its data, so on
+one event loop every call is atomic and concurrent coroutines cannot interleave inside
+one. Articles and fetch states are frozen dataclasses and pages are ``bytes``, so nothing
+handed out can be mutated behind the store's back. Pages are kept compressed (they are
+the bulk of the memory, issue #3 item 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from feedsvc import keys
+from feedsvc.models import Article, FetchState
+from feedsvc.store import codec
+
+# Expired entries are dropped lazily on read and by a sweep at most this often (seconds),
+# so a long-running process does not grow without bound.
+_SWEEP_EVERY = 60.0
+
+
+def url_host(url: str) -> str:
+    """The host under which :meth:`host_articles` files ``url`` (lower-case, no port)."""
+    return (urlsplit(url).hostname or "").lower()
+
+
+def article_expiry(article: Article, retention: float | None, now: float) -> float:
+    """Epoch when a stored article may go: ``first_seen + retention + margin``.
+
+    Retention counts from ``first_seen`` (issue #2 item 5), so the store needs the article
+    no longer than that; the margin covers clock skew between replicas. An article whose
+    retention has already run out (an old ``first_seen``) still lives one margin, so it
+    is not gone before the next prune removes it from its topics.
+    """
+    keep = keys.DEFAULT_RETENTION if retention is None else retention
+    return max(article.first_seen.timestamp() + keep, now) + keys.ARTICLE_TTL_MARGIN
+
+
+@dataclass(slots=True)
+class _Topic:
+    entries: dict[str, float] = field(default_factory=dict)  # url -> published epoch
+    seen: dict[str, float] = field(default_factory=dict)  # url -> first_seen epoch
+    fingerprints: dict[str, str] = field(default_factory=dict)  # fingerprint -> url
+    version: int = 0
+
+
+class MemoryStore:
+    """In-process :class:`~feedsvc.store.Store`; ``clock`` (epoch seconds) is for tests."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._articles: dict[str, tuple[Article, float]] = {}
+        self._pages: dict[str, tuple[bytes, float]] = {}
+        self._states: dict[str, tuple[FetchState, float]] = {}
+        self._topics: dict[str, _Topic] = {}
+        self._hosts: dict[str, set[str]] = {}
+        self._next_sweep = 0.0
+
+    async def ping(self) -> None:
+        """Always reachable."""
+
+    async def close(self) -> None:
+        """Nothing to release; the data lives as long as the object."""
+
+    # -- expiry -----------------------------------------------------------
+    def _sweep(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP_EVERY
+        for table in (self._articles, self._pages, self._states):
+            for key in [k for k, (_, exp) in table.items() if exp <= now]:
+                del table[key]
+
+    def _article(self, url: str, now: float) -> Article | None:
+        item = self._articles.get(url)
+        if item is None:
+            return None
+        if item[1] <= now:
+            del self._articles[url]
+            return None
+        return item[0]
+
+    # -- articles ---------------------------------------------------------
+    async def get_article(self, url: str) -> Article | None:
+        """The stored article for ``url``, or None."""
+        return self._article(url, self._clock())
+
+    async def missing(self, urls: Sequence[str]) -> list[str]:
+        """The subset of ``urls`` with no stored article, in input order."""
+        now = self._clock()
+        return [u for u in urls if self._article(u, now) is None]
+
+    async def add_article(
+        self, topic: str, article: Article, *, retention: float | None = None
+    ) -> bool:
+        """See :meth:`feedsvc.store.Store.add_article`."""
+        codec.require_aware(article)
+        now = self._clock()
+        self._sweep(now)
+        t = self._topics.setdefault(topic, _Topic())
+        if article.url in t.entries or (
+            article.fingerprint and article.fingerprint in t.fingerprints
+        ):
+            return False
+        old = self._article(article.url, now)
+        if old is not None:
+            article = dataclasses.replace(article, first_seen=old.first_seen)
+        expiry = article_expiry(article, retention, now)
+        if old is not None:
+            expiry = max(expiry, self._articles[article.url][1])
+        self._articles[article.url] = (article, expiry)
+        t.entries[article.url] = article.published.timestamp()
+        t.seen[article.url] = article.first_seen.timestamp()
+        if article.fingerprint:
+            t.fingerprints[article.fingerprint] = article.url
+        t.version += 1
+        self._hosts.setdefault(url_host(article.url), set()).add(article.url)
+        return True
+
+    async def update_article(self, article: Article, topics: Sequence[str]) -> list[str]:
+        """See :meth:`feedsvc.store.Store.update_article`."""
+        codec.require_aware(article)
+        now = self._clock()
+        old = self._article(article.url, now)
+        if old is None:
+            return []
+        article = dataclasses.replace(article, first_seen=old.first_seen)
+        self._articles[article.url] = (article, self._articles[article.url][1])
+        changed: list[str] = []
+        for name in dict.fromkeys(topics):
+            t = self._topics.get(name)
+            if t is None or article.url not in t.entries:
+                continue
+            t.entries[article.url] = article.published.timestamp()
+            t.version += 1
+            changed.append(name)
+        return changed
+
+    async def topic_articles(self, topic: str, limit: int) -> list[Article]:
+        """Newest first by published time (ties: URL descending, like ZREVRANGE)."""
+        t = self._topics.get(topic)
+        if t is None or limit <= 0:
+            return []
+        now = self._clock()
+        order = sorted(t.entries.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+        out: list[Article] = []
+        for url, _ in order[:limit]:
+            art = self._article(url, now)
+            if art is not None:
+                out.append(art)
+        return out
+
+    async def topic_versions(self, topics: Sequence[str]) -> dict[str, int]:
+        """Current version per topic (0 for a topic never written)."""
+        return {name: (t.version if (t := self._topics.get(name)) else 0) for name in topics}
+
+    async def prune(self, topic: str, *, seen_before: float, keep: int) -> int:
+        """See :meth:`feedsvc.store.Store.prune`."""
+        if keep < 0:
+            raise ValueError("keep must be >= 0")
+        self._sweep(self._clock())
+        t = self._topics.get(topic)
+        if t is None:
+            return 0
+        drop = {url for url, seen in t.seen.items() if seen < seen_before}
+        rest = sorted(
+            ((score, url) for url, score in t.entries.items() if url not in drop),
+        )
+        drop.update(url for _, url in rest[: max(0, len(rest) - keep)])
+        if not drop:
+            return 0
+        for url in drop:
+            t.entries.pop(url, None)
+            t.seen.pop(url, None)
+        t.fingerprints = {fp: u for fp, u in t.fingerprints.items() if u not in drop}
+        t.version += 1
+        return len(drop)
+
+    async def host_articles(self, host: str) -> list[str]:
+        """URLs of stored (unexpired) articles whose host is ``host``, sorted."""
+        urls = self._hosts.get(host.lower())
+        if not urls:
+            return []
+        now = self._clock()
+        gone = {u for u in urls if self._article(u, now) is None}
+        urls -= gone
+        return sorted(urls)
+
+    # -- origin pages -----------------------------------------------------
+    async def put_page(self, url: str, body: bytes, content_type: str | None) -> None:
+        """Keep the page (compressed) for ``keys.PAGE_TTL`` seconds."""
+        now = self._clock()
+        self._sweep(now)
+        self._pages[url] = (codec.page_to_bytes(body, content_type), now + keys.PAGE_TTL)
+
+    async def get_page(self, url: str) -> tuple[bytes, str | None] | None:
+        """The stored body and content type, or None."""
+        item = self._pages.get(url)
+        if item is None or item[1] <= self._clock():
+            return None
+        return codec.page_from_bytes(item[0])
+
+    # -- fetch state ------------------------------------------------------
+    async def get_state(self, url: str) -> FetchState | None:
+        """The stored fetch state, or None."""
+        item = self._states.get(url)
+        if item is None or item[1] <= self._clock():
+            return None
+        return item[0]
+
+    async def put_state(self, url: str, state: FetchState) -> None:
+        """Keep the state for ``keys.STATE_TTL`` seconds."""
+        now = self._clock()
+        self._sweep(now)
+        self._states[url] = (state, now + keys.STATE_TTL)

@@ -1,0 +1,404 @@
+"""The Redis store (redis.asyncio): restarts lose nothing, replicas share (issue #2 item 5).
+
+Layout (every key from :mod:`feedsvc.keys`, under its one prefix):
+
+- ``article:<hash>``: compressed JSON of the article, expiring at ``first_seen + retention
+  + margin`` (retention counts from first_seen, issue #2 item 5);
+- per topic: ``entries`` (zset url -> published), ``seen`` (zset url -> first_seen),
+  ``fp`` (hash fingerprint -> url) and ``version`` (INCR on every change);
+- ``host:<host>:articles`` (set of urls), ``page:<hash>``, ``state:<hash>`` with their TTLs.
+
+Writes that touch several keys run as one Lua script: Redis runs a script atomically and
+AOF/replicas receive its effects as one MULTI/EXEC, so a crash mid-write never leaves an
+article half-indexed (issue #3 item 4). Scripts also ``PUBLISH`` the topic name on
+``keys.CHANGES_CHANNEL`` so other replicas may invalidate rendered feeds without polling.
+
+Every redis-py or socket exception is re-raised as :class:`~feedsvc.errors.StoreError`
+(nothing from redis leaks past this stage). The client fails fast (short connect/read
+timeouts, one quick retry) so an outage is noticed within seconds, and reconnects by
+itself on the next call once Redis is back (health checks drop dead pooled connections).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import math
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+
+from feedsvc import keys
+from feedsvc.errors import StoreError
+from feedsvc.models import Article, FetchState
+from feedsvc.store import codec
+from feedsvc.store.memory import article_expiry, url_host
+
+# Timeouts tuned for a Redis on the same host or LAN: a healthy answer takes well under a
+# millisecond, so seconds of silence mean an outage, and the poller should learn it quickly
+# (issue #3 item 4: /readyz reports the outage, polling pauses).
+CONNECT_TIMEOUT = 2.0
+SOCKET_TIMEOUT = 3.0
+# Idle pooled connections are PINGed before reuse after this many seconds, so a connection
+# broken by a Redis restart is replaced instead of failing the caller's command.
+HEALTH_CHECK_INTERVAL = 10
+# One retry with a short backoff absorbs a single dropped connection (e.g. right after a
+# Redis restart) without making a real outage slow to report; redis-py's default is 10.
+RETRIES = 1
+# add/update_article read the article, then write it in a script that checks it did not
+# change in between (optimistic concurrency); this bounds the retries under contention.
+_CAS_ATTEMPTS = 8
+
+_ADD = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  if redis.sha1hex(cur) ~= ARGV[7] then return -1 end
+elseif ARGV[7] ~= '' then
+  return -1
+end
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+if ARGV[2] ~= '' and redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then return 0 end
+local ttl = tonumber(ARGV[6])
+if cur then
+  local old = redis.call('TTL', KEYS[1])
+  if old == -1 then ttl = -1 elseif old > ttl then ttl = old end
+end
+if ttl == -1 then
+  redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ttl)
+end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[4], ARGV[2], ARGV[1]) end
+redis.call('INCR', KEYS[5])
+redis.call('SADD', KEYS[6], ARGV[1])
+if ttl > 0 and redis.call('TTL', KEYS[6]) < ttl then redis.call('EXPIRE', KEYS[6], ttl) end
+redis.call('PUBLISH', ARGV[8], ARGV[9])
+return 1
+"""
+
+_UPDATE = """
+local cur = redis.call('GET', KEYS[1])
+if not cur or redis.sha1hex(cur) ~= ARGV[4] then return -1 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+local changed = {}
+for i = 6, #ARGV do
+  local entries, version = KEYS[2 * (i - 5)], KEYS[2 * (i - 5) + 1]
+  if redis.call('ZSCORE', entries, ARGV[1]) then
+    redis.call('ZADD', entries, ARGV[3], ARGV[1])
+    redis.call('INCR', version)
+    redis.call('PUBLISH', ARGV[5], ARGV[i])
+    changed[#changed + 1] = ARGV[i]
+  end
+end
+return changed
+"""
+
+_PRUNE = """
+local drop, gone = {}, {}
+local function remove(url)
+  gone[url] = true
+  drop[#drop + 1] = url
+  redis.call('ZREM', KEYS[1], url)
+  redis.call('ZREM', KEYS[2], url)
+end
+for _, url in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])) do
+  remove(url)
+end
+local n, keep = redis.call('ZCARD', KEYS[1]), tonumber(ARGV[2])
+if n > keep then
+  for _, url in ipairs(redis.call('ZRANGE', KEYS[1], 0, n - keep - 1)) do remove(url) end
+end
+if #drop == 0 then return 0 end
+local fps = redis.call('HGETALL', KEYS[3])
+for i = 1, #fps, 2 do
+  if gone[fps[i + 1]] then redis.call('HDEL', KEYS[3], fps[i]) end
+end
+redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return #drop
+"""
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _wrap_errors(
+    op: str,
+) -> Callable[
+    [Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]]],
+    Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]],
+]:
+    """Turn redis and socket exceptions raised by the method into StoreError."""
+
+    def deco(
+        fn: Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]],
+    ) -> Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]]:
+        @functools.wraps(fn)
+        async def wrapper(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+            try:
+                return await fn(self, *args, **kwargs)
+            # TimeoutError is an OSError; UnicodeError: a key with a lone surrogate sent
+            # through a caller's client that encodes strictly.
+            except (RedisError, OSError, UnicodeError) as exc:
+                detail = str(exc) or "no detail"
+                raise StoreError(
+                    f"Redis at {self.where} failed during {op}: {type(exc).__name__}: {detail}"
+                ) from exc
+
+        return wrapper
+
+    return deco
+
+
+def _bytes(value: object) -> bytes:
+    """A reply that must be binary (the client never decodes); anything else is an error."""
+    if isinstance(value, bytes):
+        return value
+    raise StoreError(f"unexpected Redis reply type {type(value).__name__}")
+
+
+def _enc(text: str) -> bytes:
+    """UTF-8 that keeps lone surrogates (URLs and fingerprints are stored verbatim)."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _dec(value: object) -> str:
+    return _bytes(value).decode("utf-8", "surrogatepass")
+
+
+def _score(value: float) -> str:
+    # repr round-trips a float exactly, so Redis orders exactly as Python would.
+    return repr(float(value))
+
+
+class RedisStore:
+    """:class:`~feedsvc.store.Store` on Redis. Build with :meth:`from_url` or from a client.
+
+    A client passed in stays the caller's: :meth:`close` closes only a client this class
+    created. The client must not decode responses (values are binary).
+    """
+
+    def __init__(self, client: aioredis.Redis, *, owns_client: bool = False) -> None:
+        kwargs = client.connection_pool.connection_kwargs
+        if kwargs.get("decode_responses"):
+            raise ValueError("RedisStore needs a client with decode_responses=False")
+        self._r = client
+        self._owns = owns_client
+        # Where we talk to, for error messages: host/port/db only, never the password.
+        self.where = (
+            f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}"
+            f"/{kwargs.get('db', 0)}"
+        )
+        self._add = client.register_script(_ADD)
+        self._update = client.register_script(_UPDATE)
+        self._prune = client.register_script(_PRUNE)
+
+    @classmethod
+    def from_url(cls, url: str, **client_kwargs: Any) -> RedisStore:
+        """Connect lazily to ``url`` (``redis://``, ``rediss://`` or ``unix://``) with
+        fail-fast timeouts and automatic reconnection; ``client_kwargs`` override them."""
+        options: dict[str, Any] = {
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+            "socket_timeout": SOCKET_TIMEOUT,
+            "health_check_interval": HEALTH_CHECK_INTERVAL,
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
+            "socket_keepalive": True,
+            # Key names embed topic names and hosts verbatim; keep odd text encodable.
+            "encoding_errors": "surrogatepass",
+        }
+        options.update(client_kwargs)
+        options["decode_responses"] = False
+        try:
+            client = aioredis.Redis.from_url(url, **options)
+        except (ValueError, RedisError) as exc:
+            raise StoreError(f"bad Redis URL: {exc}") from exc
+        return cls(client, owns_client=True)
+
+    @_wrap_errors("ping")
+    async def ping(self) -> None:
+        """Raise StoreError when Redis is unreachable."""
+        await self._r.ping()
+
+    @_wrap_errors("close")
+    async def close(self) -> None:
+        """Close the client (and its pool) if this store created it."""
+        if self._owns:
+            await self._r.aclose()
+
+    # -- articles ---------------------------------------------------------
+    @_wrap_errors("get_article")
+    async def get_article(self, url: str) -> Article | None:
+        """The stored article for ``url``, or None."""
+        data = await self._r.get(keys.article(url))
+        return None if data is None else codec.article_from_bytes(_bytes(data))
+
+    @_wrap_errors("missing")
+    async def missing(self, urls: Sequence[str]) -> list[str]:
+        """The subset of ``urls`` with no stored article, in input order (one round-trip)."""
+        if not urls:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for url in urls:
+                pipe.exists(keys.article(url))
+            found = await pipe.execute()
+        return [url for url, n in zip(urls, found, strict=True) if not n]
+
+    @_wrap_errors("add_article")
+    async def add_article(
+        self, topic: str, article: Article, *, retention: float | None = None
+    ) -> bool:
+        """See :meth:`feedsvc.store.Store.add_article`."""
+        codec.require_aware(article)
+        akey = keys.article(article.url)
+        for _ in range(_CAS_ATTEMPTS):
+            cur = await self._r.get(akey)
+            art, expect = article, ""
+            if cur is not None:
+                raw = _bytes(cur)
+                old = codec.article_from_bytes(raw)
+                art = dataclasses.replace(article, first_seen=old.first_seen)
+                expect = hashlib.sha1(raw).hexdigest()
+            ttl = math.ceil(article_expiry(art, retention, time.time()) - time.time())
+            result = await self._add(
+                keys=[
+                    akey,
+                    keys.topic_entries(topic),
+                    keys.topic_seen(topic),
+                    keys.topic_fingerprints(topic),
+                    keys.topic_version(topic),
+                    keys.host_articles(url_host(art.url)),
+                ],
+                args=[
+                    _enc(art.url),
+                    _enc(art.fingerprint or ""),
+                    codec.article_to_bytes(art),
+                    _score(art.published.timestamp()),
+                    _score(art.first_seen.timestamp()),
+                    max(ttl, 1),
+                    expect,
+                    keys.CHANGES_CHANNEL,
+                    _enc(topic),
+                ],
+            )
+            if result >= 0:
+                return bool(result)
+        raise StoreError(f"add_article: {article.url} kept changing during the write")
+
+    @_wrap_errors("update_article")
+    async def update_article(self, article: Article, topics: Sequence[str]) -> list[str]:
+        """See :meth:`feedsvc.store.Store.update_article`."""
+        codec.require_aware(article)
+        akey = keys.article(article.url)
+        names = list(dict.fromkeys(topics))
+        topic_keys = [k for t in names for k in (keys.topic_entries(t), keys.topic_version(t))]
+        for _ in range(_CAS_ATTEMPTS):
+            cur = await self._r.get(akey)
+            if cur is None:
+                return []
+            raw = _bytes(cur)
+            old = codec.article_from_bytes(raw)
+            art = dataclasses.replace(article, first_seen=old.first_seen)
+            result = await self._update(
+                keys=[akey, *topic_keys],
+                args=[
+                    _enc(art.url),
+                    codec.article_to_bytes(art),
+                    _score(art.published.timestamp()),
+                    hashlib.sha1(raw).hexdigest(),
+                    keys.CHANGES_CHANNEL,
+                    *map(_enc, names),
+                ],
+            )
+            if isinstance(result, list):
+                return [_dec(t) for t in result]
+        raise StoreError(f"update_article: {article.url} kept changing during the write")
+
+    @_wrap_errors("topic_articles")
+    async def topic_articles(self, topic: str, limit: int) -> list[Article]:
+        """Newest first by published time (two round-trips: ZREVRANGE, MGET)."""
+        if limit <= 0:
+            return []
+        urls = await self._r.zrevrange(keys.topic_entries(topic), 0, limit - 1)
+        if not urls:
+            return []
+        values = await self._r.mget([keys.article(_dec(u)) for u in urls])
+        # An article past its TTL (retention ran out before a prune) is simply skipped.
+        return [codec.article_from_bytes(_bytes(v)) for v in values if v is not None]
+
+    @_wrap_errors("topic_versions")
+    async def topic_versions(self, topics: Sequence[str]) -> dict[str, int]:
+        """Current version per topic, one MGET (0 for a topic never written)."""
+        names = list(topics)
+        if not names:
+            return {}
+        values = await self._r.mget([keys.topic_version(t) for t in names])
+        return {t: int(v) if v is not None else 0 for t, v in zip(names, values, strict=True)}
+
+    @_wrap_errors("prune")
+    async def prune(self, topic: str, *, seen_before: float, keep: int) -> int:
+        """See :meth:`feedsvc.store.Store.prune` (one atomic script)."""
+        if keep < 0:
+            raise ValueError("keep must be >= 0")
+        if math.isnan(seen_before):
+            raise ValueError("seen_before must be a number")
+        dropped = await self._prune(
+            keys=[
+                keys.topic_entries(topic),
+                keys.topic_seen(topic),
+                keys.topic_fingerprints(topic),
+                keys.topic_version(topic),
+            ],
+            args=[_score(seen_before), keep, keys.CHANGES_CHANNEL, _enc(topic)],
+        )
+        return int(dropped)
+
+    @_wrap_errors("host_articles")
+    async def host_articles(self, host: str) -> list[str]:
+        """URLs of stored (unexpired) articles whose host is ``host``, sorted.
+
+        URLs whose article has expired are dropped from the host set on the way.
+        """
+        hkey = keys.host_articles(host.lower())
+        urls = sorted(_dec(u) for u in await self._r.smembers(hkey))
+        if not urls:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for url in urls:
+                pipe.exists(keys.article(url))
+            found = await pipe.execute()
+        gone = [u for u, n in zip(urls, found, strict=True) if not n]
+        if gone:
+            await self._r.srem(hkey, *map(_enc, gone))
+        return [u for u, n in zip(urls, found, strict=True) if n]
+
+    # -- origin pages -----------------------------------------------------
+    @_wrap_errors("put_page")
+    async def put_page(self, url: str, body: bytes, content_type: str | None) -> None:
+        """Keep the page (compressed) for ``keys.PAGE_TTL`` seconds."""
+        await self._r.set(keys.page(url), codec.page_to_bytes(body, content_type), ex=keys.PAGE_TTL)
+
+    @_wrap_errors("get_page")
+    async def get_page(self, url: str) -> tuple[bytes, str | None] | None:
+        """The stored body and content type, or None."""
+        data = await self._r.get(keys.page(url))
+        return None if data is None else codec.page_from_bytes(_bytes(data))
+
+    # -- fetch state ------------------------------------------------------
+    @_wrap_errors("get_state")
+    async def get_state(self, url: str) -> FetchState | None:
+        """The stored fetch state, or None."""
+        data = await self._r.get(keys.state(url))
+        return None if data is None else codec.state_from_bytes(_bytes(data))
+
+    @_wrap_errors("put_state")
+    async def put_state(self, url: str, state: FetchState) -> None:
+        """Keep the state for ``keys.STATE_TTL`` seconds."""
+        await self._r.set(keys.state(url), codec.state_to_bytes(state), ex=keys.STATE_TTL)

@@ -1,0 +1,401 @@
+"""The Store contract (feedsvc/store/__init__.py), run on every store (issue #2 item 5).
+
+The ``store`` fixture (tests/redis_fixtures.py) yields a fresh MemoryStore and a fresh
+RedisStore on a private redis-server, so both must behave identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from feedsvc import keys
+from feedsvc.models import Article, FetchState
+from feedsvc.store import Store
+from feedsvc.store.memory import MemoryStore
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def art(url: str, published: datetime = T0, *, first_seen: datetime = T0, **kw: Any) -> Article:
+    return Article(
+        url=url,
+        title=kw.pop("title", f"Title of {url}"),
+        content_html=kw.pop("content_html", f"<p>Story at {url}</p>"),
+        published=published,
+        first_seen=first_seen,
+        **kw,
+    )
+
+
+def urls(articles: list[Article]) -> list[str]:
+    return [a.url for a in articles]
+
+
+async def test_isinstance_of_protocol(store: Store) -> None:
+    assert isinstance(store, Store)
+
+
+async def test_article_roundtrip_all_fields(store: Store) -> None:
+    brussels = ZoneInfo("Europe/Brussels")
+    india = timezone(timedelta(hours=5, minutes=30))
+    a = Article(
+        url="https://news.example/reports/one.html?id=7",
+        title="Superpowers meet",
+        content_html="<p>First paragraph.</p><p>Second &amp; last.</p>",
+        published=datetime(2017, 2, 16, 9, 30, 15, 123456, tzinfo=brussels),
+        first_seen=datetime(2024, 3, 1, 8, 0, tzinfo=india),
+        author="Staff Writers",
+        updated=datetime(2017, 2, 17, 1, 2, 3, tzinfo=timezone(timedelta(hours=-5))),
+        dateline="Brussels (AFP)",
+        lead_image="https://news.example/img/lead.jpg",
+        lang="en",
+        summary="Two superpowers meet.",
+        fingerprint="fp-1",
+    )
+    assert await store.add_article("t", a) is True
+    got = await store.get_article(a.url)
+    assert got == a
+    assert got is not None
+    # The offsets survive, not just the instants (Atom dates carry a zone, RFC 4287 3.3).
+    assert got.published.utcoffset() == timedelta(hours=1)
+    assert got.first_seen.utcoffset() == timedelta(hours=5, minutes=30)
+    assert got.updated is not None
+    assert got.updated.utcoffset() == timedelta(hours=-5)
+    assert await store.topic_articles("t", 10) == [a]
+
+
+async def test_optional_fields_stay_none(store: Store) -> None:
+    a = art("https://a.example/x")
+    await store.add_article("t", a)
+    got = await store.get_article(a.url)
+    assert got == a
+    assert got is not None
+    assert got.author is None
+    assert got.fingerprint is None
+
+
+async def test_naive_datetime_rejected(store: Store) -> None:
+    a = art("https://a.example/naive", published=datetime(2024, 1, 1))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.add_article("t", a)
+    assert await store.get_article(a.url) is None
+    assert await store.topic_versions(["t"]) == {"t": 0}
+
+
+async def test_dedup_by_url(store: Store) -> None:
+    a = art("https://a.example/1", title="first")
+    assert await store.add_article("t", a) is True
+    again = dataclasses.replace(a, title="second", published=T0 + timedelta(days=1))
+    assert await store.add_article("t", again) is False
+    assert await store.topic_articles("t", 10) == [a]
+    assert await store.get_article(a.url) == a
+
+
+async def test_dedup_by_fingerprint_per_topic(store: Store) -> None:
+    a = art("https://a.example/1", fingerprint="same-story")
+    b = art("http://b.example/wire?utm_source=x", fingerprint="same-story")
+    assert await store.add_article("t", a) is True
+    assert await store.add_article("t", b) is False
+    assert urls(await store.topic_articles("t", 10)) == [a.url]
+    assert await store.get_article(b.url) is None
+    # Another topic may hold the other copy: dedup is per topic.
+    assert await store.add_article("u", b) is True
+    assert urls(await store.topic_articles("u", 10)) == [b.url]
+
+
+async def test_first_seen_kept_on_re_add(store: Store) -> None:
+    first = art("https://a.example/1", first_seen=T0)
+    later = dataclasses.replace(first, first_seen=T0 + timedelta(days=5), title="re-extracted")
+    assert await store.add_article("t", first) is True
+    assert await store.add_article("u", later) is True
+    got = await store.get_article(first.url)
+    assert got is not None
+    assert got.first_seen == T0
+    assert got.title == "re-extracted"
+    assert (await store.topic_articles("u", 1))[0].first_seen == T0
+    # Topic u counts retention from the original first_seen too.
+    assert await store.prune("u", seen_before=(T0 + timedelta(days=1)).timestamp(), keep=10) == 1
+
+
+async def test_order_newest_first_and_limit(store: Store) -> None:
+    times = [T0 + timedelta(hours=h) for h in (3, 1, 4, 2, 5)]
+    for i, t in enumerate(times):
+        await store.add_article("t", art(f"https://a.example/{i}", t))
+    got = await store.topic_articles("t", 10)
+    assert [a.published for a in got] == sorted(times, reverse=True)
+    assert urls(await store.topic_articles("t", 2)) == urls(got)[:2]
+    assert await store.topic_articles("t", 0) == []
+    assert await store.topic_articles("nope", 10) == []
+
+
+async def test_order_ties_broken_by_url(store: Store) -> None:
+    for u in ("https://a.example/b", "https://a.example/c", "https://a.example/a"):
+        await store.add_article("t", art(u, T0))
+    assert urls(await store.topic_articles("t", 10)) == [
+        "https://a.example/c",
+        "https://a.example/b",
+        "https://a.example/a",
+    ]
+
+
+async def test_order_uses_instants_across_time_zones(store: Store) -> None:
+    # 10:00+05:00 is 05:00Z, earlier than 06:00Z although its wall clock is later.
+    east = datetime(2024, 3, 1, 10, 0, tzinfo=timezone(timedelta(hours=5)))
+    utc = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
+    await store.add_article("t", art("https://a.example/east", east))
+    await store.add_article("t", art("https://a.example/utc", utc))
+    assert urls(await store.topic_articles("t", 10)) == [
+        "https://a.example/utc",
+        "https://a.example/east",
+    ]
+
+
+async def test_versions_change_on_add_and_prune_only(store: Store) -> None:
+    assert await store.topic_versions(["t", "u"]) == {"t": 0, "u": 0}
+    assert await store.topic_versions([]) == {}
+    a = art("https://a.example/1", fingerprint="f")
+    await store.add_article("t", a)
+    v1 = (await store.topic_versions(["t"]))["t"]
+    assert v1 != 0
+    # Reads, duplicates, other topics, pages and state leave the version alone.
+    await store.add_article("t", a)
+    await store.add_article("t", art("https://a.example/dup", fingerprint="f"))
+    await store.topic_articles("t", 10)
+    await store.get_article(a.url)
+    await store.put_page(a.url, b"<html>", "text/html")
+    await store.put_state(a.url, FetchState(etag='"x"'))
+    await store.add_article("u", art("https://a.example/2"))
+    assert await store.prune("t", seen_before=0.0, keep=10) == 0
+    versions = await store.topic_versions(["t", "u"])
+    assert versions["t"] == v1
+    assert versions["u"] != 0
+    await store.add_article("t", art("https://a.example/3"))
+    v2 = (await store.topic_versions(["t"]))["t"]
+    assert v2 != v1
+    assert await store.prune("t", seen_before=0.0, keep=1) == 1
+    assert (await store.topic_versions(["t"]))["t"] not in (v1, v2)
+
+
+async def test_prune_by_age(store: Store) -> None:
+    for day in range(5):
+        seen = T0 + timedelta(days=day)
+        # Published order is the reverse of first_seen order: prune must use first_seen.
+        pub = T0 - timedelta(days=day)
+        await store.add_article("t", art(f"https://a.example/{day}", pub, first_seen=seen))
+    cutoff = (T0 + timedelta(days=2)).timestamp()
+    assert await store.prune("t", seen_before=cutoff, keep=100) == 2
+    assert sorted(urls(await store.topic_articles("t", 10))) == [
+        "https://a.example/2",
+        "https://a.example/3",
+        "https://a.example/4",
+    ]
+    # The article itself stays readable (another topic may still hold it).
+    assert await store.get_article("https://a.example/0") is not None
+
+
+async def test_prune_by_count_keeps_newest_published(store: Store) -> None:
+    for i in range(6):
+        await store.add_article("t", art(f"https://a.example/{i}", T0 + timedelta(hours=i)))
+    assert await store.prune("t", seen_before=0.0, keep=4) == 2
+    assert urls(await store.topic_articles("t", 10)) == [
+        f"https://a.example/{i}" for i in (5, 4, 3, 2)
+    ]
+    assert await store.prune("t", seen_before=0.0, keep=4) == 0
+    assert await store.prune("t", seen_before=0.0, keep=0) == 4
+    assert await store.topic_articles("t", 10) == []
+    assert await store.prune("never-written", seen_before=1e12, keep=0) == 0
+    with pytest.raises(ValueError, match="keep"):
+        await store.prune("t", seen_before=0.0, keep=-1)
+
+
+async def test_prune_by_age_then_count(store: Store) -> None:
+    # 0 and 1 are old by first_seen; of the rest, only the 2 newest published stay.
+    for i in range(6):
+        seen = T0 if i < 2 else T0 + timedelta(days=10)
+        await store.add_article(
+            "t", art(f"https://a.example/{i}", T0 + timedelta(hours=10 - i), first_seen=seen)
+        )
+    cutoff = (T0 + timedelta(days=1)).timestamp()
+    assert await store.prune("t", seen_before=cutoff, keep=2) == 4
+    assert urls(await store.topic_articles("t", 10)) == [
+        "https://a.example/2",
+        "https://a.example/3",
+    ]
+
+
+async def test_prune_frees_url_and_fingerprint(store: Store) -> None:
+    a = art("https://a.example/1", fingerprint="story")
+    await store.add_article("t", a)
+    assert await store.prune("t", seen_before=0.0, keep=0) == 1
+    assert await store.add_article("t", art("https://b.example/other", fingerprint="story"))
+    assert await store.add_article("t", dataclasses.replace(a, fingerprint="new")) is True
+    assert sorted(urls(await store.topic_articles("t", 10))) == [
+        "https://a.example/1",
+        "https://b.example/other",
+    ]
+
+
+async def test_missing_in_input_order(store: Store) -> None:
+    await store.add_article("t", art("https://a.example/2"))
+    await store.add_article("t", art("https://a.example/4"))
+    asked = [f"https://a.example/{i}" for i in (5, 4, 3, 2, 1)]
+    assert await store.missing(asked) == [
+        "https://a.example/5",
+        "https://a.example/3",
+        "https://a.example/1",
+    ]
+    assert await store.missing([]) == []
+
+
+async def test_host_articles(store: Store) -> None:
+    await store.add_article("t", art("https://www.site.example/a"))
+    await store.add_article("u", art("http://WWW.Site.Example:8080/b"))
+    await store.add_article("t", art("https://other.example/c"))
+    assert await store.host_articles("www.site.example") == [
+        "http://WWW.Site.Example:8080/b",
+        "https://www.site.example/a",
+    ]
+    assert await store.host_articles("WWW.SITE.EXAMPLE") == await store.host_articles(
+        "www.site.example"
+    )
+    assert await store.host_articles("other.example") == ["https://other.example/c"]
+    assert await store.host_articles("site.example") == []
+
+
+async def test_update_article(store: Store) -> None:
+    a = art("https://a.example/1", T0, first_seen=T0, title="old")
+    b = art("https://a.example/2", T0 + timedelta(hours=1))
+    await store.add_article("t", a)
+    await store.add_article("t", b)
+    await store.add_article("u", art("https://a.example/3"))
+    before = await store.topic_versions(["t", "u"])
+    better = dataclasses.replace(
+        a, title="new", published=T0 + timedelta(hours=2), first_seen=T0 + timedelta(days=3)
+    )
+    assert await store.update_article(better, ["t", "u", "t", "absent"]) == ["t"]
+    got = await store.get_article(a.url)
+    assert got == dataclasses.replace(better, first_seen=T0)
+    assert urls(await store.topic_articles("t", 10)) == [a.url, b.url]
+    after = await store.topic_versions(["t", "u"])
+    assert after["t"] != before["t"]
+    assert after["u"] == before["u"]
+    assert await store.update_article(art("https://a.example/unknown"), ["t"]) == []
+    assert await store.get_article("https://a.example/unknown") is None
+
+
+async def test_concurrent_adds_of_one_story(store: Store) -> None:
+    stories = [art(f"https://s{i}.example/x", fingerprint="one") for i in range(20)]
+    results = await asyncio.gather(*(store.add_article("t", s) for s in stories))
+    assert sum(results) == 1
+    assert len(await store.topic_articles("t", 50)) == 1
+
+
+async def test_concurrent_adds_of_one_url(store: Store) -> None:
+    a = art("https://a.example/1")
+    results = await asyncio.gather(*(store.add_article("t", a) for _ in range(10)))
+    assert sum(results) == 1
+
+
+async def test_pages_roundtrip_binary_safe(store: Store) -> None:
+    every_byte = bytes(range(256)) * 40
+    await store.put_page("https://a.example/bin", every_byte, "application/octet-stream")
+    await store.put_page("https://a.example/none", b"<html>x</html>", None)
+    await store.put_page("https://a.example/empty", b"", "")
+    await store.put_page(
+        "https://a.example/u", "<p>caf\u00e9</p>".encode("latin-1"), "text/html; charset=iso-8859-1"
+    )
+    assert await store.get_page("https://a.example/bin") == (
+        every_byte,
+        "application/octet-stream",
+    )
+    assert await store.get_page("https://a.example/none") == (b"<html>x</html>", None)
+    assert await store.get_page("https://a.example/empty") == (b"", "")
+    assert await store.get_page("https://a.example/u") == (
+        b"<p>caf\xe9</p>",
+        "text/html; charset=iso-8859-1",
+    )
+    await store.put_page("https://a.example/none", b"v2", "text/html")
+    assert await store.get_page("https://a.example/none") == (b"v2", "text/html")
+
+
+async def test_state_roundtrip(store: Store) -> None:
+    full = FetchState(
+        etag='W/"abc"',
+        last_modified="Thu, 16 Feb 2017 10:00:00 GMT",
+        next_due=1_700_000_000.25,
+        error_count=3,
+        last_error="HTTP 503",
+        last_status=503,
+        last_fetched=1_699_999_000.5,
+        last_ok=1_699_990_000.0,
+    )
+    await store.put_state("https://a.example/feed", full)
+    await store.put_state("https://a.example/blank", FetchState())
+    assert await store.get_state("https://a.example/feed") == full
+    assert await store.get_state("https://a.example/blank") == FetchState()
+    await store.put_state("https://a.example/feed", FetchState(error_count=1))
+    assert await store.get_state("https://a.example/feed") == FetchState(error_count=1)
+
+
+async def test_unknown_keys_return_none(store: Store) -> None:
+    assert await store.get_article("https://nowhere.example/") is None
+    assert await store.get_page("https://nowhere.example/") is None
+    assert await store.get_state("https://nowhere.example/") is None
+    assert await store.host_articles("nowhere.example") == []
+
+
+async def test_hostile_and_unicode_text_preserved(store: Store) -> None:
+    # Text XML 1.0 forbids is the renderer's to drop; the store must keep it intact.
+    hostile = "a\x00b\x01\x0b\x1f]]><script>alert(1)</script>&amp;\ud800\udfff\ufffe"
+    a = art(
+        "https://a.example/\u00e9t\u00e9?q=\u4e2d\u6587#frag",
+        title="\u05e9\u05dc\u05d5\u05dd \U0001f680 \u0645\u0631\u062d\u0628\u0627",
+        content_html=hostile * 50,
+        author="Jos\u00e9 \u00d1\u00fa\u00f1ez",
+        summary=hostile,
+        fingerprint="\u00e9\ud800",
+    )
+    await store.add_article("t\u00f6pic", a)
+    assert await store.get_article(a.url) == a
+    assert await store.topic_articles("t\u00f6pic", 5) == [a]
+    state = FetchState(etag='"\u00e9\x00"', last_error="bad \ud800 bytes")
+    await store.put_state(a.url, state)
+    assert await store.get_state(a.url) == state
+    await store.put_page(a.url, b"\xff\xfe\x00", "text/html; charset=\u00e9")
+    assert await store.get_page(a.url) == (b"\xff\xfe\x00", "text/html; charset=\u00e9")
+
+
+async def test_ping(store: Store) -> None:
+    await store.ping()
+
+
+# -- MemoryStore expiry (Redis expiry is checked by TTL in test_store_redis.py) ----------
+
+
+async def test_memory_store_expires_like_redis_ttls() -> None:
+    now = [T0.timestamp()]
+    store = MemoryStore(clock=lambda: now[0])
+    day = 86400
+    await store.add_article("t", art("https://a.example/1", first_seen=T0), retention=10 * day)
+    await store.put_page("https://a.example/1", b"page", None)
+    await store.put_state("https://a.example/1", FetchState(error_count=2))
+    now[0] += 10 * day + keys.ARTICLE_TTL_MARGIN - 1
+    assert await store.get_article("https://a.example/1") is not None
+    assert await store.get_page("https://a.example/1") == (b"page", None)
+    assert await store.get_state("https://a.example/1") is not None
+    now[0] += 2
+    assert await store.get_article("https://a.example/1") is None
+    assert await store.missing(["https://a.example/1"]) == ["https://a.example/1"]
+    assert await store.topic_articles("t", 10) == []
+    assert await store.host_articles("a.example") == []
+    now[0] = T0.timestamp() + keys.PAGE_TTL + 1
+    assert await store.get_page("https://a.example/1") is None
+    assert await store.get_state("https://a.example/1") is not None
+    now[0] = T0.timestamp() + keys.STATE_TTL + 1
+    assert await store.get_state("https://a.example/1") is None
