@@ -27,7 +27,7 @@ from .charset import decode_html
 from .clean import fingerprint, finish_tree, resolve_lazy_images, sanitize, visible_text
 from .dates import parse_date
 from .meta import extract_meta, norm
-from .readable import Readable, prune_boilerplate
+from .readable import Readable, drop_bylines, prune_boilerplate
 from .rules import SiteRule, SiteRules, load_site_rules, parse_rule
 from .urls import canonical_url
 
@@ -190,9 +190,13 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
     dropped = prune_boilerplate(node)
     if dropped:
         explain["pruned"] = "; ".join(dropped[:10])
+    if drop_bylines(node):
+        explain["byline"] = "byline block dropped from story"
     if title:
+        # The title is shown as the entry title; a heading repeating it is dropped.
         for heading in node.iter("h1", "h2"):
-            if norm(heading.text_content()) == title:
+            text = norm(heading.text_content())
+            if text and (text == title or title in text or text in meta.raw_title):
                 heading.drop_tree()
             break
     finish_tree(node, url)

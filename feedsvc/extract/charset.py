@@ -27,6 +27,8 @@ def _codec(label: str | None) -> str | None:
     label = label.strip().lower()
     if label in _WINDOWS_1252:
         return "cp1252"
+    if label in ("gb2312", "gbk", "x-gbk"):  # WHATWG: decoded as gb18030, their superset
+        return "gb18030"
     try:
         return codecs.lookup(label).name
     except LookupError:
@@ -59,6 +61,14 @@ def decode_html(body: bytes | str, headers: Mapping[str, str] | None = None) -> 
         codec = _codec(m.group(1).decode("ascii", "replace")) if m else None
         source = "meta"
         # A page served as UTF-16 cannot declare so in ASCII; such a meta lies (WHATWG).
+        # A body that is valid UTF-8 with non-ASCII bytes is UTF-8 whatever its meta says:
+        # legacy multi-byte text almost never validates as UTF-8, but copied templates
+        # often keep a stale meta (e.g. gb2312 on a UTF-8 page).
+        if codec and codec != "utf-8" and not body.isascii():
+            try:
+                return _XML_DECL.sub("", body.decode("utf-8"), count=1), f"utf-8 (meta said {codec})"
+            except UnicodeDecodeError:
+                pass
         if codec and codec.startswith("utf-16"):
             codec = "utf-8"
     if codec is None:

@@ -32,6 +32,10 @@ ALLOWED_TAGS = {
     "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th",
     "thead", "time", "tr", "tt", "u", "ul", "var", "wbr", "article", "aside", "header",
     "footer", "main", "audio", "video", "track",
+    # MathML presentation elements: formulas are story text (e.g. scientific articles).
+    "math", "mi", "mn", "mo", "ms", "mtext", "mrow", "msup", "msub", "msubsup", "mfrac",
+    "msqrt", "mroot", "mover", "munder", "munderover", "mtable", "mtr", "mtd", "mspace",
+    "semantics", "annotation", "mstyle", "mpadded", "mphantom", "menclose",
 }
 ALLOWED_ATTRIBUTES = {
     "*": {"title", "lang", "dir"},
@@ -68,7 +72,7 @@ def sanitize(content: str) -> str:
         content,
         tags=ALLOWED_TAGS,
         clean_content_tags={"script", "style", "template", "textarea", "select", "noscript",
-                            "iframe", "object", "embed", "math", "svg", "title"},
+                            "iframe", "object", "embed", "svg", "title"},
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto", "data"},
         attribute_filter=_attribute_filter,
@@ -197,6 +201,7 @@ _BLOCKS = frozenset({
     "p", "div", "br", "td", "th", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table",
     "section", "article", "header", "footer", "blockquote", "dd", "dt", "ul", "ol", "hr",
     "aside", "main", "pre", "figure", "figcaption", "address", "caption", "details", "summary",
+    "mi", "mn", "mo", "mtext", "mtd",
 })
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _NEWLINES = re.compile(r"\s*\n\s*")

@@ -20,7 +20,7 @@ _WS = re.compile(r"\s+")
 # "Brussels (AFP) Feb 16, 2017", "WASHINGTON (Reuters) -": place, agency in brackets,
 # then a date or a dash. Wire services write their datelines this way.
 _DATELINE = re.compile(
-    r"(?:^|[\n\r]|\s{2})\s*(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+[A-Z][\w'.\-]*){0,4})"
+    r"(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+[A-Z][\w'.\-]*){0,4})"
     r"\s+\((?P<agency>[A-Z][\w.&/ -]{0,24})\))"
     rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*[-\u2013\u2014])"
 )
@@ -49,6 +49,7 @@ class PageMeta:
     canonical_url: str | None = None
     site_name: str | None = None
     description: str | None = None
+    raw_title: str = ""
     explain: dict[str, str] = field(default_factory=dict)
 
 
@@ -134,10 +135,15 @@ def shorten_title(raw: str, root: lhtml.HtmlElement, site_name: str | None) -> s
 
 def find_dateline(text: str) -> tuple[str, datetime | None] | None:
     """The first wire dateline in ``text``: ("Brussels (AFP)", 2017-02-16) or None."""
-    m = _DATELINE.search(text)
-    if not m:
-        return None
-    return norm(m["line"]), (text_date(m["date"]) if m["date"] else None)
+    # Anchored at each line's start: a dateline opens a block, and an anchored match
+    # cannot backtrack through the whole page.
+    for line in text.split("\n"):
+        line = line.strip()
+        if line[:1].isupper():
+            m = _DATELINE.match(line)
+            if m:
+                return norm(m["line"]), (text_date(m["date"]) if m["date"] else None)
+    return None
 
 
 def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
@@ -166,6 +172,7 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
     # Title: JSON-LD headline, then title metas, then <title> minus the site name.
     title_tag = root.find(".//title")
     raw_title = norm(title_tag.text_content()) if title_tag is not None else ""
+    meta.raw_title = raw_title
     for source, value in (
         ("json-ld:headline", ld.get("headline") if isinstance(ld.get("headline"), str) else None),
         ("meta:dc:title", props.get("dc.title") or props.get("dcterm:title")),

@@ -22,7 +22,7 @@ from .meta import norm
 # Opening words of blocks that are site chrome, not story (issue #4: donation appeal,
 # comment prompt, related links, "Previous Report" teaser, copyright line, share links).
 BOILERPLATE_START = re.compile(
-    r"^(?:comments?\b|comment on this|leave a (?:comment|reply)"
+    r"^(?:comments?\s*(?:\(\d+\)\s*)?:?$|\d+ comments?$|comment on this|leave a (?:comment|reply)"
     r"|join the (?:conversation|discussion)"
     r"|share (?:this|on|via)|share\b.{0,20}$|related(?:\s+(?:links|articles|stories|posts|news|"
     r"content|coverage|reading|topics))?\s*:?$|previous (?:report|article|story|post)"
@@ -30,7 +30,7 @@ BOILERPLATE_START = re.compile(
     r"|recommended\b|you (?:may|might) (?:also )?like|popular\b|trending\b|most (?:read|popular)"
     r"|sign up\b|subscribe\b|newsletter|get (?:our|the) newsletter|follow us|thanks for (?:being "
     r"here|reading)|we need your help|support (?:us|our)|donate\b|become a (?:member|supporter)"
-    r"|advertisement$|sponsored\b|copyright\b|\u00a9|\(c\) \d{4}|all rights reserved"
+    r"|advertisement$|sponsored\b|(?:copyright|\u00a9|\(c\))\s*(?:\d{4}|by\b)|all rights reserved"
     r"|this (?:site|website) uses cookies|we use cookies|by (?:using|continuing)[^.]{0,40}cookies"
     r"|accept (?:all )?cookies|privacy (?:policy|statement)|terms of (?:use|service)"
     r"|tags?\s*:|filed under|click here to)",
@@ -93,11 +93,31 @@ def is_boilerplate(el: lhtml.HtmlElement) -> bool:
     feature = f"{el.get('class') or ''} {el.get('id') or ''}"
     if BOILERPLATE_CLASS.search(feature) and (len(text) < 400 or link_density(el, len(text)) > 0.3):
         return True
-    if len(text) > 300:
-        return False
-    if BOILERPLATE_START.match(text):
+    # A chrome prompt is short; a story paragraph that happens to open with the same
+    # words ("Comments and reply features: ...") is not.
+    if len(text) <= 150 and BOILERPLATE_START.match(text):
         return True
-    return bool(BOILERPLATE_ANY.search(text))
+    return len(text) <= 300 and bool(BOILERPLATE_ANY.search(text))
+
+
+_BYLINE_CLASS = re.compile(r"byline|author|dateline|writer", re.I)
+
+
+def drop_bylines(node: lhtml.HtmlElement) -> int:
+    """Drop short byline blocks from the story: they are metadata, shown as the entry's
+    author (the rule of Readability.js ``_checkByline``)."""
+    doomed = []
+    for el in node.iter():
+        if not isinstance(el.tag, str) or el is node or el.tag in ("a", "img", "p"):
+            continue
+        feature = f"{el.get('class') or ''} {el.get('id') or ''}"
+        if (el.get("itemprop") == "author" or "author" in (el.get("rel") or "").split()
+                or _BYLINE_CLASS.search(feature)) and 0 < text_len(el) < 100:
+            doomed.append(el)
+    for el in doomed:
+        if el.getparent() is not None:
+            el.drop_tree()
+    return len(doomed)
 
 
 def prune_boilerplate(node: lhtml.HtmlElement) -> list[str]:
