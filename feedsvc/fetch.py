@@ -1,0 +1,381 @@
+"""The fetch stage: one shared aiohttp session, polite and bounded.
+
+:class:`Fetcher` turns a URL into a :class:`~feedsvc.models.FetchResult` or a named
+:class:`~feedsvc.errors.FetchError`; nothing from aiohttp leaks past it (issue #2,
+item 2; issue #3, item 4 "Faults survived"). What it guarantees:
+
+* Conditional GET: ``If-None-Match`` / ``If-Modified-Since`` from the caller's stored
+  validators; a 304 comes back with ``body=None`` (a 304 costs no parsing).
+* A total time budget per fetch (``timeout``), covering connect, headers and body,
+  across redirect hops; time spent queued for a slot does not count, so a source with
+  many articles on one slow host does not time out while politely waiting its turn.
+* A body cap: Content-Length is checked first, then bytes are counted while
+  streaming and the connection is dropped the moment the cap is passed (decompressed
+  bytes are counted, so a gzip bomb is stopped too). A 50 MB body is never buffered.
+* Redirects followed by hand, at most ``max_redirects`` hops; a loop is reported as
+  such. Each hop is checked against its own host's robots.txt and takes its own
+  host's slot.
+* gzip/deflate accepted (aiohttp sends ``Accept-Encoding`` and decodes).
+* Limits: ``concurrency`` requests in flight service-wide and ``per_host`` per host
+  (scheme + host + port, the scope robots.txt uses too). Waiters queue in FIFO order
+  (``asyncio.Semaphore`` wakes waiters first-come first-served).
+* Status >= 400 -> :class:`HTTPStatusError` with ``retry_after`` from Retry-After
+  (RFC 9110 §10.2.3, seconds or HTTP-date). On success, Retry-After or Cache-Control
+  ``max-age`` becomes ``FetchResult.min_interval``, a floor for the scheduler.
+* robots.txt honoured unless ``check_robots=False`` (see :mod:`feedsvc.robots`).
+* Only HTML, XHTML, XML and feed types are read; a PDF or an image is refused from
+  its Content-Type before any of the body is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC
+from types import TracebackType
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from feedsvc.errors import FetchError, HTTPStatusError, TooLargeError, UnsupportedContentError
+from feedsvc.models import FetchResult
+from feedsvc.robots import RobotsCache
+
+DEFAULT_ACCEPT = (
+    "text/html,application/xhtml+xml,application/atom+xml,application/rss+xml,"
+    "application/rdf+xml;q=0.9,application/xml;q=0.9,text/xml;q=0.9,*/*;q=0.1"
+)
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CHUNK = 64 * 1024
+
+# What discovery and extraction can read. Feeds are often served as text/plain or
+# generic XML, and JSON Feed as application/json, so those are let through; anything
+# else (application/pdf, image/*, video/*, octet-stream) is refused unread.
+_ACCEPTED_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "application/xml",
+        "text/xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/rdf+xml",
+        "application/feed+json",
+        "application/json",
+        "text/plain",
+    }
+)
+
+_MAX_AGE = re.compile(r'(?:^|,)\s*max-age\s*=\s*"?(\d+)"?\s*(?=,|$)', re.IGNORECASE)
+_DELAY_SECONDS = re.compile(r"[0-9]+")
+# Host names after IDNA encoding (yarl's raw_host), IPv4 and bracket-less IPv6.
+_HOST_CHARS = re.compile(r"[A-Za-z0-9._:-]+")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value, or None if absent or unreadable.
+
+    RFC 9110 §10.2.3: ``Retry-After = HTTP-date / delay-seconds``. A date in the past
+    means "now" (0.0).
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if _DELAY_SECONDS.fullmatch(value):
+        return float(int(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" parses naive; HTTP-dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def parse_max_age(cache_control: str | None) -> float | None:
+    """``max-age`` of a Cache-Control header in seconds (RFC 9111 §5.2.2.1), if > 0."""
+    if not cache_control:
+        return None
+    match = _MAX_AGE.search(cache_control)
+    if match is None:
+        return None
+    seconds = float(int(match.group(1)))
+    return seconds if seconds > 0 else None
+
+
+def _min_interval(headers: CIMultiDict[str] | dict[str, str]) -> float | None:
+    retry = parse_retry_after(headers.get("retry-after"))
+    if retry is not None and retry > 0:
+        return retry
+    return parse_max_age(headers.get("cache-control"))
+
+
+def _mime(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    return content_type.split(";", 1)[0].strip().lower() or None
+
+
+def _accepted(mime: str | None) -> bool:
+    # No Content-Type at all: let discovery sniff it rather than drop a real page.
+    return mime is None or mime in _ACCEPTED_TYPES or mime.endswith("+xml")
+
+
+def _parse_url(url: str) -> URL:
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError) as exc:
+        raise FetchError(url, f"invalid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+        raise FetchError(url, "invalid URL: not an absolute http(s) URL")
+    # yarl keeps hosts such as "exa mple.org" that no resolver should be asked about.
+    if not _HOST_CHARS.fullmatch(parsed.raw_host):
+        raise FetchError(url, f"invalid URL: bad host {parsed.raw_host!r}")
+    return parsed.with_fragment(None)
+
+
+def _describe(exc: BaseException) -> str:
+    """One short line for an aiohttp/OS error, naming what went wrong."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"DNS lookup failed: {exc.os_error}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect: {exc.os_error}"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        # aiohttp reports a body shorter than Content-Length (or a chunked body
+        # that never ended) as "payload is not completed".
+        if "not completed" in str(exc) or "ContentLength" in str(exc):
+            return "connection closed mid-body"
+        return f"bad response body: {exc}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server closed the connection before answering"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return f"invalid URL: {exc}"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class _Redirect:
+    location: URL
+
+
+class _HostSlot:
+    __slots__ = ("semaphore", "users")
+
+    def __init__(self, size: int) -> None:
+        self.semaphore = asyncio.Semaphore(size)
+        self.users = 0
+
+
+class Fetcher:
+    """The service's HTTP client: one session, global and per-host limits, robots.
+
+    Use as an async context manager; :meth:`fetch` may be called from many tasks.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        concurrency: int,
+        per_host: int,
+        max_redirects: int = 5,
+        robots_ttl: float = 3600.0,
+        robots_error_ttl: float = 300.0,
+    ) -> None:
+        if concurrency < 1 or per_host < 1:
+            raise ValueError("concurrency and per_host must be >= 1")
+        self.user_agent = user_agent
+        self.concurrency = concurrency
+        self.per_host = per_host
+        self.max_redirects = max_redirects
+        self.robots = RobotsCache(user_agent, ttl=robots_ttl, error_ttl=robots_error_ttl)
+        self._global = asyncio.Semaphore(concurrency)
+        self._hosts: dict[str, _HostSlot] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Fetcher:
+        connector = aiohttp.TCPConnector(
+            # Our semaphores are the real limits; the connector's is a backstop.
+            limit=self.concurrency,
+            limit_per_host=0,
+            ttl_dns_cache=300,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": self.user_agent},
+            # Deadlines are enforced per fetch with asyncio.timeout (see fetch()).
+            timeout=aiohttp.ClientTimeout(total=None),
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session (idempotent)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, host: str) -> AsyncIterator[None]:
+        # Per-host slot first, then the global one: a request waiting for its busy
+        # host must not sit on a global slot that a request to an idle host could use.
+        slot = self._hosts.get(host)
+        if slot is None:
+            slot = self._hosts[host] = _HostSlot(self.per_host)
+        slot.users += 1
+        try:
+            async with slot.semaphore, self._global:
+                yield
+        finally:
+            slot.users -= 1
+            if slot.users == 0:  # forget idle hosts so the table does not grow forever
+                del self._hosts[host]
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        # Not a caller-side asyncio.timeout: queueing for a slot must not count.
+        timeout: float,  # noqa: ASYNC109
+        max_bytes: int,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        check_robots: bool = True,
+        accept: str = DEFAULT_ACCEPT,
+    ) -> FetchResult:
+        """GET ``url``; return the final response or raise a :class:`FetchError`.
+
+        ``FetchResult.url`` is the URL after redirects; header names in
+        ``FetchResult.headers`` are lower-cased. Raises :class:`HTTPStatusError`,
+        :class:`TooLargeError`, :class:`BlockedError`, :class:`UnsupportedContentError`
+        or a plain :class:`FetchError` (timeouts, network, redirects, bad URLs).
+        """
+        session = self._session
+        if session is None:
+            raise RuntimeError("Fetcher used outside 'async with'")
+        current = _parse_url(url)
+        headers = {"Accept": accept}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        chain = [current]
+        budget = timeout
+        loop = asyncio.get_running_loop()
+        for _hop in range(self.max_redirects + 1):
+            host = str(current.origin())
+            async with self._slot(host):
+                if check_robots:
+                    await self.robots.check(session, current, budget=timeout)
+                started = loop.time()
+                try:
+                    async with asyncio.timeout(max(budget, 0.0)):
+                        outcome = await self._request(
+                            session, url, current, headers, max_bytes, etag, last_modified
+                        )
+                except TimeoutError:
+                    raise FetchError(url, f"timed out after {timeout:g}s") from None
+                except (aiohttp.ClientError, OSError, ValueError) as exc:
+                    raise FetchError(url, _describe(exc)) from None
+                finally:
+                    budget -= loop.time() - started
+            if isinstance(outcome, FetchResult):
+                return outcome
+            target = outcome.location
+            if target in chain:
+                hops = " -> ".join(str(u) for u in [*chain, target])
+                raise FetchError(url, f"redirect loop: {hops}")
+            chain.append(target)
+            current = target
+        raise FetchError(
+            url, f"too many redirects (more than {self.max_redirects}), last: {current}"
+        )
+
+    async def _request(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        current: URL,
+        headers: dict[str, str],
+        max_bytes: int,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult | _Redirect:
+        async with session.get(current, headers=headers, allow_redirects=False) as resp:
+            status = resp.status
+            if status in _REDIRECTS:
+                location = resp.headers.get("Location")
+                if not location:
+                    raise FetchError(url, f"HTTP {status} redirect without a Location")
+                try:
+                    target = current.join(URL(location)).with_fragment(None)
+                except ValueError:
+                    raise FetchError(url, f"redirect to an invalid URL: {location!r}") from None
+                if target.scheme not in ("http", "https") or not target.host:
+                    raise FetchError(url, f"redirect to an unsupported URL: {location!r}")
+                return _Redirect(target)
+            # Lower-cased names so callers can look them up in a plain dict.
+            got = {k.lower(): v for k, v in resp.headers.items()}
+            if status == 304:
+                # RFC 9110 §15.4.5: a 304 repeats the validators; keep ours if not.
+                return FetchResult(
+                    url=str(current),
+                    status=304,
+                    body=None,
+                    headers=got,
+                    etag=got.get("etag", etag),
+                    last_modified=got.get("last-modified", last_modified),
+                    min_interval=_min_interval(got),
+                )
+            if not 200 <= status < 300:
+                raise HTTPStatusError(url, status, parse_retry_after(got.get("retry-after")))
+            mime = _mime(got.get("content-type"))
+            if not _accepted(mime):
+                resp.close()
+                raise UnsupportedContentError(url, f"unsupported content type {mime}")
+            length = resp.content_length
+            if length is not None and length > max_bytes:
+                resp.close()
+                raise TooLargeError(
+                    url, f"Content-Length {length} is over the {max_bytes}-byte cap"
+                )
+            body = await self._read_capped(resp, url, max_bytes)
+            return FetchResult(
+                url=str(current),
+                status=status,
+                body=body,
+                headers=got,
+                etag=got.get("etag"),
+                last_modified=got.get("last-modified"),
+                min_interval=_min_interval(got),
+            )
+
+    @staticmethod
+    async def _read_capped(resp: aiohttp.ClientResponse, url: str, max_bytes: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                # close(), not release(): drop the connection instead of draining it.
+                resp.close()
+                raise TooLargeError(url, f"body over the {max_bytes}-byte cap; stopped reading")
+            chunks.append(chunk)
+        return b"".join(chunks)
