@@ -1,0 +1,357 @@
+"""RedisStore beyond the shared contract: key layout, compact values, TTLs, restarts, outages.
+
+Runs on the private redis-server of tests/redis_fixtures.py (never the one on 6379).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from lxml import html as lxml_html
+from redis.exceptions import RedisError
+
+from feedsvc import keys
+from feedsvc.errors import StoreError
+from feedsvc.models import Article, FetchState
+from feedsvc.store import codec
+from feedsvc.store.redis_store import RedisStore
+from tests.helpers import SHARED
+from tests.redis_fixtures import RedisServer
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def art(url: str, **kw: Any) -> Article:
+    base: dict[str, Any] = {
+        "title": f"Title of {url}",
+        "content_html": f"<p>Story at {url}</p>",
+        "published": T0,
+        "first_seen": T0,
+    }
+    base.update(kw)
+    return Article(url=url, **base)
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A plain client on the private server, to look at what the store wrote."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def rstore(redis_url: str) -> AsyncIterator[RedisStore]:
+    s = RedisStore.from_url(redis_url)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def realistic_page() -> bytes:
+    """The shared SpaceDaily page when present, else a page of similar size and shape."""
+    path = SHARED / "pages" / "spacedaily-superpowers.html"
+    if path.exists():
+        return path.read_bytes()
+    paras = "".join(
+        f"<p>Paragraph {i}: the ministers met in Brussels to discuss defence spending, "
+        f"sanctions and the alliance's eastern flank, officials said on day {i}.</p>"
+        for i in range(40)
+    )
+    nav = "".join(f'<li><a href="/reports/{i}.html">Related report {i}</a></li>' for i in range(60))
+    return (
+        f"<html><head><title>News</title></head><body><ul>{nav}</ul>{paras}</body></html>".encode()
+    )
+
+
+def story_of(page: bytes) -> str:
+    """The page's paragraphs as story HTML: about what extraction keeps of a news page."""
+    doc = lxml_html.fromstring(page)
+    return "".join(f"<p>{p.text_content().strip()}</p>" for p in doc.iter("p") if p.text_content())
+
+
+async def test_every_key_under_prefix(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    a = art("https://a.example/1", fingerprint="fp")
+    await rstore.add_article("t", a)
+    await rstore.add_article("u", art("https://b.example/2"))
+    await rstore.put_page(a.url, b"<html></html>", "text/html")
+    await rstore.put_state(a.url, FetchState(etag='"e"'))
+    await rstore.prune("u", seen_before=0.0, keep=0)
+    found = [k async for k in raw.scan_iter(count=1000)]
+    assert len(found) >= 10
+    assert all(k.startswith(keys.PREFIX.encode()) for k in found), found
+    assert keys.article(a.url).encode() in found
+    assert keys.topic_fingerprints("t").encode() in found
+
+
+async def test_large_values_compressed(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    page = realistic_page()
+    a = art("https://a.example/big", content_html=story_of(page))
+    await rstore.add_article("t", a)
+    stored = await raw.get(keys.article(a.url))
+    assert stored is not None
+    assert stored[0] == codec.ZLIB
+    as_json = json.dumps({"content_html": a.content_html, "title": a.title}).encode()
+    assert len(stored) < len(as_json) * 0.75
+    await rstore.put_page(a.url, page, "text/html")
+    stored_page = await raw.get(keys.page(a.url))
+    assert stored_page is not None
+    assert len(stored_page) < len(page) / 2
+    # A tiny state stays plain: compressing it would not pay.
+    await rstore.put_state(a.url, FetchState(error_count=1))
+    stored_state = await raw.get(keys.state(a.url))
+    assert stored_state is not None
+    assert stored_state[0] == codec.PLAIN
+
+
+async def test_ttls(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    day = 86400
+    now = datetime.now(UTC)
+    a = art("https://a.example/1", first_seen=now - timedelta(days=2))
+    await rstore.add_article("t", a, retention=10 * day)
+    expected = 8 * day + keys.ARTICLE_TTL_MARGIN
+    assert abs(await raw.ttl(keys.article(a.url)) - expected) < 60
+    assert abs(await raw.ttl(keys.host_articles("a.example")) - expected) < 60
+    # A second topic with a shorter retention never shortens the article's life.
+    await rstore.add_article("u", a, retention=3 * day)
+    assert abs(await raw.ttl(keys.article(a.url)) - expected) < 60
+    # ... and a longer one extends it.
+    await rstore.add_article("v", a, retention=20 * day)
+    assert abs(await raw.ttl(keys.article(a.url)) - (expected + 10 * day)) < 60
+    # Default retention when the caller does not say.
+    b = art("https://a.example/2", first_seen=now)
+    await rstore.add_article("t", b)
+    want = keys.DEFAULT_RETENTION + keys.ARTICLE_TTL_MARGIN
+    assert abs(await raw.ttl(keys.article(b.url)) - want) < 60
+    # update_article keeps the expiry.
+    await rstore.update_article(art(b.url, title="new", first_seen=now), ["t"])
+    assert abs(await raw.ttl(keys.article(b.url)) - want) < 60
+    await rstore.put_page(a.url, b"x", None)
+    await rstore.put_state(a.url, FetchState())
+    assert abs(await raw.ttl(keys.page(a.url)) - keys.PAGE_TTL) < 60
+    assert abs(await raw.ttl(keys.state(a.url)) - keys.STATE_TTL) < 60
+    # Topic indexes and versions never expire: a reset version could match a stale cache.
+    for key in (keys.topic_entries("t"), keys.topic_seen("t"), keys.topic_version("t")):
+        assert await raw.ttl(key) == -1
+
+
+async def test_expired_article_skipped_and_dropped_from_host(
+    rstore: RedisStore, raw: aioredis.Redis
+) -> None:
+    await rstore.add_article("t", art("https://a.example/1"))
+    await rstore.add_article("t", art("https://a.example/2", published=T0 + timedelta(hours=1)))
+    await raw.delete(keys.article("https://a.example/2"))  # as if its TTL had run out
+    assert [a.url for a in await rstore.topic_articles("t", 10)] == ["https://a.example/1"]
+    assert await rstore.host_articles("a.example") == ["https://a.example/1"]
+    assert await raw.smembers(keys.host_articles("a.example")) == {b"https://a.example/1"}
+
+
+async def test_changes_published(rstore: RedisStore, redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    pubsub = client.pubsub()
+    try:
+        await pubsub.subscribe(keys.CHANGES_CHANNEL)
+        assert (await pubsub.get_message(timeout=2))["type"] == "subscribe"  # type: ignore[index]
+        await rstore.add_article("t\u00f6pic", art("https://a.example/1"))
+        await rstore.add_article("t\u00f6pic", art("https://a.example/1"))  # duplicate: silent
+        await rstore.prune("t\u00f6pic", seen_before=0.0, keep=0)
+        got = []
+        for _ in range(3):
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+            if msg is not None:
+                got.append(msg["data"])
+        assert got == ["t\u00f6pic".encode(), "t\u00f6pic".encode()]
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+
+
+async def test_persists_across_clients_and_server_restart(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    a = art("https://a.example/1", fingerprint="fp", author="A")
+    first = RedisStore.from_url(redis_url)
+    await first.add_article("t", a)
+    await first.put_page(a.url, b"<html>page</html>", "text/html")
+    await first.put_state(a.url, FetchState(etag='"v1"', next_due=123.0))
+    version = (await first.topic_versions(["t"]))["t"]
+    await first.close()
+
+    redis_server.stop()  # clean shutdown; AOF is on
+    redis_server.start()
+
+    second = RedisStore.from_url(redis_url)
+    try:
+        assert await second.get_article(a.url) == a
+        assert await second.topic_articles("t", 10) == [a]
+        assert await second.topic_versions(["t"]) == {"t": version}
+        assert await second.get_page(a.url) == (b"<html>page</html>", "text/html")
+        assert await second.get_state(a.url) == FetchState(etag='"v1"', next_due=123.0)
+        assert await second.missing([a.url]) == []
+        # Dedup state survived too: the same story is not a new entry after a restart.
+        assert await second.add_article("t", art("https://b.example/x", fingerprint="fp")) is False
+    finally:
+        await second.close()
+
+
+async def test_outage_raises_store_error_then_recovers(
+    redis_server: RedisServer, rstore: RedisStore
+) -> None:
+    a = art("https://a.example/1")
+    await rstore.add_article("t", a)
+    redis_server.stop()
+    try:
+        calls = [
+            rstore.ping(),
+            rstore.get_article(a.url),
+            rstore.add_article("t", art("https://a.example/2")),
+            rstore.topic_articles("t", 5),
+            rstore.topic_versions(["t"]),
+            rstore.missing([a.url]),
+            rstore.prune("t", seen_before=0.0, keep=5),
+            rstore.put_state(a.url, FetchState()),
+        ]
+        started = time.monotonic()
+        for call in calls:
+            with pytest.raises(StoreError) as info:
+                await call
+            assert not isinstance(info.value, RedisError)
+            assert "Redis at 127.0.0.1" in str(info.value)
+        # Fail fast: the poller and /readyz must learn of the outage within seconds.
+        assert time.monotonic() - started < 10
+    finally:
+        redis_server.start()
+    # The same store object recovers by itself once Redis is back.
+    await rstore.ping()
+    assert await rstore.get_article(a.url) == a
+    assert await rstore.add_article("t", art("https://a.example/3")) is True
+
+
+async def test_recovers_after_restart_without_error(
+    redis_server: RedisServer, rstore: RedisStore
+) -> None:
+    """Pooled connections broken by a restart are replaced, not reported as errors."""
+    await rstore.add_article("t", art("https://a.example/1"))
+    redis_server.stop()
+    redis_server.start()
+    assert [a.url for a in await rstore.topic_articles("t", 5)] == ["https://a.example/1"]
+    # The script cache was emptied by the restart; scripts are reloaded transparently.
+    assert await rstore.add_article("t", art("https://a.example/2")) is True
+    assert await rstore.prune("t", seen_before=0.0, keep=1) == 1
+
+
+async def test_corrupt_value_is_store_error(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    await raw.set(keys.article("https://a.example/bad"), b"\x07garbage")
+    await raw.set(keys.state("https://a.example/bad"), b"\x01not zlib")
+    await raw.set(keys.page("https://a.example/bad"), b"\x00\x00")
+    with pytest.raises(StoreError, match="marker"):
+        await rstore.get_article("https://a.example/bad")
+    with pytest.raises(StoreError, match="zlib"):
+        await rstore.get_state("https://a.example/bad")
+    with pytest.raises(StoreError, match="truncated"):
+        await rstore.get_page("https://a.example/bad")
+
+
+async def test_wrong_type_is_store_error(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    await raw.set(keys.topic_entries("t"), b"not a sorted set")
+    with pytest.raises(StoreError, match="ResponseError"):
+        await rstore.add_article("t", art("https://a.example/1"))
+
+
+def test_bad_url_is_store_error() -> None:
+    with pytest.raises(StoreError, match="bad Redis URL"):
+        RedisStore.from_url("http://not-redis.example/")
+
+
+async def test_client_passed_in(redis_url: str) -> None:
+    decoding = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    with pytest.raises(ValueError, match="decode_responses"):
+        RedisStore(decoding)
+    await decoding.aclose()
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisStore(client)
+    await store.add_article("t", art("https://a.example/1"))
+    await store.close()
+    # The caller's client stays open: the store did not create it.
+    assert await client.exists(keys.article("https://a.example/1")) == 1
+    await client.aclose()
+
+
+async def test_memory_per_article(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    """Redis memory per stored article vs the gzip size of its page (issue #3 item 3)."""
+    page = realistic_page()
+    story = story_of(page)
+    n = 100
+    for i in range(n):
+        a = art(
+            f"https://www.spacewar.com/reports/Story_number_{i:04d}_about_superpowers_999.html",
+            content_html=f"<p>Report {i}.</p>{story}",
+            published=T0 + timedelta(minutes=i),
+            author="Staff Writers",
+            dateline="Brussels (AFP)",
+            summary=story[:300],
+            fingerprint=f"{i:032x}",
+            lang="en",
+        )
+        await rstore.add_article("superpowers", a, retention=30 * 86400)
+    total = 0
+    article_keys = 0
+    async for key in raw.scan_iter(count=1000):
+        used = await raw.memory_usage(key, samples=0)
+        assert used is not None
+        total += used
+        if key.startswith(f"{keys.PREFIX}article:".encode()):
+            article_keys += used
+    per_article = total / n
+    gz = len(gzip.compress(page))
+    await rstore.put_page("https://www.spacewar.com/p", page, "text/html")
+    page_mem = await raw.memory_usage(keys.page("https://www.spacewar.com/p"), samples=0)
+    print(
+        f"\nredis memory per article: {per_article:.0f} B with indexes "
+        f"({article_keys / n:.0f} B article value), stored page {page_mem} B; "
+        f"page {len(page)} B, gzip page {gz} B, story {len(story)} B"
+    )
+    assert per_article < gz
+
+
+async def test_one_round_trip_for_versions(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    """topic_versions is one MGET whatever the number of topics (issue #3 item 1)."""
+    for i in range(20):
+        await rstore.add_article(f"t{i}", art(f"https://a.example/{i}"))
+    before = await raw.info("commandstats")
+    versions = await rstore.topic_versions([f"t{i}" for i in range(20)])
+    after = await raw.info("commandstats")
+    assert set(versions) == {f"t{i}" for i in range(20)}
+    assert all(v > 0 for v in versions.values())
+    assert after["cmdstat_mget"]["calls"] - before.get("cmdstat_mget", {"calls": 0})["calls"] == 1
+    gets = after.get("cmdstat_get", {"calls": 0})["calls"]
+    assert gets == before.get("cmdstat_get", {"calls": 0})["calls"]
+
+
+async def test_concurrent_writers_on_two_clients(redis_url: str) -> None:
+    """Two replicas adding the same story at once: exactly one entry (atomic script)."""
+    one, two = RedisStore.from_url(redis_url), RedisStore.from_url(redis_url)
+    try:
+        results = await asyncio.gather(
+            *(
+                s.add_article("t", art(f"https://s{i}.example/x", fingerprint="same"))
+                for i in range(10)
+                for s in (one, two)
+            )
+        )
+        assert sum(results) == 1
+        assert len(await one.topic_articles("t", 50)) == 1
+    finally:
+        await one.close()
+        await two.close()
