@@ -34,18 +34,20 @@ import contextlib
 import email.utils
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from types import TracebackType
+from typing import TypeVar, overload
 
 import aiohttp
-from multidict import CIMultiDict
 from yarl import URL
 
 from feedsvc.errors import FetchError, HTTPStatusError, TooLargeError, UnsupportedContentError
 from feedsvc.models import FetchResult
 from feedsvc.robots import RobotsCache
+
+_T = TypeVar("_T")
 
 DEFAULT_ACCEPT = (
     "text/html,application/xhtml+xml,application/atom+xml,application/rss+xml,"
@@ -111,7 +113,7 @@ def parse_max_age(cache_control: str | None) -> float | None:
     return seconds if seconds > 0 else None
 
 
-def _min_interval(headers: CIMultiDict[str] | dict[str, str]) -> float | None:
+def _min_interval(headers: Mapping[str, str]) -> float | None:
     retry = parse_retry_after(headers.get("retry-after"))
     if retry is not None and retry > 0:
         return retry
@@ -160,6 +162,37 @@ def _describe(exc: BaseException) -> str:
         return f"invalid URL: {exc}"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Headers(dict[str, str]):
+    """Response headers as a plain ``dict`` whose lookups ignore case.
+
+    Names are stored lower-cased; ``headers["Content-Type"]``, ``.get("etag")`` and
+    ``"ETag" in headers`` all work (HTTP field names are case-insensitive, RFC 9110
+    §5.1). A dict subclass so it still is the ``dict[str, str]`` of FetchResult and
+    pickles across the process pool. A repeated field keeps its last value.
+    """
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__((k.lower(), v) for k, v in items)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key.lower(), value)
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key.lower() if isinstance(key, str) else key)
+
+    @overload
+    def get(self, key: str, default: None = None, /) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str, /) -> str: ...
+    @overload
+    def get(self, key: str, default: _T, /) -> str | _T: ...
+    def get(self, key: str, default: object = None, /) -> object:
+        return super().get(key.lower(), default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +295,11 @@ class Fetcher:
     ) -> FetchResult:
         """GET ``url``; return the final response or raise a :class:`FetchError`.
 
-        ``FetchResult.url`` is the URL after redirects; header names in
-        ``FetchResult.headers`` are lower-cased. Raises :class:`HTTPStatusError`,
-        :class:`TooLargeError`, :class:`BlockedError`, :class:`UnsupportedContentError`
-        or a plain :class:`FetchError` (timeouts, network, redirects, bad URLs).
+        ``FetchResult.url`` is the URL after redirects; ``FetchResult.headers`` is a
+        :class:`Headers` (lower-cased names, case-insensitive lookups). Raises
+        :class:`HTTPStatusError`, :class:`TooLargeError`, :class:`BlockedError`,
+        :class:`UnsupportedContentError` or a plain :class:`FetchError` (timeouts,
+        network, redirects, bad URLs).
         """
         session = self._session
         if session is None:
@@ -331,8 +365,7 @@ class Fetcher:
                 if target.scheme not in ("http", "https") or not target.host:
                     raise FetchError(url, f"redirect to an unsupported URL: {location!r}")
                 return _Redirect(target)
-            # Lower-cased names so callers can look them up in a plain dict.
-            got = {k.lower(): v for k, v in resp.headers.items()}
+            got = Headers(resp.headers.items())
             if status == 304:
                 # RFC 9110 §15.4.5: a 304 repeats the validators; keep ours if not.
                 return FetchResult(

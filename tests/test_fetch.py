@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import gzip
+import pickle
 import socket
 import time
 import zlib
@@ -62,6 +63,9 @@ async def test_200_returns_body_validators_and_lowercased_headers(fetcher: Fetch
     assert res.etag == '"v1"'
     assert res.last_modified == "Wed, 21 Oct 2015 07:28:00 GMT"
     assert res.headers["content-type"].startswith("text/html")
+    assert res.headers["Content-Type"] == res.headers.get("CONTENT-TYPE")
+    assert "Cache-Control" in res.headers
+    assert pickle.loads(pickle.dumps(res)) == res
     assert res.min_interval == 600
     assert not res.not_modified
 
