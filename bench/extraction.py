@@ -25,9 +25,9 @@ from readability import Document
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from feedsvc.errors import ExtractError  # noqa: E402
-from feedsvc.extract import extract_article  # noqa: E402
-from feedsvc.extract.clean import visible_text  # noqa: E402
+from feedsvc.errors import ExtractError
+from feedsvc.extract import extract_article
+from feedsvc.extract.clean import visible_text
 
 URL = "http://fakehost/test/page.html"
 _TOKENS = re.compile(r"\w+")

@@ -25,7 +25,7 @@ _DATELINE = re.compile(
     rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*[-\u2013\u2014])"
 )
 _BYLINE = re.compile(r"^\s*(?:by|von|par|por|door|di)\s+(?P<name>\S.{0,80}?)\s*$", re.I | re.S)
-_TITLE_SEP = re.compile(r"\s[|\-\u2013\u2014\\/>\u00bb·:]\s")
+_TITLE_SEP = re.compile(r"\s[|\-\\/>\u00bb]\s")
 _AUTHOR_CLASS = re.compile(r"\b(?:byline|author|writer)", re.I)
 
 
@@ -74,7 +74,7 @@ def _jsonld_items(root: lhtml.HtmlElement) -> list[dict[str, Any]]:
     return items
 
 
-_ARTICLE_TYPES = re.compile(r"Article|Posting|Report|BlogPosting|WebPage|NewsArticle", re.I)
+_ARTICLE_TYPES = re.compile(r"Article|Posting|Report|APIReference")
 
 
 def _names(value: Any) -> str | None:
@@ -98,6 +98,27 @@ def _image(value: Any) -> str | None:
     return None
 
 
+def _similar(a: str, b: str) -> float:
+    ta, tb = set(re.findall(r"\w+", a.lower())), re.findall(r"\w+", b.lower())
+    if not tb:
+        return 0.0
+    return 1 - len([t for t in tb if t not in ta]) / len(tb)
+
+
+def _jsonld_title(ld: dict[str, Any], raw_title: str) -> tuple[str, str | None]:
+    # As Readability.js: when name and headline differ, take the one that matches <title>.
+    name, headline = ld.get("name"), ld.get("headline")
+    name = name if isinstance(name, str) else None
+    headline = headline if isinstance(headline, str) else None
+    if name and headline and name != headline:
+        if _similar(raw_title, headline) > 0.75 and _similar(raw_title, name) <= 0.75:
+            return "json-ld:headline", headline
+        return "json-ld:name", name
+    if name:
+        return "json-ld:name", name
+    return "json-ld:headline", headline
+
+
 def shorten_title(raw: str, root: lhtml.HtmlElement, site_name: str | None) -> str:
     """``<title>`` minus the site's name (the heuristic of Readability.js ``_getArticleTitle``)."""
     title = norm(raw)
@@ -109,7 +130,7 @@ def shorten_title(raw: str, root: lhtml.HtmlElement, site_name: str | None) -> s
                 return title[len(site_name + sep):].strip()
     cur = title
     words = len(title.split())
-    seps = [m for m in _TITLE_SEP.finditer(title) if m.group(0).strip() != ":"]
+    seps = list(_TITLE_SEP.finditer(title))
     if seps:
         cur = title[: seps[-1].start()]
         if len(cur.split()) < 3:
@@ -128,7 +149,8 @@ def shorten_title(raw: str, root: lhtml.HtmlElement, site_name: str | None) -> s
             cur = norm(h1s[0].text_content())
     cur = norm(cur)
     cur_words = len(cur.split())
-    if cur_words <= 4 and (not seps or cur_words != words - 1):
+    hierarchical = any(m.group(0).strip() in "\\/>\u00bb" for m in seps)
+    if cur_words <= 4 and (not hierarchical or cur_words != words - 1):
         cur = title
     return cur
 
@@ -151,20 +173,26 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
     meta = PageMeta()
     ex = meta.explain
     props: dict[str, str] = {}
+    # As Readability.js: ``property`` may hold several space-separated names, ``name`` is
+    # normalized ("DC.title" -> "dc:title"), and a later tag overrides an earlier one.
     for el in root.iter("meta"):
-        key = (el.get("property") or el.get("name") or el.get("itemprop") or "").strip().lower()
-        content = el.get("content")
-        if key and content and content.strip() and key not in props:
-            props[key] = content.strip()
-        if (el.get("http-equiv") or "").lower() == "content-language" and content:
-            props.setdefault("content-language", content.strip())
+        content = (el.get("content") or "").strip()
+        if not content:
+            continue
+        prop = el.get("property")
+        if prop:
+            for key in prop.lower().split():
+                props[key] = content
+        name = el.get("name") or el.get("itemprop")
+        if name:
+            props["".join(name.lower().split()).replace(".", ":")] = content
+        if (el.get("http-equiv") or "").lower() == "content-language":
+            props.setdefault("content-language", content)
     ld: dict[str, Any] = {}
     for item in _jsonld_items(root):
         types = item.get("@type")
         tname = " ".join(types) if isinstance(types, list) else str(types or "")
-        if _ARTICLE_TYPES.search(tname) and (
-                "headline" in item or "articleBody" in item or "datePublished" in item
-        ) and (not ld or "WebPage" in str(ld.get("@type"))):
+        if _ARTICLE_TYPES.search(tname) and not ld:
             ld = item
     meta.site_name = props.get("og:site_name")
     meta.description = props.get("og:description") or props.get("description")
@@ -174,19 +202,16 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
     raw_title = norm(title_tag.text_content()) if title_tag is not None else ""
     meta.raw_title = raw_title
     for source, value in (
-        ("json-ld:headline", ld.get("headline") if isinstance(ld.get("headline"), str) else None),
-        ("meta:dc:title", props.get("dc.title") or props.get("dcterm:title")),
+        _jsonld_title(ld, raw_title),
+        ("meta:dc:title", props.get("dc:title") or props.get("dcterm:title")),
         ("meta:og:title", props.get("og:title")),
-        ("meta:twitter:title", props.get("twitter:title")),
         ("meta:title", props.get("title")),
+        ("meta:twitter:title", props.get("twitter:title")),
+        ("meta:parsely-title", props.get("parsely-title")),
     ):
         if value and norm(value):
             meta.title, ex["title"] = norm(value), source
             break
-    if meta.title and meta.site_name:
-        short = shorten_title(meta.title, root, meta.site_name)
-        if short != meta.title:
-            meta.title, ex["title"] = short, ex["title"] + " minus site name"
     if not meta.title and raw_title:
         meta.title, ex["title"] = shorten_title(raw_title, root, meta.site_name), "<title>"
     if not meta.title:
@@ -197,8 +222,8 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
     # Author: JSON-LD, metas, rel=author, byline elements, "by X" text.
     for source, value in (
         ("json-ld:author", _names(ld.get("author"))),
+        ("meta:dc:creator", props.get("dc:creator") or props.get("dcterm:creator")),
         ("meta:author", props.get("author")),
-        ("meta:dc.creator", props.get("dc.creator") or props.get("dcterm:creator")),
         ("meta:article:author", props.get("article:author")),
         ("meta:parsely-author", props.get("parsely-author")),
     ):
@@ -216,7 +241,7 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
         ("meta:article:published_time", props.get("article:published_time")),
         ("meta:datePublished", props.get("datepublished")),
         ("meta:og:published_time", props.get("og:published_time")),
-        ("meta:dc.date", props.get("dc.date.issued") or props.get("dc.date")
+        ("meta:dc:date", props.get("dc:date:issued") or props.get("dc:date")
          or props.get("dcterms.created")),
         ("meta:pubdate", props.get("pubdate") or props.get("publish-date")
          or props.get("sailthru.date") or props.get("date")),
