@@ -66,7 +66,8 @@ def decode_html(body: bytes | str, headers: Mapping[str, str] | None = None) -> 
         # often keep a stale meta (e.g. gb2312 on a UTF-8 page).
         if codec and codec != "utf-8" and not body.isascii():
             try:
-                return _XML_DECL.sub("", body.decode("utf-8"), count=1), f"utf-8 (meta said {codec})"
+                text = body.decode("utf-8")
+                return _XML_DECL.sub("", text, count=1), f"utf-8 (meta said {codec})"
             except UnicodeDecodeError:
                 pass
         if codec and codec.startswith("utf-16"):

@@ -145,6 +145,9 @@ def finish_tree(node: lhtml.HtmlElement, base_url: str) -> None:
                 " ".join([urljoin(base_url, part.split()[0]), *part.split()[1:]])
                 for part in source.get("srcset").split(",") if part.strip()))
     _split_br_paragraphs(node)
+    for p in list(node.iter("p")):
+        if not (p.text or "").strip() and len(p) == 0:
+            p.drop_tag()
 
 
 _INLINE = frozenset({"a", "b", "i", "em", "strong", "span", "font", "u", "small", "sub", "sup",

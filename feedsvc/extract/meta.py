@@ -150,9 +150,17 @@ def shorten_title(raw: str, root: lhtml.HtmlElement, site_name: str | None) -> s
     cur = norm(cur)
     cur_words = len(cur.split())
     hierarchical = any(m.group(0).strip() in "\\/>\u00bb" for m in seps)
-    if cur_words <= 4 and (not hierarchical or cur_words != words - 1):
+    if cur_words <= 4 and (not hierarchical or cur_words != words - 1) and not (
+            seps and cur in _heading_texts(root)):  # unless the page's headline confirms it
         cur = title
     return cur
+
+
+def _heading_texts(root: lhtml.HtmlElement) -> set[str]:
+    body = root.find("body")
+    if body is None:
+        return set()
+    return {norm(el.text_content()) for el in body.iter("h1", "h2", "h3", "b", "strong")}
 
 
 def find_dateline(text: str) -> tuple[str, datetime | None] | None:

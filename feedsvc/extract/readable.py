@@ -108,7 +108,7 @@ def drop_bylines(node: lhtml.HtmlElement) -> int:
     author (the rule of Readability.js ``_checkByline``)."""
     doomed = []
     for el in node.iter():
-        if not isinstance(el.tag, str) or el is node or el.tag in ("a", "img", "p"):
+        if not isinstance(el.tag, str) or el is node or el.tag in ("a", "img"):
             continue
         feature = f"{el.get('class') or ''} {el.get('id') or ''}"
         if (el.get("itemprop") == "author" or "author" in (el.get("rel") or "").split()
@@ -144,6 +144,20 @@ class Readable(Document):  # type: ignore[misc]
     def get_article(self, candidates: dict[Any, Any], best_candidate: dict[str, Any],
                     html_partial: bool = False) -> Any:
         best = best_candidate["elem"]
+        if best.tag in ("tr", "tbody", "table"):
+            # Table layouts: readability scores the row, which drags the navigation cell
+            # along; the story is the cell that holds most of the row's plain text.
+            cells = [c for c in best.iter("td", "th") if c.getparent() is best
+                     or (c.getparent() is not None and c.getparent().getparent() is best)]
+            weights = [(text_len(c) * (1 - link_density(c)), c) for c in cells]
+            total = sum(w for w, _ in weights)
+            if weights and total:
+                weight, cell = max(weights, key=lambda wc: wc[0])
+                if weight >= 0.6 * total:
+                    best_candidate = {"content_score": best_candidate["content_score"],
+                                      "elem": cell}
+                    candidates[cell] = best_candidate
+                    best = cell
         self.best_elem = best
         parent = best.getparent()
         threshold = max(10.0, best_candidate["content_score"] * 0.2)
