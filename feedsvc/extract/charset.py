@@ -35,6 +35,18 @@ def _codec(label: str | None) -> str | None:
         return None
 
 
+def _single_byte(codec: str) -> bool:
+    return codec.startswith(("cp12", "cp8", "cp7", "cp4", "iso8859", "latin", "mac-", "koi8"))
+
+
+def _fits(body: bytes, codec: str) -> bool:
+    try:
+        body.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def header_charset(headers: Mapping[str, str] | None) -> str | None:
     """The codec named by a ``Content-Type`` header, if Python knows it."""
     if not headers:
@@ -78,6 +90,10 @@ def decode_html(body: bytes | str, headers: Mapping[str, str] | None = None) -> 
         except UnicodeDecodeError:
             best = charset_normalizer.from_bytes(body[:65536]).best()
             codec = _codec(best.encoding) if best is not None else None
-            codec = codec or "cp1252"
+            # Short samples make single-byte guesses ambiguous (cp1257 vs cp1252...); the
+            # WHATWG default for unlabeled Western pages is windows-1252, so it wins
+            # whenever the detector found a single-byte code page and cp1252 fits.
+            if codec is None or (_single_byte(codec) and _fits(body, "cp1252")):
+                codec = "cp1252"
             source = "detected"
     return _XML_DECL.sub("", body.decode(codec, "replace"), count=1), f"{source}:{codec}"

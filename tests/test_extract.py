@@ -1,0 +1,233 @@
+"""Extraction (issue #4): the SpaceDaily page, own pages in several layouts, metadata."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from lxml import html as lhtml
+
+from feedsvc.errors import ExtractError
+from feedsvc.extract import extract_article, join_pages
+from feedsvc.models import LinkHint
+
+PAGES = Path(__file__).parent / "pages"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "pages"
+SPACEDAILY = SHARED / "spacedaily-superpowers.html"
+URL = "https://news.example/section/story.html"
+
+
+def _page(name: str) -> bytes:
+    return (PAGES / name).read_bytes()
+
+
+def _blocks(content_html: str) -> list[lhtml.HtmlElement]:
+    return list(lhtml.fragment_fromstring(content_html, create_parent="div").iter())
+
+
+@pytest.fixture(scope="module")
+def spacedaily() -> tuple[dict[str, object], object]:
+    if not SPACEDAILY.is_file():
+        pytest.skip("../shared/pages/spacedaily-superpowers.html not present")
+    expected = json.loads(SPACEDAILY.with_suffix("").with_suffix(".expected.json").read_text())
+    return expected, extract_article(SPACEDAILY.read_bytes(), str(expected["url"]))
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_spacedaily_main_story_complete(spacedaily) -> None:
+    expected, art = spacedaily
+    text = _flat(art.text)
+    missing = [p for p in expected["main_story_paragraphs"] if _flat(p) not in text]
+    assert missing == []
+
+
+def test_spacedaily_insets_kept_as_own_blocks_with_heading(spacedaily) -> None:
+    expected, art = spacedaily
+    root = lhtml.fragment_fromstring(art.content_html, create_parent="div")
+    main_first = _flat(expected["main_story_paragraphs"][0])
+    for inset in expected["inset_stories"]:
+        # The smallest element holding the inset's heading and its first paragraph...
+        holders = [el for el in root.iter() if inset["title"] in _flat(el.text_content())
+                   and _flat(inset["paragraphs"][0]) in _flat(el.text_content())]
+        assert holders, inset["title"]
+        box = min(holders, key=lambda el: len(el.text_content()))
+        box_text = _flat(box.text_content())
+        kept = [p for p in inset["paragraphs"] if _flat(p) in box_text]
+        assert len(kept) >= 0.9 * len(inset["paragraphs"])
+        # ...is a block of its own, not mixed with the main story.
+        assert main_first not in box_text
+
+
+def test_spacedaily_no_boilerplate(spacedaily) -> None:
+    expected, art = spacedaily
+    for phrase in expected["boilerplate_must_not_appear"]:
+        assert phrase not in art.text
+        assert phrase not in art.content_html
+
+
+def test_spacedaily_metadata(spacedaily) -> None:
+    expected, art = spacedaily
+    assert art.title == expected["title"]
+    assert art.author == expected["author"]
+    assert art.dateline == expected["dateline"]
+    assert art.published is not None
+    assert art.published.date().isoformat() == expected["published"]
+    assert art.published.tzinfo is not None
+    assert art.explain["published"] == "dateline"
+
+
+def test_table_layout_br_paragraphs_become_blocks_and_nav_cell_dropped() -> None:
+    art = extract_article(_page("table-br.html"), URL)
+    assert art.title == "Harbour dredging plan approved"
+    paragraphs = [_flat(p.text_content()) for p in _blocks(art.content_html) if p.tag == "p"]
+    assert any(p.startswith("Supporters said the deeper channel") for p in paragraphs)
+    assert any(p.startswith("Work is expected to start") for p in paragraphs)
+    lines = art.text.split("\n")
+    assert any(line.startswith("Opponents, mostly") for line in lines)
+    for chrome in ("Weather", "Classifieds", "Copyright 2024", "Home"):
+        assert chrome not in art.text
+
+
+def test_html5_article_with_json_ld() -> None:
+    art = extract_article(_page("article-jsonld.html"), "https://alpine.example/news/x")
+    assert art.title == "Glacier retreat speeds up, survey finds"
+    assert art.author == "Anna Keller"
+    assert art.published == datetime(2023, 8, 14, 7, 30, tzinfo=UTC)
+    assert art.published.utcoffset() is not None
+    assert art.updated is not None
+    assert art.updated.day == 15
+    assert art.lead_image == "https://alpine.example/img/glacier-lead.jpg"
+    assert art.lang == "en-GB"
+    # Canonical link on the same site, tracking parameter dropped.
+    assert art.canonical_url == "https://alpine.example/news/glacier-retreat"
+    assert "By Anna Keller" not in art.text  # byline is metadata, not story
+    assert "Thirty-eight of them retreated" in art.text
+    assert art.explain["title"] == "json-ld:headline"
+
+
+def test_canonical_from_another_site_is_ignored() -> None:
+    art = extract_article(_page("article-jsonld.html"), URL)
+    assert art.canonical_url is None
+
+
+def test_cookie_banner_not_in_story() -> None:
+    art = extract_article(_page("cookie-banner.html"), URL)
+    assert "cookies" not in art.text.lower()
+    assert "children's section ran out" in art.text
+
+
+def test_newsletter_box_and_read_more_list_pruned_from_article() -> None:
+    art = extract_article(_page("newsletter-readmore.html"), URL)
+    for chrome in ("Morning Briefing", "newsletter", "Read more", "Timeline of the dispute",
+                   "Subscribe"):
+        assert chrome not in art.text
+    assert "The dispute had lasted eight months" in art.text
+    assert "Union leaders said members would vote" in art.text
+
+
+def test_lazy_images_relative_urls_and_tracking_pixel() -> None:
+    art = extract_article(_page("lazy-images.html"), URL)
+    imgs = [el for el in _blocks(art.content_html) if el.tag == "img"]
+    srcs = [img.get("src") for img in imgs]
+    assert srcs == ["https://news.example/photos/leopard-1.jpg",
+                    "https://news.example/photos/leopard-2.jpg"]
+    assert "https://news.example/photos/leopard-1-small.jpg 480w" in imgs[0].get("srcset")
+    assert "pixel.gif" not in art.content_html
+    assert 'href="https://news.example/section/report.html"' in art.content_html
+    assert "data:image/gif" not in art.content_html
+
+
+def test_sidebar_longer_than_story_is_not_chosen() -> None:
+    page = _page("long-sidebar.html")
+    art = extract_article(page, URL)
+    assert "Headline number" not in art.text
+    assert "Shop owners in the old town welcomed" in art.text
+    # The page is built so that the sidebar really is longer than the story.
+    root = lhtml.document_fromstring(page)
+    assert len(root.get_element_by_id("sidebar").text_content()) > 3 * len(art.text)
+
+
+def test_charset_from_http_header_only() -> None:
+    body = _page("cp1252-header-only.html")
+    assert b"charset" not in body.lower()
+    art = extract_article(body, URL, {"Content-Type": "text/html; charset=windows-1252"})
+    assert art.title == "Caf\u00e9 owners protest new rules"
+    assert "\u201cWe were not consulted,\u201d" in art.text
+    assert art.explain["charset"] == "http-header:cp1252"
+
+
+def test_undeclared_non_utf8_is_detected() -> None:
+    body = _page("cp1252-header-only.html")
+    art = extract_article(body, URL)
+    assert "caf\u00e9 near the cathedral" in art.text
+
+
+def test_wire_dateline_and_never_copyright_year() -> None:
+    art = extract_article(_page("wire-dateline.html"), URL)
+    assert art.dateline == "FRANKFURT (Reuters)"
+    assert art.published is None  # "Copyright 2024" is not a publication date
+    assert "All rights reserved" not in art.text
+
+
+def test_published_falls_back_to_feed_hint() -> None:
+    when = datetime(2022, 5, 1, 8, 0, tzinfo=UTC)
+    hint = LinkHint(url=URL, title="Hint title", published=when, author="Hint Author")
+    art = extract_article(_page("wire-dateline.html"), URL, hint=hint)
+    assert art.published == when
+    assert art.author == "Hint Author"
+    assert art.title == "Central bank holds rates steady"  # the page's own title wins
+    assert art.explain["published"] == "feed hint"
+
+
+def test_published_from_url_path() -> None:
+    art = extract_article(_page("cookie-banner.html"), "https://x.example/2019/07/04/library")
+    assert art.published == datetime(2019, 7, 4, tzinfo=UTC)
+
+
+def test_empty_and_contentless_pages_raise_extract_error() -> None:
+    with pytest.raises(ExtractError):
+        extract_article(b"", URL)
+    with pytest.raises(ExtractError):
+        extract_article(b"<html><body><script>x()</script></body></html>", URL)
+
+
+def test_time_budget_abandons_slow_extraction(monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedsvc.extract import readable
+
+    def slow(self: object, *args: object, **kwargs: object) -> str:
+        time.sleep(5)
+        return ""
+
+    monkeypatch.setattr(readable.Readable, "summary", slow)
+    start = time.monotonic()
+    with pytest.raises(ExtractError, match="longer than 0.2"):
+        extract_article(_page("cookie-banner.html"), URL, time_budget=0.2)
+    assert time.monotonic() - start < 2
+
+
+def test_join_pages_concatenates_and_skips_repeats() -> None:
+    first = extract_article(_page("cookie-banner.html"), URL)
+    second = extract_article(_page("wire-dateline.html"), URL)
+    joined = join_pages(first, [second, first])
+    assert joined.title == first.title
+    assert joined.text == first.text + "\n" + second.text
+    assert joined.explain["pages"] == "2"
+    assert joined.next_page_url is None
+
+
+def test_text_is_xml_safe() -> None:
+    page = ("<html><body><div class='content'><p>Bad \x01 control \x0b chars in a long paragraph "
+            "of story text that goes on, and on, and on, with commas, to score.</p>"
+            "<p>Second paragraph of text that is long enough to count as content here.</p>"
+            "</div></body></html>")
+    art = extract_article(page, URL)
+    assert "\x01" not in art.text
+    assert "\x0b" not in art.content_html
+    assert "Bad  control  chars" in art.text or "Bad control chars" in art.text
