@@ -1,0 +1,80 @@
+"""Sanitizing with hostile inputs, canonical URLs and fingerprints (issue #4 items 5, 6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from feedsvc.extract import canonical_url, extract_article, fingerprint
+from feedsvc.extract.clean import sanitize, visible_text
+
+URL = "https://news.example/a/story.html"
+
+HOSTILE = [
+    '<p onclick="alert(1)">x</p><img src=x onerror="alert(2)">',
+    '<a href="javascript:alert(3)">j</a><a href=" JaVaScRiPt:alert(4)">k</a>',
+    '<script>alert(5)</script><style>body{}</style><iframe src="https://evil.example"></iframe>',
+    '<form action="https://evil.example"><input name=a></form>',
+    '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCg2KTwvc2NyaXB0Pg==">d</a>',
+    '<img src="data:image/svg+xml;base64,PHN2Zz48c2NyaXB0PmFsZXJ0KDcpPC9zY3JpcHQ+PC9zdmc+">',
+    '<!-- <!-- nested --> <script>alert(8)</script> -->',
+    '<p>]]><script>alert(9)</script><![CDATA[ x ]]></p>',
+    '<p title="&quot;><script>alert(10)</script>">entity</p>&lt;script&gt;alert(11)',
+    '<div><p>broken <b>markup <i>never closed <svg onload=alert(12)>',
+    '<object data="x.swf"></object><embed src="x.swf"><base href="https://evil.example/">',
+    '<p style="background:url(javascript:alert(13))">styled</p><meta http-equiv=refresh>',
+]
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+def test_sanitizer_removes_active_content(payload: str) -> None:
+    out = sanitize(payload).lower()
+    for bad in ("<script", "onerror", "onclick", "onload", "javascript:", "<iframe", "<form",
+                "<input", "<style", "<object", "<embed", "<base", "<meta", "style=", "<svg",
+                "data:text", "data:image/svg", "<!--"):
+        assert bad not in out, (bad, out)
+
+
+def test_sanitizer_keeps_story_markup_and_image_data_urls() -> None:
+    gif = "data:image/gif;base64,R0lGODlhAQABAAAAACw="
+    out = sanitize(f'<p>Hello <a href="https://x.example/">link</a></p><img src="{gif}" alt="a">')
+    assert '<a href="https://x.example/"' in out
+    assert f'src="{gif}"' in out
+    assert "<p>Hello" in out
+
+
+def test_entities_stay_text_not_markup() -> None:
+    out = sanitize("<p>&lt;script&gt;alert(1)&lt;/script&gt; &amp; more</p>")
+    assert "&lt;script&gt;" in out
+    assert visible_text(out) == "<script>alert(1)</script> & more"
+
+
+def test_hostile_page_through_extract_article() -> None:
+    body = "".join(HOSTILE) + "".join(
+        f"<p>Paragraph {i} of the story, long enough to be content, with commas, words, "
+        f"and sentences that a reader would want to read.</p>" for i in range(6))
+    art = extract_article(f"<html><body><div class='story'>{body}</div></body></html>", URL)
+    low = art.content_html.lower()
+    assert "<script" not in low and "javascript:" not in low and "onerror" not in low
+    assert "Paragraph 5 of the story" in art.text
+
+
+def test_visible_text_separates_blocks() -> None:
+    assert visible_text("<p>one</p><p>two</p><ul><li>a</li><li>b</li></ul>") == "one\ntwo\na\nb"
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("HTTPS://News.Example:443/a/b?utm_source=rss&id=7&fbclid=x#frag",
+     "https://news.example/a/b?id=7"),
+    ("http://news.example:80", "http://news.example/"),
+    ("http://news.example:8080/x?utm_medium=a", "http://news.example:8080/x"),
+    ("https://news.example/x?b=2&a=1", "https://news.example/x?b=2&a=1"),
+])
+def test_canonical_url(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+def test_fingerprint_ignores_case_punctuation_whitespace() -> None:
+    a = "Moscow (AFP) - Russia's defence minister said:\n\n\"We are ready.\""
+    b = "MOSCOW  (AFP) -- Russia's defence minister said We are ready"
+    assert fingerprint(a) == fingerprint(b)
+    assert fingerprint(a) != fingerprint(a + " Another sentence.")
