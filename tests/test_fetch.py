@@ -120,6 +120,14 @@ async def test_304_without_validators_keeps_the_old_ones(fetcher: Fetcher) -> No
     assert res.last_modified == "Mon, 01 Jan 2024 00:00:00 GMT"
 
 
+async def test_304_carries_the_cache_control_floor(fetcher: Fetcher) -> None:
+    route = Route(status=304, content_type=None, headers={"Cache-Control": "max-age=1800"})
+    async with Origin({"/p": route}) as site:
+        res = await fetcher.fetch(site.url("/p"), timeout=2, max_bytes=MB, etag='"e"')
+    assert res.not_modified
+    assert res.min_interval == 1800
+
+
 async def test_user_agent_on_every_request_including_robots(fetcher: Fetcher) -> None:
     async with Origin(
         {"/p": PAGE, "/robots.txt": Route(body="", content_type="text/plain")}
