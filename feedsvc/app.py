@@ -18,10 +18,11 @@ from feedsvc.config import Settings
 from feedsvc.cpu import CpuPool
 from feedsvc.feeds import FeedCache
 from feedsvc.fetch import Fetcher
+from feedsvc.metrics import Metrics
 from feedsvc.pipeline import Pipeline
 from feedsvc.scheduler import Scheduler
 from feedsvc.store import Store, create_store
-from feedsvc.web import FEEDS, SETTINGS, STORE, add_routes
+from feedsvc.web import FEEDS, METRICS, SETTINGS, STORE, add_routes
 
 log = logging.getLogger("feedsvc.app")
 
@@ -40,6 +41,7 @@ def create_app(
     """The feedsvc application. A ``store`` or ``cpu`` passed in is not closed by the app."""
     app = web.Application()
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -74,7 +76,8 @@ def create_app(
             per_host=settings.per_host,
         ) as fetcher:
             pipeline = Pipeline(
-                settings, app[STORE], fetcher, app[CPU], on_change=app[FEEDS].invalidate
+                settings, app[STORE], fetcher, app[CPU], on_change=app[FEEDS].invalidate,
+                metrics=app[METRICS],
             )
             app[PIPELINE] = pipeline
             scheduler = Scheduler(settings.all_sources(), pipeline.poll, app[STORE])

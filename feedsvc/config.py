@@ -109,7 +109,7 @@ def _css(value: Any) -> str:
 def _listen(value: Any) -> str:
     if not isinstance(value, str) or ":" not in value:
         raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8080")
-    host, _, port = value.rpartition(":")
+    port = value.rpartition(":")[2]
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{port!r} is not a TCP port")
     return value

@@ -36,7 +36,13 @@ class FeedCache:
         self._locks = {name: asyncio.Lock() for name in settings.topics}
         self._background: set[asyncio.Task[None]] = set()
         self.hits = 0
+        self._hits_reported = 0
         self.renders = 0
+
+    def take_hits(self) -> int:
+        """Cache hits since the last call (counted as a plain int on the hot path)."""
+        new, self._hits_reported = self.hits - self._hits_reported, self.hits
+        return new
 
     @property
     def topics(self) -> Mapping[str, TopicConfig]:

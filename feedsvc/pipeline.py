@@ -30,6 +30,7 @@ from feedsvc.errors import (
 )
 from feedsvc.extract import canonical_url, fingerprint, join_pages
 from feedsvc.fetch import Fetcher
+from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
 from feedsvc.scheduler import next_after_failure, next_after_success
 from feedsvc.store import Store
@@ -77,6 +78,7 @@ class Pipeline:
         cpu: CpuPool,
         *,
         on_change: Callable[[str], None] | None = None,
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -84,9 +86,12 @@ class Pipeline:
         self.fetcher = fetcher
         self.cpu = cpu
         self.on_change = on_change
+        self.metrics = metrics
         self.clock = clock
         self.reports: dict[str, SourceReport] = {}  # last report per source URL
         self._pending: dict[str, list[Article]] = {}
+        self._errors: dict[str, int] = {}
+        self._inflight: dict[str, asyncio.Future[Article | None]] = {}
 
     # -- public -------------------------------------------------------------
     async def poll(self, source: SourceConfig) -> float:
@@ -123,13 +128,8 @@ class Pipeline:
             return self._record(source, "failed", error=f"store unavailable: {exc}",
                                 next_due=now + STORE_RETRY)
         try:
-            result = await self.fetcher.fetch(
-                source.url,
-                timeout=source.timeout,
-                max_bytes=source.max_page_bytes,
-                etag=state.etag,
-                last_modified=state.last_modified,
-                check_robots=source.robots,
+            result = await self._fetch(
+                source.url, source, etag=state.etag, last_modified=state.last_modified
             )
             if result.not_modified:
                 new_state = self._ok_state(state, result, source, now)
@@ -182,20 +182,20 @@ class Pipeline:
         new = 0
         fetch_list: list[tuple[str, LinkHint]] = []
         for url, hint in todo:
-            stored_url: str | None = url
+            stored_url = url
             if url in missing:
                 state = await self.store.get_state(url)
-                stored_url = state.canonical if state is not None else None
-                if stored_url is None or stored_url == url:
+                if state is None or state.canonical is None or state.canonical == url:
                     fetch_list.append((url, hint))
                     continue
+                stored_url = state.canonical
             # Stored already (maybe under another topic, maybe under its rel=canonical
             # URL): link it here, no re-fetch.
             stored = await self.store.get_article(stored_url)
             if stored is None:
                 fetch_list.append((url, hint))
                 continue
-            if await self.store.add_article(topic.name, stored):
+            if await self.store.add_article(topic.name, stored, retention=topic.retention):
                 new += 1
         results = await asyncio.gather(
             *(self._fetch_article(topic, source, url, hint, now) for url, hint in fetch_list)
@@ -214,6 +214,21 @@ class Pipeline:
     ) -> bool | None:
         """Fetch, extract and store one article. True: new entry; False: a duplicate;
         None: failed (recorded in its fetch state, retried after backoff)."""
+        # Two sources (an index and a feed) may link the same story in the same round:
+        # the second waits for the first's fetch instead of fetching it again.
+        task = self._inflight.get(url)
+        if task is None:
+            task = asyncio.ensure_future(self._load_article(source, url, hint, now))
+            self._inflight[url] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(url, None))
+        article = await asyncio.shield(task)
+        if article is None:
+            return None
+        return await self._add(topic.name, article)
+
+    async def _load_article(
+        self, source: SourceConfig, url: str, hint: LinkHint, now: float
+    ) -> Article | None:
         state = await self.store.get_state(url) or FetchState()
         if state.error_count and state.next_due > now:
             return None  # still backing off from an earlier failure
@@ -233,23 +248,43 @@ class Pipeline:
             log.warning("article %s: %s", url, exc)
             return None
         article = self._article(url, result, extracted, hint)
-        await self.store.put_page(url, result.body or b"", result.headers.get("Content-Type"))
-        added = await self._add(topic.name, article)
+        # The page is kept so a changed site rule can re-extract it without a re-fetch.
+        await self.store.put_page(article.url, result.body or b"", result.headers.get("Content-Type"))
         await self.store.put_state(url, FetchState(
             etag=result.etag, last_modified=result.last_modified, last_status=result.status,
             last_fetched=now, last_ok=now, canonical=article.url,
         ))
-        return added
+        return article
 
-    async def _fetch(self, url: str, source: SourceConfig) -> FetchResult:
-        return await self.fetcher.fetch(
-            url, timeout=source.timeout, max_bytes=source.max_page_bytes,
-            check_robots=source.robots,
-        )
+    async def _fetch(
+        self, url: str, source: SourceConfig, *, etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        host = urlsplit(url).netloc
+        started = time.monotonic()
+        try:
+            result = await self.fetcher.fetch(
+                url, timeout=source.timeout, max_bytes=source.max_page_bytes,
+                etag=etag, last_modified=last_modified, check_robots=source.robots,
+            )
+        except FetchError as exc:
+            if self.metrics is not None:
+                self.metrics.fetches.labels(type(exc).__name__, host).inc()
+            raise
+        if self.metrics is not None:
+            self.metrics.fetch_seconds.observe(time.monotonic() - started)
+            self.metrics.fetches.labels("not_modified" if result.not_modified else "ok", host).inc()
+        return result
 
     async def _extract(self, result: FetchResult, hint: LinkHint | None) -> ExtractedArticle:
         assert result.body is not None
-        return await self.cpu.run(extract_in_worker, result.body, result.url, result.headers, hint)
+        started = time.monotonic()
+        extracted = await self.cpu.run(
+            extract_in_worker, result.body, result.url, result.headers, hint
+        )
+        if self.metrics is not None:
+            self.metrics.extract_seconds.observe(time.monotonic() - started)
+        return extracted
 
     async def _more_pages(
         self, first: ExtractedArticle, source: SourceConfig, hint: LinkHint
@@ -299,8 +334,9 @@ class Pipeline:
         )
 
     async def _add(self, topic: str, article: Article) -> bool:
+        retention = self.settings.topics[topic].retention
         try:
-            return await self.store.add_article(topic, article)
+            return await self.store.add_article(topic, article, retention=retention)
         except StoreError:
             pending = self._pending.setdefault(topic, [])
             pending.append(article)
@@ -311,7 +347,8 @@ class Pipeline:
         pending = self._pending.get(topic)
         added = False
         while pending:
-            added |= await self.store.add_article(topic, pending[0])
+            retention = self.settings.topics[topic].retention
+            added |= await self.store.add_article(topic, pending[0], retention=retention)
             pending.pop(0)
         if added:
             self._changed(topic)
@@ -357,4 +394,10 @@ class Pipeline:
     def _record(self, source: SourceConfig, outcome: Outcome, **kw: object) -> SourceReport:
         report = SourceReport(topic=source.topic, url=source.url, outcome=outcome, **kw)  # type: ignore[arg-type]
         self.reports[source.url] = report
+        if self.metrics is not None:
+            errors = 0 if outcome != "failed" else self._errors.get(source.url, 0) + 1
+            self._errors[source.url] = errors
+            self.metrics.source_errors.labels(source.topic, source.url).set(errors)
+            if report.new:
+                self.metrics.articles_stored.labels(source.topic).inc(report.new)
         return report

@@ -18,6 +18,7 @@ from feedsvc import __version__
 from feedsvc.config import Settings
 from feedsvc.errors import StoreError
 from feedsvc.feeds import FeedCache
+from feedsvc.metrics import CONTENT_TYPE_LATEST, Metrics
 from feedsvc.models import FetchState
 from feedsvc.render import RenderedFeed
 from feedsvc.store import Store
@@ -27,6 +28,7 @@ log = logging.getLogger("feedsvc.web")
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 FEEDS = web.AppKey("feeds", FeedCache)
+METRICS = web.AppKey("metrics", Metrics)
 
 ATOM_TYPE = "application/atom+xml"
 GZIP_SUFFIX = "-gzip"  # a different representation gets a different entity-tag
@@ -56,16 +58,21 @@ async def feed_handler(request: web.Request) -> web.StreamResponse:
     """``GET /feeds/{topic}.atom``"""
     topic = request.match_info["topic"]
     cache = request.app[FEEDS]
+    metrics = request.app[METRICS]
     try:
         feed = await cache.get(topic)
     except StoreError:
+        metrics.feed_requests.labels("503").inc()
         raise web.HTTPServiceUnavailable(
             text="feed not available yet: the store is unreachable\n",
             headers={hdrs.RETRY_AFTER: "30"},
         ) from None
     if feed is None:
+        metrics.feed_requests.labels("404").inc()
         raise web.HTTPNotFound(text=f"no such topic: {topic}\n")
-    return _feed_response(request, feed)
+    resp = _feed_response(request, feed)
+    metrics.feed_requests.labels(str(resp.status)).inc()
+    return resp
 
 
 def _feed_response(request: web.Request, feed: RenderedFeed) -> web.Response:
@@ -103,8 +110,25 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await request.app[STORE].ping()
     except StoreError as exc:
+        request.app[METRICS].store_up.set(0)
         return web.Response(status=503, text=f"store unavailable: {exc}\n")
+    request.app[METRICS].store_up.set(1)
     return web.Response(text="ready\n")
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """``GET /metrics`` in the Prometheus text format."""
+    metrics = request.app[METRICS]
+    cache = request.app[FEEDS]
+    metrics.cache_hits.inc(cache.take_hits())
+    try:
+        await request.app[STORE].ping()
+        metrics.store_up.set(1)
+    except StoreError:
+        metrics.store_up.set(0)
+    resp = web.Response(body=metrics.render())
+    resp.headers[hdrs.CONTENT_TYPE] = CONTENT_TYPE_LATEST
+    return resp
 
 
 def _status_line(state: FetchState | None, now: float) -> str:
@@ -155,4 +179,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler)
     app.router.add_get(r"/feeds/{topic}.atom", feed_handler)

@@ -130,7 +130,7 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
 
 
 def test_missing_file() -> None:
-    with pytest.raises(ConfigError, match="nope.yaml: no such file"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: no such file"):
         load_config("nope.yaml", env={})
 
 

@@ -1,0 +1,49 @@
+"""Prometheus metrics (issue #3 item 5), on a registry owned by the app, not a global one,
+so several apps (tests, workers) never collide."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+class Metrics:
+    """Every metric feedsvc exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.fetches = Counter(
+            "feedsvc_fetches", "Origin fetches by outcome and host", ["outcome", "host"], registry=r
+        )
+        self.fetch_seconds = Histogram(
+            "feedsvc_fetch_seconds", "Origin fetch latency", registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60),
+        )
+        self.extract_seconds = Histogram(
+            "feedsvc_extract_seconds", "Extraction latency per article (pool round trip)",
+            registry=r, buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        )
+        self.feed_requests = Counter(
+            "feedsvc_feed_requests", "Feed requests by HTTP status", ["status"], registry=r
+        )
+        self.cache_hits = Counter(
+            "feedsvc_feed_cache_hits", "Feed requests answered from rendered bytes in memory",
+            registry=r,
+        )
+        self.renders = Counter("feedsvc_feed_renders", "Feeds rendered", ["topic"], registry=r)
+        self.articles_stored = Counter(
+            "feedsvc_articles_stored", "New entries stored, per topic", ["topic"], registry=r
+        )
+        self.source_errors = Gauge(
+            "feedsvc_source_errors", "Consecutive failures of each source", ["topic", "source"],
+            registry=r,
+        )
+        self.store_up = Gauge("feedsvc_store_up", "1 when the store answered its last check",
+                              registry=r)
+        self.store_up.set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,96 @@
+"""The command line as a user runs it: a real subprocess against a local origin."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.helpers import shared_path
+from tests.origin import Origin, Route
+from tests.site import STORIES, article_page, index_page
+
+
+async def run_cli(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "feedsvc", *args, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def write_config(tmp_path: Path, sources: list[dict[str, object]]) -> str:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(yaml.safe_dump({
+        "service": {"extract_workers": 1},
+        "topics": {"superpowers": {"sources": sources}},
+    }))
+    return str(path)
+
+
+async def test_crawl_once_prints_summary(tmp_path: Path) -> None:
+    routes: dict[str, object] = {p: article_page(*STORIES[p]) for p in STORIES}
+    routes["/index.html"] = index_page(list(STORIES))
+    routes["/down.html"] = Route("no", status=503, headers={"Retry-After": "120"})
+    async with Origin(routes) as site:  # type: ignore[arg-type]
+        cfg = write_config(tmp_path, [
+            {"url": site.url("/index.html"), "follow": "/reports/"},
+            {"url": site.url("/down.html")},
+        ])
+        code, out, err = await run_cli("crawl", "--once", "-c", cfg)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any("index.html" in ln and " new " in ln and " 3 " in ln for ln in lines), out
+    assert any("down.html" in ln and "failed" in ln and "HTTP 503" in ln for ln in lines), out
+    assert lines[-1].startswith("2 sources: 1 new, 0 unchanged, 1 failed; 3 new articles")
+
+
+async def test_crawl_once_exits_nonzero_when_every_source_fails(tmp_path: Path) -> None:
+    async with Origin({}) as site:
+        cfg = write_config(tmp_path, [{"url": site.url("/missing.html")}])
+        code, out, _ = await run_cli("crawl", "--once", "-c", cfg)
+    assert code == 1
+    assert "HTTP 404" in out
+
+
+async def test_crawl_unknown_topic_is_usage_error(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, [{"url": "http://127.0.0.1:9/x"}])
+    code, _, err = await run_cli("crawl", "--once", "-c", cfg, "--topic", "nope")
+    assert code == 2
+    assert "no such topic: nope" in err
+
+
+async def test_extract_file_prints_metadata_and_story() -> None:
+    page = shared_path("pages/spacedaily-superpowers.html")
+    url = "https://www.spacedaily.com/reports/US_says_not_ready_yet_for_military_collaboration_with_Russia_999.html"
+    code, out, err = await run_cli("extract", "--file", str(page), "--url", url, "--explain")
+    assert code == 0, err
+    assert "Title:       US says not ready yet for Russian military collaboration as chiefs meet" in out
+    assert "Author:      Staff Writers" in out
+    assert "Published:   2017-02-16" in out
+    assert "Dateline:    Brussels (AFP)" in out
+    assert "How each part was found:" in out
+    assert "Pentagon chief James Mattis said Thursday" in out
+    assert "Thanks for being here" not in out
+
+
+async def test_extract_own_page_html(tmp_path: Path) -> None:
+    title, dateline, paras = STORIES["/reports/Navy_tests_new_radar_999.html"]
+    page = tmp_path / "page.html"
+    page.write_text(article_page(title, dateline, paras))
+    code, out, err = await run_cli("extract", "--file", str(page), "--url",
+                                   "https://news.test/reports/n.html", "--html")
+    assert code == 0, err
+    assert f"Title:       {title}" in out
+    assert f"<p>{paras[0]}</p>" in out
+
+
+async def test_extract_needs_url_with_file(tmp_path: Path) -> None:
+    page = tmp_path / "p.html"
+    page.write_text("<p>x</p>")
+    code, _, err = await run_cli("extract", "--file", str(page))
+    assert code == 2 and "--url" in err

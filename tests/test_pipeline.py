@@ -1,0 +1,210 @@
+"""End to end, offline: a local origin site -> the real fetcher, discovery, extraction
+(in the process pool), store and renderer -> a feed read back with feedparser."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from feedsvc.app import create_app
+from feedsvc.config import Settings
+from feedsvc.cpu import CpuPool
+from feedsvc.fetch import Fetcher
+from feedsvc.pipeline import Pipeline
+from feedsvc.store import Store
+from feedsvc.store.memory import MemoryStore
+from feedsvc.store.redis_store import RedisStore
+from tests.helpers import check_atom, make_settings
+from tests.origin import Origin, Route
+from tests.site import (
+    SPACEDAILY_PATH,
+    STORIES,
+    article_page,
+    conditional,
+    index_page,
+    rss,
+    spacedaily_html,
+)
+
+MOON, NAVY, SAT = list(STORIES)
+
+
+@pytest.fixture(scope="module")
+def cpu() -> Iterator[CpuPool]:
+    pool = CpuPool(2)
+    yield pool
+    pool.close()
+
+
+def build_site() -> tuple[dict[str, Any], list[str]]:
+    """Routes of the test site and the article paths its index links to."""
+    index_paths = [MOON, NAVY, "/private/secret_999.html"]
+    routes: dict[str, Any] = {
+        "/robots.txt": Route("User-agent: *\nDisallow: /private/\n", content_type="text/plain"),
+        "/broken.html": Route("oops", status=500),
+    }
+    for path, (title, dateline, paras) in STORIES.items():
+        page = article_page(title, dateline, paras).encode()
+        routes[path] = conditional(lambda page=page: page, "text/html; charset=utf-8")
+    spacedaily = spacedaily_html()
+    if spacedaily is not None:
+        index_paths.append(SPACEDAILY_PATH)
+        routes[SPACEDAILY_PATH] = Route(spacedaily, content_type="text/html; charset=iso-8859-1")
+    routes["/Superpowers.html"] = conditional(
+        lambda: index_page(index_paths).encode(), "text/html; charset=utf-8"
+    )
+    return routes, index_paths
+
+
+def site_settings(origin: Origin) -> Settings:
+    base = origin.base_url
+    return make_settings({
+        "superpowers": {
+            "title": "SUPERPOWERS",
+            "sources": [
+                {"url": f"{base}/Superpowers.html", "kind": "index",
+                 "links": "a[href*='/reports/'], a[href*='/private/']",
+                 "follow": r"/(reports|private)/.+\.html$"},
+                {"url": f"{base}/spacewar.xml", "kind": "feed"},
+                {"url": f"{base}/broken.html", "kind": "index"},
+            ],
+        }
+    }, user_agent="feedsvc-test/1.0")
+
+
+def add_feed(origin: Origin) -> None:
+    items = [
+        (SAT, STORIES[SAT][0], datetime(2017, 2, 13, 9, tzinfo=UTC)),
+        # the same story the index links, reached with tracking parameters: one entry
+        (MOON + "?utm_source=rss&utm_medium=feed", STORIES[MOON][0],
+         datetime(2017, 2, 14, tzinfo=UTC)),
+    ]
+    body = rss(origin.base_url, items).encode()
+    origin.routes["/spacewar.xml"] = conditional(lambda: body, "application/rss+xml")
+
+
+async def crawl(settings: Settings, store: Store, cpu: CpuPool) -> dict[str, Any]:
+    async with Fetcher(user_agent=settings.user_agent, concurrency=8, per_host=2) as fetcher:
+        reports = await Pipeline(settings, store, fetcher, cpu).refresh_all()
+    return {r.url.rsplit("/", 1)[1]: r for r in reports}
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[Origin]:
+    routes, _ = build_site()
+    async with Origin(routes) as site:
+        add_feed(site)
+        yield site
+
+
+async def test_crawl_end_to_end_and_feed_read_back(origin: Origin, cpu: CpuPool) -> None:
+    settings = site_settings(origin)
+    store = MemoryStore()
+    reports = await crawl(settings, store, cpu)
+    has_spacedaily = SPACEDAILY_PATH in origin.routes
+
+    assert reports["Superpowers.html"].outcome == "new"
+    assert reports["Superpowers.html"].new == 2 + has_spacedaily
+    assert reports["Superpowers.html"].failed_articles == 1  # robots.txt disallows /private/
+    assert reports["spacewar.xml"].new == 1  # the Moon story is a duplicate
+    # one failing source does not stop the others, and its error is recorded
+    assert reports["broken.html"].outcome == "failed"
+    assert "HTTP 500" in (reports["broken.html"].error or "")
+    state = await store.get_state(f"{origin.base_url}/broken.html")
+    assert state is not None and state.error_count == 1 and state.next_due > 0
+    assert origin.hits["/private/secret_999.html"] == 0
+    assert all(origin.hits[p] == 1 for p in STORIES)
+
+    app = create_app(settings, store=store, cpu=cpu, start_scheduler=False)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/feeds/superpowers.atom")
+        assert resp.status == 200
+        parsed = check_atom(await resp.read())
+    entries = {e.id: e for e in parsed.entries}
+    assert set(entries) == {origin.url(p) for p in STORIES} | (
+        {origin.url(SPACEDAILY_PATH)} if has_spacedaily else set()
+    )
+    # newest first by published date (from each page's dateline)
+    published = [e.published_parsed for e in parsed.entries]
+    assert published == sorted(published, reverse=True)
+    navy = entries[origin.url(NAVY)]
+    assert navy.title == STORIES[NAVY][0]
+    assert navy.author == "Staff Writers"
+    assert navy.published.startswith("2017-02-15")
+    body = navy.content[0].value
+    assert STORIES[NAVY][2][0] in body and STORIES[NAVY][2][-1] in body
+    assert "Copyright 1995" not in body and "Comment on this article" not in body
+    if has_spacedaily:
+        sd = entries[origin.url(SPACEDAILY_PATH)]
+        assert sd.title == "US says not ready yet for Russian military collaboration as chiefs meet"
+        assert sd.published.startswith("2017-02-16")
+        assert "Pentagon chief James Mattis said Thursday" in sd.content[0].value
+        assert "Thanks for being here" not in sd.content[0].value
+
+
+async def test_second_crawl_uses_conditional_get_and_refetches_nothing(
+    origin: Origin, cpu: CpuPool
+) -> None:
+    settings = site_settings(origin)
+    store = MemoryStore()
+    await crawl(settings, store, cpu)
+    before = dict(origin.hits)
+    reports = await crawl(settings, store, cpu)
+    assert reports["Superpowers.html"].outcome == "unchanged"
+    assert reports["spacewar.xml"].outcome == "unchanged"
+    # validators sent to the origin; it answered 304 (no parsing); no article re-fetched
+    assert origin.headers_of("/Superpowers.html")[-1].get("If-None-Match", "").startswith('"')
+    assert all(origin.hits[p] == before[p] for p in STORIES)
+    assert reports["broken.html"].outcome == "failed"
+    state = await store.get_state(f"{origin.base_url}/broken.html")
+    assert state is not None and state.error_count == 2
+
+
+async def test_new_article_on_index_appears(origin: Origin, cpu: CpuPool) -> None:
+    settings = site_settings(origin)
+    store = MemoryStore()
+    _, paths = build_site()
+    await crawl(settings, store, cpu)
+    paths.append("/reports/Breaking_999.html")
+    origin.routes["/Superpowers.html"] = conditional(
+        lambda: index_page(paths).encode(), "text/html; charset=utf-8")
+    origin.routes["/reports/Breaking_999.html"] = Route(article_page(
+        "Breaking news from orbit", "Baikonur (AFP) Feb 17, 2017",
+        ["A rocket lifted off from the cosmodrome on Friday carrying three satellites into a "
+         "low orbit, the space agency said in a statement after the launch."] * 3))
+    reports = await crawl(settings, store, cpu)
+    assert reports["Superpowers.html"].new == 1
+    titles = [a.title for a in await store.topic_articles("superpowers", 50)]
+    assert titles[0] == "Breaking news from orbit"
+    assert all(origin.hits[p] == 1 for p in STORIES)
+
+
+async def test_restart_on_same_redis_loses_nothing(
+    origin: Origin, cpu: CpuPool, redis_url: str
+) -> None:
+    settings = site_settings(origin)
+    store = RedisStore.from_url(redis_url)
+    await crawl(settings, store, cpu)
+    app = create_app(settings, store=store, cpu=cpu, start_scheduler=False)
+    async with TestClient(TestServer(app)) as client:
+        first = await (await client.get("/feeds/superpowers.atom")).read()
+    await store.close()
+    hits = dict(origin.hits)
+
+    # "restart": a new store client and a new app on the same Redis
+    store2 = RedisStore.from_url(redis_url)
+    try:
+        reports = await crawl(settings, store2, cpu)
+        assert reports["Superpowers.html"].outcome == "unchanged"
+        assert all(origin.hits[p] == hits[p] for p in STORIES)
+        app = create_app(settings, store=store2, cpu=cpu, start_scheduler=False)
+        async with TestClient(TestServer(app)) as client:
+            again = await (await client.get("/feeds/superpowers.atom")).read()
+        assert again == first
+        assert len(check_atom(again).entries) >= 3
+    finally:
+        await store2.close()

@@ -1,0 +1,149 @@
+"""HTTP layer: feeds from memory, conditional GET and gzip to clients, health endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from feedsvc.app import create_app
+from feedsvc.cpu import CpuPool
+from feedsvc.store.memory import MemoryStore
+from feedsvc.web import FEEDS
+from tests.helpers import article, check_atom, make_settings
+
+SETTINGS = make_settings({
+    "superpowers": {"title": "SUPERPOWERS", "sources": [{"url": "https://news.test/Superpowers.html"}]},
+    "other": {"sources": [{"url": "https://news.test/feed.xml", "kind": "feed"}]},
+})
+
+
+@pytest.fixture(scope="module")
+def cpu() -> Iterator[CpuPool]:
+    pool = CpuPool(1)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+async def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+async def client(store: MemoryStore, cpu: CpuPool) -> AsyncIterator[TestClient[object, object]]:
+    app = create_app(SETTINGS, store=store, cpu=cpu, start_scheduler=False, watch_interval=0.05)
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+async def test_feed_served_with_validators(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+    await store.add_article("superpowers", article(1))
+    resp = await client.get("/feeds/superpowers.atom")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+    assert resp.headers["ETag"].startswith('"')
+    assert resp.headers["Last-Modified"].endswith("GMT")
+    parsed = check_atom(await resp.read())
+    assert [e.title for e in parsed.entries] == ["Story 1"]
+
+
+async def test_conditional_get_304(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+    await store.add_article("superpowers", article(1))
+    first = await client.get("/feeds/superpowers.atom")
+    etag, lm = first.headers["ETag"], first.headers["Last-Modified"]
+    r = await client.get("/feeds/superpowers.atom", headers={"If-None-Match": etag})
+    assert r.status == 304 and await r.read() == b""
+    assert r.headers["ETag"] == etag
+    r = await client.get("/feeds/superpowers.atom", headers={"If-None-Match": f'"x", W/{etag}'})
+    assert r.status == 304
+    r = await client.get("/feeds/superpowers.atom", headers={"If-Modified-Since": lm})
+    assert r.status == 304
+    r = await client.get("/feeds/superpowers.atom", headers={"If-None-Match": '"other"'})
+    assert r.status == 200
+    # If-None-Match wins over If-Modified-Since (RFC 9110 §13.1.3)
+    r = await client.get("/feeds/superpowers.atom",
+                         headers={"If-None-Match": '"other"', "If-Modified-Since": lm})
+    assert r.status == 200
+    r = await client.get("/feeds/superpowers.atom",
+                         headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"})
+    assert r.status == 200
+
+
+async def test_gzip_when_accepted(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+    await store.add_article("superpowers", article(1))
+    plain = await client.get("/feeds/superpowers.atom", headers={"Accept-Encoding": "identity"})
+    body = await plain.read()
+    assert "Content-Encoding" not in plain.headers
+    r = await client.get("/feeds/superpowers.atom", headers={"Accept-Encoding": "gzip, br"},
+                         auto_decompress=False)
+    assert r.headers["Content-Encoding"] == "gzip"
+    assert r.headers["Vary"] == "Accept-Encoding"
+    assert gzip.decompress(await r.read()) == body
+    assert r.headers["ETag"] != plain.headers["ETag"]
+    r2 = await client.get("/feeds/superpowers.atom", auto_decompress=False,
+                          headers={"Accept-Encoding": "gzip", "If-None-Match": r.headers["ETag"]})
+    assert r2.status == 304
+    refused = await client.get("/feeds/superpowers.atom", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in refused.headers
+
+
+async def test_unknown_topic_is_404(client: TestClient) -> None:  # type: ignore[type-arg]
+    r = await client.get("/feeds/nope.atom")
+    assert r.status == 404
+    assert await r.text() == "no such topic: nope\n"
+
+
+async def test_feed_cached_until_topic_changes(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+    cache = client.app[FEEDS]  # type: ignore[index]
+    await store.add_article("superpowers", article(1))
+    await client.get("/feeds/superpowers.atom")
+    renders = cache.renders
+    for _ in range(5):
+        assert (await client.get("/feeds/superpowers.atom")).status == 200
+    assert cache.renders == renders  # served from memory, not re-rendered
+    # A change made behind the cache's back (another replica) is noticed by the watcher.
+    await store.add_article("superpowers", article(2))
+    for _ in range(100):
+        parsed = check_atom(await (await client.get("/feeds/superpowers.atom")).read())
+        if len(parsed.entries) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert [e.title for e in parsed.entries] == ["Story 2", "Story 1"]
+    assert cache.renders == renders + 1
+
+
+async def test_health_and_ready(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+    r = await client.get("/healthz")
+    assert r.status == 200 and await r.text() == "ok\n"
+    r = await client.get("/readyz")
+    assert r.status == 200
+
+
+async def test_index_lists_topics_with_autodiscovery(client: TestClient) -> None:  # type: ignore[type-arg]
+    from lxml import html
+
+    r = await client.get("/")
+    assert r.status == 200 and r.content_type == "text/html"
+    doc = html.fromstring(await r.text())
+    alternates = doc.xpath('//link[@rel="alternate"][@type="application/atom+xml"]/@href')
+    assert alternates == ["http://feeds.test/feeds/superpowers.atom", "http://feeds.test/feeds/other.atom"]
+    assert "http://feeds.test/feeds/superpowers.atom" in doc.xpath("//a/@href")
+    assert "not polled yet" in doc.text_content()
+
+
+async def test_metrics_exposed(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+    await store.add_article("superpowers", article(1))
+    await client.get("/feeds/superpowers.atom")
+    await client.get("/feeds/superpowers.atom")
+    await client.get("/feeds/nope.atom")
+    r = await client.get("/metrics")
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+    text = await r.text()
+    assert 'feedsvc_feed_requests_total{status="200"} 2.0' in text
+    assert 'feedsvc_feed_requests_total{status="404"} 1.0' in text
+    assert "feedsvc_feed_cache_hits_total 1.0" in text
+    assert "feedsvc_store_up 1.0" in text
