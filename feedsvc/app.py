@@ -3,6 +3,11 @@
 Each long-lived part lives in a ``cleanup_ctx`` generator: set up before the server
 accepts requests, torn down in reverse order at shutdown (aiohttp
 ``examples/background_tasks.py``). Tests start the app without the poller.
+
+What depends on the configuration (feed cache, pipeline, scheduler) sits in one
+:class:`~feedsvc.web.Live` holder so a config reload (SIGHUP or a changed file, issue
+#3 item 4) can swap it whole; the store, the CPU pool and the fetcher's connections
+outlive reloads, so nothing stored is dropped.
 """
 
 from __future__ import annotations
@@ -10,24 +15,107 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from feedsvc.config import Settings
+from feedsvc.config import Settings, load_config
 from feedsvc.cpu import CpuPool
+from feedsvc.errors import ConfigError
 from feedsvc.feeds import FeedCache
 from feedsvc.fetch import Fetcher
 from feedsvc.metrics import Metrics
 from feedsvc.pipeline import Pipeline
 from feedsvc.scheduler import Scheduler
 from feedsvc.store import Store, create_store
-from feedsvc.web import FEEDS, METRICS, SETTINGS, STORE, add_routes
+from feedsvc.web import LIVE, METRICS, STORE, Live, add_routes
 
 log = logging.getLogger("feedsvc.app")
 
 CPU = web.AppKey("cpu", CpuPool)
-PIPELINE = web.AppKey("pipeline", Pipeline)
+FETCHER = web.AppKey("fetcher", Fetcher)
+
+
+class Runtime:
+    """Builds, starts, stops and swaps the configuration-dependent parts."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        poll: bool,
+        watch_interval: float,
+    ) -> None:
+        self.app = app
+        self.poll = poll
+        self.watch_interval = watch_interval
+        self._watcher: asyncio.Task[None] | None = None
+        self.reloads = 0
+
+    def build(self, settings: Settings) -> Live:
+        app = self.app
+        feeds = FeedCache(settings, app[STORE], app[CPU])
+        pipeline = Pipeline(
+            settings, app[STORE], app[FETCHER], app[CPU],
+            on_change=feeds.invalidate, metrics=app[METRICS],
+        )
+        scheduler = Scheduler(settings.all_sources(), pipeline.poll, app[STORE])
+        return Live(settings=settings, feeds=feeds, pipeline=pipeline, scheduler=scheduler)
+
+    async def start(self, live: Live, *, resume: bool = False) -> None:
+        self._watcher = asyncio.create_task(
+            live.feeds.watch(self.watch_interval), name="feed version watcher"
+        )
+        if self.poll:
+            await live.scheduler.start(resume=resume)
+
+    async def stop(self, live: Live) -> None:
+        await live.scheduler.stop()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await live.feeds.close()
+
+    async def reload(self) -> bool:
+        """Load the config file again; apply it if valid, else keep the old one.
+
+        Returns True when the new configuration was applied.
+        """
+        live = self.app[LIVE]
+        path = live.settings.path
+        try:
+            settings = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
+        except ConfigError as exc:
+            log.error("config reload failed, keeping the running config: %s", exc)
+            return False
+        for attr in ("redis_url", "listen_host", "listen_port", "extract_workers", "sites_dir"):
+            if getattr(settings, attr) != getattr(live.settings, attr):
+                log.warning("config reload: service.%s changed; it takes effect after a restart",
+                            attr.removeprefix("listen_") if attr.startswith("listen") else attr)
+        await self.stop(live)
+        new = self.build(settings)
+        live.replace_with(new)
+        # Sources polled moments ago are not polled again at once: their stored next due
+        # time is honoured (resume).
+        await self.start(live, resume=True)
+        self.reloads += 1
+        log.info("config reloaded from %s: %d topics, %d sources", path, len(settings.topics),
+                 len(settings.all_sources()))
+        return True
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def create_app(
@@ -37,11 +125,18 @@ def create_app(
     cpu: CpuPool | None = None,
     start_scheduler: bool = True,
     watch_interval: float = 1.0,
+    reload_signals: bool = False,
+    config_watch_interval: float | None = None,
+    on_sighup: Callable[[], None] | None = None,
 ) -> web.Application:
-    """The feedsvc application. A ``store`` or ``cpu`` passed in is not closed by the app."""
+    """The feedsvc application. A ``store`` or ``cpu`` passed in is not closed by the app.
+
+    ``reload_signals`` reloads the config on SIGHUP; ``config_watch_interval`` (seconds)
+    also reloads it when the file changes.
+    """
     app = web.Application()
-    app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    runtime = app[RUNTIME] = Runtime(app, poll=start_scheduler, watch_interval=watch_interval)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -60,32 +155,55 @@ def create_app(
         if own:
             await asyncio.get_running_loop().run_in_executor(None, app[CPU].close)
 
-    async def feeds_ctx(app: web.Application) -> AsyncIterator[None]:
-        cache = app[FEEDS] = FeedCache(settings, app[STORE], app[CPU])
-        watcher = asyncio.create_task(cache.watch(watch_interval), name="feed version watcher")
-        yield
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        await cache.close()
-
-    async def poller_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         async with Fetcher(
             user_agent=settings.user_agent,
             concurrency=settings.concurrency,
             per_host=settings.per_host,
         ) as fetcher:
-            pipeline = Pipeline(
-                settings, app[STORE], fetcher, app[CPU], on_change=app[FEEDS].invalidate,
-                metrics=app[METRICS],
-            )
-            app[PIPELINE] = pipeline
-            scheduler = Scheduler(settings.all_sources(), pipeline.poll, app[STORE])
-            if start_scheduler:
-                await scheduler.start()
+            app[FETCHER] = fetcher
+            live = app[LIVE] = runtime.build(settings)
+            await runtime.start(live)
             yield
-            await scheduler.stop()
+            await runtime.stop(live)
 
-    app.cleanup_ctx.extend([store_ctx, cpu_ctx, feeds_ctx, poller_ctx])
+    async def reload_ctx(app: web.Application) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        tasks: list[asyncio.Task[bool]] = []
+
+        def on_hup() -> None:
+            log.info("SIGHUP: reloading the config")
+            if on_sighup is not None:
+                on_sighup()
+            tasks.append(loop.create_task(runtime.reload()))
+
+        if reload_signals:
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
+        watcher = None
+        if config_watch_interval:
+            watcher = loop.create_task(_watch_file(runtime, config_watch_interval))
+        yield
+        if reload_signals:
+            loop.remove_signal_handler(signal.SIGHUP)
+        for task in [*tasks, *([watcher] if watcher else [])]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.extend([store_ctx, cpu_ctx, live_ctx, reload_ctx])
     add_routes(app)
     return app
+
+
+async def _watch_file(runtime: Runtime, interval: float) -> None:
+    """Reload when the config file changes. Polling the file's stat is enough here and
+    works on bind mounts and network filesystems where inotify does not."""
+    path = runtime.app[LIVE].settings.path
+    last = _stamp(path)
+    while True:
+        await asyncio.sleep(interval)
+        now = _stamp(path)
+        if now != last and now is not None:
+            last = now
+            log.info("%s changed: reloading the config", path)
+            await runtime.reload()

@@ -10,6 +10,10 @@ import argparse
 import asyncio
 import json
 import logging
+import multiprocessing
+import multiprocessing.process
+import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -65,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the poller and the HTTP server")
     config_arg(s)
     s.add_argument("--no-poll", action="store_true", help="serve only; do not poll sources")
+    s.add_argument("--workers", type=int, default=1,
+                   help="serving processes sharing the port (needs Redis when > 1)")
 
     c = sub.add_parser("crawl", help="poll sources and store what they yield")
     config_arg(c)
@@ -98,7 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "crawl":
             return asyncio.run(_crawl(settings, args.topic))
-        return _serve(settings, poll=not args.no_poll)
+        if args.workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        if args.workers > 1 and not settings.redis_url:
+            raise ConfigError(
+                f"{settings.path}: --workers {args.workers} needs service.redis_url "
+                "(processes share articles through Redis; the in-process store is per process)"
+            )
+        return _serve(settings, poll=not args.no_poll, workers=args.workers,
+                      log_format=args.log_format or settings.log_format, log_level=args.log_level)
     except ConfigError as exc:
         print(f"feedsvc: config error: {exc}", file=sys.stderr)
         return 2
@@ -106,29 +120,78 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _serve(settings: Settings, *, poll: bool) -> int:
+def _serve(
+    settings: Settings, *, poll: bool, workers: int = 1, log_format: str = "text",
+    log_level: str = "INFO",
+) -> int:
+    """Run the service. With ``workers`` > 1, that many processes accept on one port
+    (SO_REUSEPORT, the kernel spreads connections) and only this first one polls."""
+    children: list[multiprocessing.process.BaseProcess] = []
+    if workers > 1:
+        ctx = multiprocessing.get_context("spawn")
+        for n in range(1, workers):
+            # not daemonic: a worker runs its own process pool for rendering
+            child: multiprocessing.process.BaseProcess = ctx.Process(
+                target=_serve_worker, name=f"feedsvc-worker-{n}",
+                args=(settings.path, log_format, log_level),
+            )
+            child.start()
+            children.append(child)
+    try:
+        _run_server(settings, poll=poll, reuse_port=workers > 1, children=children)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.join(5)
+    return 0
+
+
+def _serve_worker(config_path: str, log_format: str, log_level: str) -> None:
+    """Entry point of an extra serving process: serves feeds, never polls."""
+    setup_logging(log_format, log_level)
+    settings = load_config(config_path)
+    _run_server(settings, poll=False, reuse_port=True, children=[], cpu_workers=1)
+
+
+def _run_server(
+    settings: Settings, *, poll: bool, reuse_port: bool,
+    children: list[multiprocessing.process.BaseProcess], cpu_workers: int | None = None,
+) -> None:
+    from dataclasses import replace
+
     from aiohttp import web
 
     from feedsvc.app import create_app
 
     try:
-        import uvloop  # optional: faster event loop when installed (issue #3)
+        import uvloop  # optional: a faster event loop when installed (issue #3)
     except ImportError:
-        loop_factory = None
+        loop = None
     else:
-        loop_factory = uvloop.new_event_loop
-    log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s)", __version__,
+        loop = uvloop.new_event_loop()
+    if cpu_workers is not None:
+        settings = replace(settings, extract_workers=cpu_workers)
+    def forward_hup() -> None:
+        # Extra serving processes reload too: pass SIGHUP on.
+        for child in children:
+            if child.pid:
+                os.kill(child.pid, signal.SIGHUP)
+
+    app = create_app(settings, start_scheduler=poll, reload_signals=True,
+                     config_watch_interval=2.0, on_sighup=forward_hup if children else None)
+    log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,
              len(settings.topics), settings.listen_host, settings.listen_port,
-             settings.redis_url_redacted or "in-process")
+             settings.redis_url_redacted or "in-process", "" if poll else ", not polling")
     web.run_app(
-        create_app(settings, start_scheduler=poll),
+        app,
         host=settings.listen_host,
         port=settings.listen_port,
         print=None,
-        loop=loop_factory() if loop_factory else None,
+        loop=loop,
         access_log=None,
+        reuse_port=reuse_port or None,
     )
-    return 0
 
 
 async def _crawl(settings: Settings, topics: list[str] | None) -> int:

@@ -45,14 +45,17 @@ def next_after_failure(
     return now + max(backoff, min(retry_after or 0.0, MAX_FLOOR))
 
 
-def start_delay(index: int, count: int, state: FetchState | None, now: float) -> float:
+def start_delay(
+    index: int, count: int, state: FetchState | None, now: float, *, resume: bool = False
+) -> float:
     """Delay before a source's first poll after start.
 
     Everything is polled at once, except a source still inside a backoff or Retry-After
-    window from before a restart: politeness survives restarts.
+    window from before a restart: politeness survives restarts. With ``resume`` (a
+    config reload) every source keeps its stored due time.
     """
     spread = index * min(START_SPREAD / max(count, 1), 0.5)
-    if state is not None and state.error_count > 0 and state.next_due > now:
+    if state is not None and (resume or state.error_count > 0) and state.next_due > now:
         return max(spread, state.next_due - now)
     return spread
 
@@ -81,14 +84,14 @@ class Scheduler:
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
+    async def start(self, *, resume: bool = False) -> None:
         now = self._clock()
         for i, source in enumerate(self._sources):
             try:
                 state = await self._store.get_state(source.url)
             except StoreError:
                 state = None
-            delay = start_delay(i, len(self._sources), state, now)
+            delay = start_delay(i, len(self._sources), state, now, resume=resume)
             self._tasks.append(
                 asyncio.create_task(self._loop(source, delay), name=f"poll {source.url}")
             )

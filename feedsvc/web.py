@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import hdrs, web
@@ -20,14 +21,31 @@ from feedsvc.errors import StoreError
 from feedsvc.feeds import FeedCache
 from feedsvc.metrics import CONTENT_TYPE_LATEST, Metrics
 from feedsvc.models import FetchState
+from feedsvc.pipeline import Pipeline
 from feedsvc.render import RenderedFeed
+from feedsvc.scheduler import Scheduler
 from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.web")
 
-SETTINGS = web.AppKey("settings", Settings)
+
+
+@dataclass
+class Live:
+    """The parts built from the current configuration; swapped whole on reload."""
+
+    settings: Settings
+    feeds: FeedCache
+    pipeline: Pipeline
+    scheduler: Scheduler
+
+    def replace_with(self, other: Live) -> None:
+        self.settings, self.feeds = other.settings, other.feeds
+        self.pipeline, self.scheduler = other.pipeline, other.scheduler
+
+
 STORE = web.AppKey("store", Store)
-FEEDS = web.AppKey("feeds", FeedCache)
+LIVE = web.AppKey("live", Live)
 METRICS = web.AppKey("metrics", Metrics)
 
 ATOM_TYPE = "application/atom+xml"
@@ -57,7 +75,7 @@ def _not_modified(request: web.Request, etag: str, last_modified: datetime) -> b
 async def feed_handler(request: web.Request) -> web.StreamResponse:
     """``GET /feeds/{topic}.atom``"""
     topic = request.match_info["topic"]
-    cache = request.app[FEEDS]
+    cache = request.app[LIVE].feeds
     metrics = request.app[METRICS]
     try:
         feed = await cache.get(topic)
@@ -119,7 +137,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_handler(request: web.Request) -> web.Response:
     """``GET /metrics`` in the Prometheus text format."""
     metrics = request.app[METRICS]
-    cache = request.app[FEEDS]
+    cache = request.app[LIVE].feeds
     metrics.cache_hits.inc(cache.take_hits())
     try:
         await request.app[STORE].ping()
@@ -142,7 +160,7 @@ def _status_line(state: FetchState | None, now: float) -> str:
 
 async def index_handler(request: web.Request) -> web.Response:
     """``GET /``: topics with subscribe links and feed autodiscovery, source status."""
-    settings = request.app[SETTINGS]
+    settings = request.app[LIVE].settings
     store = request.app[STORE]
     now = time.time()
     base = settings.base_url

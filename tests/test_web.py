@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from feedsvc.app import create_app
 from feedsvc.cpu import CpuPool
 from feedsvc.store.memory import MemoryStore
-from feedsvc.web import FEEDS
+from feedsvc.web import LIVE
 from tests.helpers import article, check_atom, make_settings
 
 SETTINGS = make_settings({
@@ -98,7 +98,7 @@ async def test_unknown_topic_is_404(client: TestClient) -> None:  # type: ignore
 
 
 async def test_feed_cached_until_topic_changes(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
-    cache = client.app[FEEDS]  # type: ignore[index]
+    cache = client.app[LIVE].feeds  # type: ignore[index]
     await store.add_article("superpowers", article(1))
     await client.get("/feeds/superpowers.atom")
     renders = cache.renders

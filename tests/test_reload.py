@@ -1,0 +1,124 @@
+"""Config reload (issue #3 item 4): a valid new file applies without dropping stored
+entries; an invalid one is refused with the exact error and the old config keeps running."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+
+from feedsvc.app import RUNTIME, create_app
+from feedsvc.config import load_config
+from feedsvc.cpu import CpuPool
+from feedsvc.store.memory import MemoryStore
+from feedsvc.web import LIVE
+from tests.helpers import article, check_atom
+
+
+@pytest.fixture(scope="module")
+def cpu() -> Iterator[CpuPool]:
+    pool = CpuPool(1)
+    yield pool
+    pool.close()
+
+
+def config(topics: dict[str, str]) -> str:
+    return yaml.safe_dump({
+        "service": {"base_url": "http://feeds.test"},
+        "topics": {name: {"title": title, "sources": [{"url": f"http://127.0.0.1:9/{name}"}]}
+                   for name, title in topics.items()},
+    })
+
+
+async def test_reload_applies_valid_and_keeps_old_on_invalid(
+    tmp_path: Path, cpu: CpuPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(config({"superpowers": "SUPERPOWERS"}))
+    store = MemoryStore()
+    await store.add_article("superpowers", article(1))
+    app = create_app(load_config(str(path), env={}), store=store, cpu=cpu, start_scheduler=False)
+    async with TestClient(TestServer(app)) as client:
+        runtime = app[RUNTIME]
+        # valid: a renamed title and a new topic; stored entries stay
+        path.write_text(config({"superpowers": "Superpowers!", "navy": "Navy"}))
+        assert await runtime.reload() is True
+        parsed = check_atom(await (await client.get("/feeds/superpowers.atom")).read())
+        assert parsed.feed.title == "Superpowers!"
+        assert [e.title for e in parsed.entries] == ["Story 1"]
+        assert (await client.get("/feeds/navy.atom")).status == 200
+        # invalid: refused, logged exactly, old config still served
+        path.write_text(yaml.safe_dump({"topics": {"navy": {"sources": [{"url": "nope"}]}}}))
+        with caplog.at_level(logging.ERROR, logger="feedsvc.app"):
+            assert await runtime.reload() is False
+        assert f"{path}: topics.navy.sources[0].url: not an absolute http(s) URL" in caplog.text
+        assert app[LIVE].settings.topics["superpowers"].title == "Superpowers!"
+        assert (await client.get("/feeds/superpowers.atom")).status == 200
+
+
+async def test_file_watch_reloads(tmp_path: Path, cpu: CpuPool) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(config({"a": "A"}))
+    app = create_app(load_config(str(path), env={}), store=MemoryStore(), cpu=cpu,
+                     start_scheduler=False, config_watch_interval=0.05)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/feeds/b.atom")).status == 404
+        path.write_text(config({"a": "A", "b": "B"}))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if app[RUNTIME].reloads:
+                break
+        assert (await client.get("/feeds/b.atom")).status == 200
+
+
+async def test_sighup_reloads_running_service(tmp_path: Path) -> None:
+    """The real ``feedsvc serve`` process reloads on SIGHUP."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "feeds.yaml"
+    data = yaml.safe_load(config({"a": "A"}))
+    data["service"].update(listen=f"127.0.0.1:{port}", extract_workers=1)
+    path.write_text(yaml.safe_dump(data))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "feedsvc", "serve", "--no-poll", "-c", str(path),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "FEEDSVC_CONFIG": ""},
+    )
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            data["topics"]["b"] = data["topics"]["a"]
+            # rewrite without changing size/mtime semantics: SIGHUP must do it by itself
+            path.write_text(yaml.safe_dump(data))
+            proc.send_signal(signal.SIGHUP)
+            status = 404
+            for _ in range(50):
+                async with http.get(f"http://127.0.0.1:{port}/feeds/b.atom") as r:
+                    status = r.status
+                if status == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert status == 200
+    finally:
+        proc.terminate()
+        _, err = await proc.communicate()
+    assert b"SIGHUP: reloading the config" in err
