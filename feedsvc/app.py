@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from feedsvc.config import Settings, load_config
-from feedsvc.cpu import CpuPool
+from feedsvc.cpu import CpuPool, sites_stamp
 from feedsvc.errors import ConfigError
 from feedsvc.feeds import FeedCache
 from feedsvc.fetch import Fetcher
@@ -52,6 +52,7 @@ class Runtime:
         self.poll = poll
         self.watch_interval = watch_interval
         self._watcher: asyncio.Task[None] | None = None
+        self._reextract: asyncio.Task[int] | None = None
         self.reloads = 0
 
     def build(self, settings: Settings) -> Live:
@@ -70,9 +71,21 @@ class Runtime:
         )
         if self.poll:
             await live.scheduler.start(resume=resume)
+            self.reextract(live)
+
+    def reextract(self, live: Live) -> None:
+        """Re-extract, in the background, stored entries whose site rule changed."""
+        if self._reextract is None or self._reextract.done():
+            self._reextract = asyncio.create_task(
+                live.pipeline.reextract_changed(), name="re-extract after rule change"
+            )
 
     async def stop(self, live: Live) -> None:
         await live.scheduler.stop()
+        if self._reextract is not None:
+            self._reextract.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reextract
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -196,14 +209,23 @@ def create_app(
 
 
 async def _watch_file(runtime: Runtime, interval: float) -> None:
-    """Reload when the config file changes. Polling the file's stat is enough here and
-    works on bind mounts and network filesystems where inotify does not."""
-    path = runtime.app[LIVE].settings.path
-    last = _stamp(path)
+    """Reload when the config file changes; re-extract when a site rule file changes.
+    Polling stat is enough here and works on bind mounts and network filesystems where
+    inotify does not."""
+    live = runtime.app[LIVE]
+    last = _stamp(live.settings.path)
+    last_sites = sites_stamp(live.settings.sites_dir)
     while True:
         await asyncio.sleep(interval)
-        now = _stamp(path)
+        now = _stamp(live.settings.path)
         if now != last and now is not None:
             last = now
-            log.info("%s changed: reloading the config", path)
+            log.info("%s changed: reloading the config", live.settings.path)
             await runtime.reload()
+        sites = sites_stamp(live.settings.sites_dir)
+        if sites != last_sites:
+            last_sites = sites
+            log.info("site rules in %s changed: re-extracting affected entries",
+                     live.settings.sites_dir)
+            if runtime.poll:
+                runtime.reextract(live)

@@ -23,35 +23,60 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 # Per-worker state set by the initializer (one value per worker process).
-_rules: Any = None
+_sites_dir: str | None = None
 _time_budget: float | None = None
+_rules: Any = None
+_rules_stamp: object = None
 
 
 def _init_worker(sites_dir: str | None, time_budget: float | None) -> None:
-    global _rules, _time_budget
+    global _sites_dir, _time_budget
+    _sites_dir = sites_dir
+    _time_budget = time_budget
+
+
+def sites_stamp(sites_dir: str | None) -> tuple[tuple[str, int, int], ...]:
+    """Cheap change detector for a rules directory: names, sizes and mtimes."""
+    if not sites_dir or not os.path.isdir(sites_dir):
+        return ()
+    out = []
+    for entry in sorted(os.scandir(sites_dir), key=lambda e: e.name):
+        if entry.name.endswith(".txt"):
+            st = entry.stat()
+            out.append((entry.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _current_rules() -> Any:
+    """This worker's site rules, re-read when a rule file changed (no restart needed)."""
+    global _rules, _rules_stamp
     from feedsvc.extract import load_site_rules
 
-    _rules = load_site_rules(sites_dir)
-    _time_budget = time_budget
+    stamp = sites_stamp(_sites_dir)
+    if _rules is None or stamp != _rules_stamp:
+        _rules, _rules_stamp = load_site_rules(_sites_dir), stamp
+    return _rules
 
 
 def extract_in_worker(
     html: bytes, url: str, headers: Mapping[str, str] | None, hint: LinkHint | None
-) -> ExtractedArticle:
-    """Extract with this worker's site rules and time budget."""
-    from feedsvc.extract import extract_article, load_site_rules
+) -> tuple[ExtractedArticle, str | None]:
+    """Extract with this worker's site rules and time budget; also return the
+    fingerprint of the rule that applied (None: the generic extractor)."""
+    from urllib.parse import urlsplit
 
-    rules = _rules if _rules is not None else load_site_rules(None)
-    return extract_article(html, url, headers, hint=hint, rules=rules, time_budget=_time_budget)
+    from feedsvc.extract import extract_article
+
+    rules = _current_rules()
+    extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=_time_budget)
+    rule: str | None = rules.fingerprint(urlsplit(url).hostname or "")
+    return extracted, rule
 
 
-def rules_fingerprint_in_worker(host: str) -> str | None:
-    """The fingerprint of the rule file the workers apply to ``host``."""
-    from feedsvc.extract import load_site_rules
-
-    rules = _rules if _rules is not None else load_site_rules(None)
-    fp: str | None = rules.fingerprint(host)
-    return fp
+def rule_fingerprints_in_worker(hosts: list[str]) -> dict[str, str | None]:
+    """Fingerprints of the rules the workers apply to ``hosts`` now."""
+    rules = _current_rules()
+    return {host: rules.fingerprint(host) for host in hosts}
 
 
 class CpuPool:

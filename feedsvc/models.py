@@ -68,6 +68,9 @@ class Article:
     lang: str | None = None
     summary: str | None = None
     fingerprint: str | None = None
+    # Fingerprint of the site rule the content was extracted with (None: generic); when
+    # the rule file changes, the article is re-extracted from its stored page (issue #4).
+    rule: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

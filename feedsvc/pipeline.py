@@ -18,7 +18,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from feedsvc.config import Settings, SourceConfig, TopicConfig
-from feedsvc.cpu import CpuPool, extract_in_worker
+from feedsvc.cpu import CpuPool, extract_in_worker, rule_fingerprints_in_worker
 from feedsvc.discover import discover_feed, discover_index
 from feedsvc.errors import (
     DiscoverError,
@@ -234,7 +234,7 @@ class Pipeline:
             return None  # still backing off from an earlier failure
         try:
             result = await self._fetch(hint.url, source)
-            extracted = await self._extract(result, hint)
+            extracted, rule = await self._extract(result, hint)
             extracted = await self._more_pages(extracted, source, hint)
         except (FetchError, ExtractError) as exc:
             retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
@@ -247,7 +247,7 @@ class Pipeline:
             ))
             log.warning("article %s: %s", url, exc)
             return None
-        article = self._article(url, result, extracted, hint)
+        article = self._article(url, result, extracted, hint, rule)
         # The page is kept so a changed site rule can re-extract it without a re-fetch.
         await self.store.put_page(article.url, result.body or b"", result.headers.get("Content-Type"))
         await self.store.put_state(url, FetchState(
@@ -276,7 +276,10 @@ class Pipeline:
             self.metrics.fetches.labels("not_modified" if result.not_modified else "ok", host).inc()
         return result
 
-    async def _extract(self, result: FetchResult, hint: LinkHint | None) -> ExtractedArticle:
+    async def _extract(
+        self, result: FetchResult, hint: LinkHint | None
+    ) -> tuple[ExtractedArticle, str | None]:
+        """Extract in the CPU pool; also returns the fingerprint of the site rule used."""
         assert result.body is not None
         started = time.monotonic()
         extracted = await self.cpu.run(
@@ -292,7 +295,9 @@ class Pipeline:
         """Follow a site rule's single-page or next-page links (bounded)."""
         if first.single_page_url:
             try:
-                single = await self._extract(await self._fetch(first.single_page_url, source), hint)
+                single, _ = await self._extract(
+                    await self._fetch(first.single_page_url, source), hint
+                )
             except (FetchError, ExtractError) as exc:
                 log.info("single-page view failed, keeping the first page: %s", exc)
             else:
@@ -303,7 +308,7 @@ class Pipeline:
         while nxt and nxt not in seen and len(pages) < MAX_PAGES - 1:
             seen.add(nxt)
             try:
-                page = await self._extract(await self._fetch(nxt, source), hint)
+                page, _ = await self._extract(await self._fetch(nxt, source), hint)
             except (FetchError, ExtractError) as exc:
                 log.info("next page %s failed; keeping %d pages: %s", nxt, len(pages) + 1, exc)
                 break
@@ -312,7 +317,8 @@ class Pipeline:
         return join_pages(first, pages) if pages else first
 
     def _article(
-        self, url: str, result: FetchResult, ex: ExtractedArticle, hint: LinkHint
+        self, url: str, result: FetchResult, ex: ExtractedArticle, hint: LinkHint,
+        rule: str | None,
     ) -> Article:
         now = datetime.fromtimestamp(self.clock(), UTC)
         if ex.canonical_url and _same_site(ex.canonical_url, result.url):
@@ -331,6 +337,7 @@ class Pipeline:
             lead_image=ex.lead_image,
             lang=ex.lang,
             fingerprint=fingerprint(ex.text) if ex.text.strip() else None,
+            rule=rule,
         )
 
     async def _add(self, topic: str, article: Article) -> bool:
@@ -352,6 +359,57 @@ class Pipeline:
             pending.pop(0)
         if added:
             self._changed(topic)
+
+    # -- site rules changed ---------------------------------------------------
+    async def reextract_changed(self) -> int:
+        """Re-extract stored entries whose site rule changed since they were extracted,
+        from their stored page (no re-fetch), so existing entries improve too (issue #4
+        item 4). Returns how many articles were updated."""
+        updated = 0
+        fps: dict[str, str | None] = {}
+        for topic in self.settings.topics.values():
+            try:
+                articles = await self.store.topic_articles(topic.name, topic.max_entries)
+            except StoreError as exc:
+                log.warning("re-extraction skipped for %s: %s", topic.name, exc)
+                continue
+            hosts = sorted({urlsplit(a.url).hostname or "" for a in articles} - set(fps))
+            if hosts:
+                fps.update(await self.cpu.run(rule_fingerprints_in_worker, hosts))
+            for article in articles:
+                if article.rule == fps.get(urlsplit(article.url).hostname or ""):
+                    continue
+                if await self._reextract(article):
+                    updated += 1
+        if updated:
+            log.info("re-extracted %d stored articles after a site rule change", updated)
+        return updated
+
+    async def _reextract(self, article: Article) -> bool:
+        try:
+            page = await self.store.get_page(article.url)
+            if page is None:
+                return False  # page expired: the entry keeps its content
+            body, ctype = page
+            ex, rule = await self.cpu.run(
+                extract_in_worker, body, article.url, {"Content-Type": ctype or ""}, None
+            )
+            if ex.next_page_url or ex.single_page_url:
+                return False  # needs other pages fetched: left to a later poll
+            new = replace(
+                article, title=ex.title or article.title, content_html=ex.content_html,
+                author=ex.author or article.author, published=ex.published or article.published,
+                updated=ex.updated or article.updated, dateline=ex.dateline or article.dateline,
+                lead_image=ex.lead_image or article.lead_image, lang=ex.lang or article.lang,
+                rule=rule,
+            )
+            changed = await self.store.update_article(new, list(self.settings.topics))
+        except (ExtractError, StoreError) as exc:
+            log.warning("re-extraction of %s failed: %s", article.url, exc)
+            return False
+        for topic in changed:
+            self._changed(topic)
+        return True
 
     # -- bookkeeping ------------------------------------------------------------
     def _changed(self, topic: str) -> None:

@@ -208,3 +208,37 @@ async def test_restart_on_same_redis_loses_nothing(
         assert len(check_atom(again).entries) >= 3
     finally:
         await store2.close()
+
+
+async def test_rule_change_reextracts_stored_pages_without_refetch(
+    origin: Origin, tmp_path: Any
+) -> None:
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    base = site_settings(origin)
+    from dataclasses import replace as dc_replace
+
+    settings = dc_replace(base, sites_dir=str(sites))
+    store = MemoryStore()
+    pool = CpuPool(1, sites_dir=str(sites))
+    try:
+        await crawl(settings, store, pool)
+        moon = await store.get_article(origin.url(MOON))
+        assert moon is not None and moon.rule is None
+        assert "Engineers said" in moon.content_html
+        hits = dict(origin.hits)
+        async with Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, pool)
+            assert await pipeline.reextract_changed() == 0  # nothing changed yet
+            # a site rule for the origin's host appears: strip one paragraph
+            (sites / "127.0.0.1.txt").write_text("strip: //p[contains(., 'Engineers said')]\n")
+            updated = await pipeline.reextract_changed()
+            assert updated >= 3
+            assert await pipeline.reextract_changed() == 0  # idempotent
+        moon = await store.get_article(origin.url(MOON))
+        assert moon is not None and moon.rule is not None
+        assert "Engineers said" not in moon.content_html
+        assert STORIES[MOON][2][0] in moon.content_html
+        assert dict(origin.hits) == hits  # from the stored page: nothing re-fetched
+    finally:
+        pool.close()
