@@ -256,9 +256,11 @@ def discover_index(
 # -- feeds ------------------------------------------------------------------------------
 
 
-def _entry_time(entry: Any) -> datetime | None:
+def _entry_time(
+    entry: Any, keys: tuple[str, ...] = ("published_parsed", "updated_parsed", "created_parsed")
+) -> datetime | None:
     # feedparser normalises dates to UTC struct_time (RSS pubDate, dc:date, Atom).
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+    for key in keys:
         value = entry.get(key)
         if value:
             try:
@@ -351,6 +353,7 @@ def discover_feed(
             url=url,
             title=_entry_title(entry),
             published=_entry_time(entry),
+            updated=_entry_time(entry, ("updated_parsed",)),
             author=_entry_author(entry),
         )
         if len(hints) >= limit:

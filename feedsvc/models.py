@@ -22,6 +22,9 @@ class LinkHint:
     title: str | None = None
     published: datetime | None = None
     author: str | None = None
+    # When the feed says the item changed (Atom <updated>): a stored article older than
+    # this is fetched again (issue #2 item 2, "unless the page changed and the source says so").
+    updated: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

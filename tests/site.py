@@ -122,3 +122,15 @@ def conditional(get_body: Callable[[], bytes], content_type: str) -> Callable[..
 def spacedaily_html() -> bytes | None:
     path = SHARED / "pages" / "spacedaily-superpowers.html"
     return path.read_bytes() if path.exists() else None
+
+
+def atom(base: str, items: list[tuple[str, str, datetime]]) -> str:
+    """An Atom feed whose entries carry <updated> (path, title, updated)."""
+    entries = "".join(
+        f"<entry><id>{base}{p}</id><title>{t}</title><link href=\"{base}{p}\"/>"
+        f"<updated>{d.isoformat()}</updated></entry>"
+        for p, t, d in items
+    )
+    return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<id>{base}/atom</id><title>Wire</title><updated>2017-02-16T00:00:00Z</updated>"
+            f"{entries}</feed>")

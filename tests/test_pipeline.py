@@ -242,3 +242,39 @@ async def test_rule_change_reextracts_stored_pages_without_refetch(
         assert dict(origin.hits) == hits  # from the stored page: nothing re-fetched
     finally:
         pool.close()
+
+
+async def test_feed_update_refetches_stored_article(cpu: CpuPool) -> None:
+    """A stored article is fetched again only when its feed dates it later."""
+    from tests.site import atom
+
+    title, dateline, paras = STORIES[SAT]
+    page = {"html": article_page(title, dateline, paras)}
+    async with Origin() as site:
+        site.routes[SAT] = conditional(lambda: page["html"].encode(), "text/html; charset=utf-8")
+        feed = {"when": datetime(2017, 2, 13, 9, tzinfo=UTC)}
+        site.routes["/atom.xml"] = conditional(
+            lambda: atom(site.base_url, [(SAT, title, feed["when"])]).encode(),
+            "application/atom+xml")
+        settings = make_settings({"t": {"sources": [
+            {"url": site.url("/atom.xml"), "kind": "feed", "robots": False}]}})
+        store = MemoryStore()
+        await crawl(settings, store, cpu)
+        first = await store.get_article(site.url(SAT))
+        assert first is not None and site.hits[SAT] == 1
+        # polled again with the item's date unchanged: the article is not fetched again
+        await crawl(settings, store, cpu)
+        assert site.hits[SAT] == 1
+        # the page is corrected and the feed says so
+        page["html"] = article_page(title, dateline, [*paras, "Correction: the launch slipped a year."])
+        feed["when"] = datetime(2017, 2, 20, tzinfo=UTC)
+        await crawl(settings, store, cpu)
+        assert site.hits[SAT] == 2
+        again = await store.get_article(site.url(SAT))
+        assert again is not None
+        assert "Correction: the launch slipped a year." in again.content_html
+        assert again.first_seen == first.first_seen
+        assert again.updated == datetime(2017, 2, 20, tzinfo=UTC)
+        assert [a.url for a in await store.topic_articles("t", 10)] == [site.url(SAT)]
+        await crawl(settings, store, cpu)
+        assert site.hits[SAT] == 2  # not refreshed again
