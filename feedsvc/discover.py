@@ -261,7 +261,9 @@ def _entry_time(
 ) -> datetime | None:
     # feedparser normalises dates to UTC struct_time (RSS pubDate, dc:date, Atom).
     for key in keys:
-        value = entry.get(key)
+        # dict.get, not entry.get: feedparser maps a missing updated_parsed to
+        # published_parsed (with a DeprecationWarning), which is not an update date.
+        value = dict.get(entry, key)
         if value:
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), UTC)

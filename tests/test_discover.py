@@ -433,6 +433,8 @@ def test_rss_1_0_rdf_feed() -> None:
         title="RDF one",
         published=datetime(2017, 2, 16, 15, 0, tzinfo=UTC),
         author="Rdf Author",
+        # feedparser files RSS 1.0's dc:date as the item's update date too
+        updated=datetime(2017, 2, 16, 15, 0, tzinfo=UTC),
     )
 
 
