@@ -108,9 +108,11 @@ async def test_crawl_end_to_end_and_feed_read_back(origin: Origin, cpu: CpuPool)
     has_spacedaily = SPACEDAILY_PATH in origin.routes
 
     assert reports["Superpowers.html"].outcome == "new"
-    assert reports["Superpowers.html"].new == 2 + has_spacedaily
     assert reports["Superpowers.html"].failed_articles == 1  # robots.txt disallows /private/
-    assert reports["spacewar.xml"].new == 1  # the Moon story is a duplicate
+    # The Moon story is linked by both sources (the feed's link carries utm_*): one entry,
+    # credited to whichever source stored it first, so only the sum is fixed.
+    assert reports["Superpowers.html"].new + reports["spacewar.xml"].new == 3 + has_spacedaily
+    assert reports["Superpowers.html"].new >= 1 + has_spacedaily
     # one failing source does not stop the others, and its error is recorded
     assert reports["broken.html"].outcome == "failed"
     assert "HTTP 500" in (reports["broken.html"].error or "")
