@@ -91,6 +91,9 @@ class FetchState:
     # For an article link: the canonical URL its story was stored under (rel=canonical
     # may differ from the link), so the link is known as stored and never re-fetched.
     canonical: str | None = None
+    # For an article link: its story turned out to be a copy of an entry the topic already
+    # had (same text fingerprint, e.g. the same wire story on a sister site): not re-fetched.
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,6 +195,8 @@ class Pipeline:
             stored_url = url
             if url in missing:
                 state = await self.store.get_state(url)
+                if state is not None and state.duplicate:
+                    continue  # a copy of a story the topic has under another URL
                 if state is None or state.canonical is None or state.canonical == url:
                     fetch_list.append((url, hint))
                     continue
@@ -238,7 +240,12 @@ class Pipeline:
         article = await asyncio.shield(task)
         if article is None:
             return None
-        return await self._add(topic.name, article)
+        added = await self._add(topic.name, article)
+        if not added and await self.store.get_article(article.url) is None:
+            # Not stored at all: a text-fingerprint copy of an entry the topic already has.
+            state = await self.store.get_state(url) or FetchState()
+            await self.store.put_state(url, replace(state, duplicate=True))
+        return added
 
     async def _load_article(
         self, source: SourceConfig, url: str, hint: LinkHint, now: float

@@ -280,3 +280,28 @@ async def test_feed_update_refetches_stored_article(cpu: CpuPool) -> None:
         assert [a.url for a in await store.topic_articles("t", 10)] == [site.url(SAT)]
         await crawl(settings, store, cpu)
         assert site.hits[SAT] == 2  # not refreshed again
+
+
+async def test_same_wire_story_on_two_sites_is_one_entry(cpu: CpuPool) -> None:
+    """The network republishes a wire story on several sites: one entry per topic,
+    recognised by the fingerprint of its text (issue #4 item 6)."""
+    title, dateline, paras = STORIES[NAVY]
+    async with Origin() as a, Origin() as b:
+        for site, chrome in ((a, "SpaceWar"), (b, "SpaceDaily")):
+            page = article_page(title, dateline, paras).replace("SUPERPOWERS", chrome)
+            site.routes["/reports/story_999.html"] = page
+            site.routes["/index.html"] = index_page(["/reports/story_999.html"])
+        settings = make_settings({"t": {"sources": [
+            {"url": a.url("/index.html"), "robots": False},
+            {"url": b.url("/index.html"), "robots": False},
+        ]}})
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=8, per_host=2) as fetcher:
+            reports = await Pipeline(settings, store, fetcher, cpu).refresh_all()
+        assert sum(r.new for r in reports) == 1
+        assert a.hits["/reports/story_999.html"] == b.hits["/reports/story_999.html"] == 1
+        entries = await store.topic_articles("t", 10)
+        assert len(entries) == 1
+        # and a second poll does not fetch either copy again
+        await crawl(settings, store, cpu)
+        assert a.hits["/reports/story_999.html"] == b.hits["/reports/story_999.html"] == 1

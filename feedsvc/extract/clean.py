@@ -240,7 +240,17 @@ _WORDS = re.compile(r"\w+")
 
 def fingerprint(text: str) -> str:
     """Fingerprint of the normalized story text: case, punctuation and whitespace do not
-    count, so the same wire story on two sites gives the same value (issue #4 item 6)."""
+    count, so the same wire story on two sites gives the same value (issue #4 item 6).
+
+    Only sentence-length lines count: each site of a network frames the same story with
+    its own short lines (section label, byline, dateline, "Previous report" teasers).
+    """
     normalized = unicodedata.normalize("NFKC", text).casefold()
-    tokens = _WORDS.findall(normalized)
+    lines = [_WORDS.findall(line) for line in normalized.splitlines()]
+    body = [tokens for tokens in lines if len(tokens) >= _FINGERPRINT_MIN_WORDS]
+    tokens = [t for line in (body or lines) for t in line]
     return hashlib.blake2b(" ".join(tokens).encode("utf-8"), digest_size=16).hexdigest()
+
+
+# Lines shorter than this (labels, bylines, datelines) are left out of the fingerprint.
+_FINGERPRINT_MIN_WORDS = 8
