@@ -94,3 +94,16 @@ async def test_extract_needs_url_with_file(tmp_path: Path) -> None:
     page.write_text("<p>x</p>")
     code, _, err = await run_cli("extract", "--file", str(page))
     assert code == 2 and "--url" in err
+
+
+async def test_json_logs_one_object_per_line(tmp_path: Path) -> None:
+    import json
+
+    async with Origin({}) as site:
+        cfg = write_config(tmp_path, [{"url": site.url("/gone.html"), "robots": False}])
+        code, _, err = await run_cli("crawl", "--once", "-c", cfg, "--log-format", "json")
+    assert code == 1
+    events = [json.loads(line) for line in err.splitlines() if line.strip()]
+    failure = [e for e in events if e["logger"] == "feedsvc.pipeline"]
+    assert failure and failure[0]["level"] == "warning"
+    assert "HTTP 404" in failure[0]["msg"] and "gone.html" in failure[0]["msg"]
