@@ -231,3 +231,25 @@ def test_text_is_xml_safe() -> None:
     assert "\x01" not in art.text
     assert "\x0b" not in art.content_html
     assert "Bad  control  chars" in art.text or "Bad control chars" in art.text
+
+
+def test_story_split_over_step_blocks_is_kept_whole() -> None:
+    # Each step sits in its own wrapper and scores about as high as the others; readability
+    # keeps only the best one. The shared ancestor of the top candidates holds the story.
+    art = extract_article(_page("split-steps.html"), URL)
+    root = lhtml.document_fromstring(_page("split-steps.html"))
+    for p in root.find_class("step-words"):
+        for para in p.iter("p"):
+            assert _flat(para.text_content()) in _flat(art.text)
+    assert "How to make thing number" not in art.text
+    assert "Garden" not in art.text
+
+
+def test_lead_paragraphs_above_the_best_block_are_kept() -> None:
+    # The best-scoring block holds only the rest of the story; its parent scores higher
+    # than the block between them, so the lead paragraphs around it belong to the story.
+    art = extract_article(_page("lead-then-more.html"), URL)
+    root = lhtml.document_fromstring(_page("lead-then-more.html"))
+    for para in root.find_class("story-body")[0].iter("p"):
+        assert _flat(para.text_content()) in _flat(art.text)
+    assert "since 1887" not in art.text

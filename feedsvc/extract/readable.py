@@ -132,6 +132,67 @@ def prune_boilerplate(node: lhtml.HtmlElement) -> list[str]:
     return dropped
 
 
+_TOP_CANDIDATES = 5
+_MIN_SHARED = 3
+_TABLE_ROWS = frozenset({"tr", "tbody", "thead", "tfoot", "table"})
+
+
+def _below_body(el: lhtml.HtmlElement) -> bool:
+    return el is not None and isinstance(el.tag, str) and el.tag not in ("body", "html")
+
+
+def refine_candidate(candidates: dict[Any, Any], best: dict[str, Any]) -> dict[str, Any]:
+    """Move readability's best candidate up the tree the way Readability.js does
+    (``_grabArticle``), for stories split over several blocks that readability-lxml
+    would cut down to one of them (issue #4 item 2: candidate selection):
+
+    1. when at least three of the other top-5 candidates score >= 75% of the best and
+       share an ancestor with it, that ancestor holds the story;
+    2. walking up, a parent scoring higher than its child (while above a third of the
+       best) gathers more story than the child;
+
+    Readability.js also climbs from an only child to its parent; that step is left out
+    because readability-lxml's own segment merging keys on the best node's class and
+    loses split stories when the node changes (corpus F1 0.9672 -> 0.9631). The climb
+    stops at table rows: in table layouts every cell is scored as a paragraph, so a row
+    outscores the story cell while holding the navigation cells too.
+    """
+    elem = best["elem"]
+    top_score = best["content_score"]
+    if top_score <= 0:
+        return best
+    ranked = sorted(candidates.values(), key=lambda c: c["content_score"], reverse=True)
+    close = [set(c["elem"].iterancestors()) for c in ranked[:_TOP_CANDIDATES]
+             if c["elem"] is not elem and c["content_score"] >= 0.75 * top_score]
+    if len(close) >= _MIN_SHARED:
+        parent = elem.getparent()
+        while _below_body(parent):
+            if sum(parent in ancestors for ancestors in close) >= _MIN_SHARED:
+                elem = parent
+                break
+            parent = parent.getparent()
+    parent = elem.getparent()
+    last = candidates[elem]["content_score"] if elem in candidates else top_score
+    floor = last / 3
+    while _below_body(parent) and parent.tag not in _TABLE_ROWS:
+        if parent not in candidates:
+            parent = parent.getparent()
+            continue
+        score = candidates[parent]["content_score"]
+        if score < floor:
+            break
+        if score > last:
+            elem = parent
+            break
+        last = score
+        parent = parent.getparent()
+    if elem is best["elem"]:
+        return best
+    if elem not in candidates:
+        candidates[elem] = {"content_score": top_score, "elem": elem}
+    return {"content_score": max(candidates[elem]["content_score"], top_score), "elem": elem}
+
+
 class Readable(Document):  # type: ignore[misc]
     """readability-lxml on an already parsed tree, with inset recovery."""
 
@@ -140,6 +201,12 @@ class Readable(Document):  # type: ignore[misc]
         self.recovered: list[lhtml.HtmlElement] = []
         self.best_elem: lhtml.HtmlElement | None = None
         self.result: lhtml.HtmlElement | None = None
+
+    def select_best_candidate(self, candidates: dict[Any, Any]) -> dict[str, Any] | None:
+        best: dict[str, Any] | None = super().select_best_candidate(candidates)
+        if best is None:
+            return None
+        return refine_candidate(candidates, best)
 
     def get_article(self, candidates: dict[Any, Any], best_candidate: dict[str, Any],
                     html_partial: bool = False) -> Any:
