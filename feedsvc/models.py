@@ -94,6 +94,9 @@ class FetchState:
     # For an article link: its story turned out to be a copy of an entry the topic already
     # had (same text fingerprint, e.g. the same wire story on a sister site): not re-fetched.
     duplicate: bool = False
+    # For a source: article links that failed on its last full poll. They are retried
+    # (each after its own backoff) even while the source itself answers 304.
+    retry: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

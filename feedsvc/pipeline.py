@@ -42,6 +42,8 @@ MAX_PAGES = 5
 # When the store is down, fetched articles wait here (per topic) instead of being
 # dropped; beyond this many the oldest are dropped and will be fetched again later.
 MAX_PENDING = 1000
+# Failed article links remembered per source for retry while the source answers 304.
+MAX_RETRY_LINKS = 100
 # Retry soon when only the store failed: the origin did nothing wrong.
 STORE_RETRY = 15.0
 
@@ -141,12 +143,13 @@ class Pipeline:
                 source.url, source, etag=state.etag, last_modified=state.last_modified
             )
             if result.not_modified:
-                new_state = self._ok_state(state, result, source, now)
-                await self.store.put_state(source.url, new_state)
-                return self._record(source, "unchanged", next_due=new_state.next_due)
-            links = await self._discover(source, result)
+                # Nothing to parse; only links that failed last time are tried again.
+                links = [LinkHint(url=u) for u in state.retry]
+            else:
+                links = await self._discover(source, result)
             new, failed = await self._ingest(topic, source, links)
-            new_state = self._ok_state(state, result, source, now)
+            new_state = replace(self._ok_state(state, result, source, now),
+                                retry=tuple(failed[:MAX_RETRY_LINKS]))
             await self.store.put_state(source.url, new_state)
         except StoreError as exc:
             # The origin answered; only our store failed. Keep the old validators so the
@@ -157,7 +160,7 @@ class Pipeline:
         except FeedsvcError as exc:
             return await self._fail(source, state, exc, now)
         outcome: Outcome = "new" if new else "unchanged"
-        return self._record(source, outcome, new=new, failed_articles=failed,
+        return self._record(source, outcome, new=new, failed_articles=len(failed),
                             next_due=new_state.next_due)
 
     # -- stages ---------------------------------------------------------------
@@ -177,8 +180,9 @@ class Pipeline:
 
     async def _ingest(
         self, topic: TopicConfig, source: SourceConfig, links: Sequence[LinkHint]
-    ) -> tuple[int, int]:
-        """Store the articles behind ``links`` that the topic lacks; returns (new, failed)."""
+    ) -> tuple[int, list[str]]:
+        """Store the articles behind ``links`` that the topic lacks; returns how many
+        entries are new and the links that failed."""
         now = self.clock()
         todo: list[tuple[str, LinkHint]] = []
         seen: set[str] = set()
@@ -215,7 +219,7 @@ class Pipeline:
             *(self._fetch_article(topic, source, url, hint, now) for url, hint in fetch_list)
         )
         new += sum(1 for r in results if r is True)
-        failed = sum(1 for r in results if r is None)
+        failed = [hint.url for (_, hint), r in zip(fetch_list, results, strict=True) if r is None]
         for stored, hint in refresh_list:
             await self._refresh_article(source, stored, hint, now)
         if new:

@@ -305,3 +305,35 @@ async def test_same_wire_story_on_two_sites_is_one_entry(cpu: CpuPool) -> None:
         # and a second poll does not fetch either copy again
         await crawl(settings, store, cpu)
         assert a.hits["/reports/story_999.html"] == b.hits["/reports/story_999.html"] == 1
+
+
+async def test_failed_article_retried_after_backoff_while_index_is_304(cpu: CpuPool) -> None:
+    title, dateline, paras = STORIES[NAVY]
+    async with Origin() as site:
+        site.routes["/index.html"] = conditional(
+            lambda: index_page([NAVY]).encode(), "text/html; charset=utf-8")
+        site.routes[NAVY] = Route("busy", status=503)
+        settings = make_settings({"t": {"sources": [{"url": site.url("/index.html"),
+                                                      "robots": False}]}})
+        store = MemoryStore()
+        now = [1_800_000_000.0]
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu, clock=lambda: now[0])
+            source = settings.topics["t"].sources[0]
+            first = await pipeline.refresh_source(source)
+            assert (first.new, first.failed_articles) == (0, 1)
+            site.routes[NAVY] = article_page(title, dateline, paras)  # the origin recovers
+            # still inside the article's backoff: the index is 304 and nothing is fetched
+            now[0] += 10
+            second = await pipeline.refresh_source(source)
+            assert site.hits[NAVY] == 1 and second.failed_articles == 1
+            # backoff over: retried although the index answers 304
+            now[0] += 3600
+            third = await pipeline.refresh_source(source)
+        assert third.new == 1 and site.hits[NAVY] == 2
+        assert origin_statuses(site, "/index.html") == ["", "etag", "etag"]
+
+
+def origin_statuses(site: Origin, path: str) -> list[str]:
+    """Per request to ``path``: whether it carried our stored validator."""
+    return ["etag" if h.get("If-None-Match") else "" for h in site.headers_of(path)]

@@ -133,7 +133,10 @@ def state_from_bytes(data: bytes) -> FetchState:
     """Inverse of :func:`state_to_bytes`; unknown JSON keys are ignored."""
     obj = _loads(unpack(data), "fetch state")
     try:
-        return FetchState(**{k: v for k, v in obj.items() if k in _STATE_FIELDS})
+        fields = {k: v for k, v in obj.items() if k in _STATE_FIELDS}
+        if "retry" in fields:  # JSON has lists; the dataclass holds a tuple
+            fields["retry"] = tuple(fields["retry"])
+        return FetchState(**fields)
     except TypeError as exc:
         raise StoreError(f"stored fetch state is malformed: {exc}") from exc
 
