@@ -103,6 +103,8 @@ class SectionResult:
 def _fmt(v: float | None) -> str:
     if v is None:
         return "-"
+    if float(v).is_integer() and abs(v) < 1000:
+        return str(int(v))
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     if abs(v) >= 100:

@@ -1,0 +1,147 @@
+"""Section ``redis`` (issue #3 item 3): Redis memory per stored article.
+
+A private ``redis-server`` (free loopback port, never the shared one on 6379) receives,
+through :class:`feedsvc.store.redis_store.RedisStore`, what the pipeline writes for each
+new article: the article (extracted by feedsvc from a realistic page), the page itself
+(kept for re-extraction) and the link's fetch state. ``INFO memory`` before and after,
+divided by the article count, is compared with the gzip size of the page (target: below).
+
+It also runs the real ``feedsvc crawl --once`` into that Redis, which must store every
+article of a feed larger than the Redis client's connection pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from bench.common import SectionResult, free_port, log, metric, redis_server, service_config
+from bench.crawl import crawl_once
+from bench.site import article_page, origin
+
+TOPIC = "news"
+CT = "text/html; charset=utf-8"
+
+
+def _extract(n: int) -> Any:
+    """Article ``n`` as the pipeline would store it (runs in a worker process)."""
+    from feedsvc.extract import extract_article, fingerprint
+    from feedsvc.models import Article
+
+    url = f"http://127.0.0.1/a/{n}.html"
+    ex = extract_article(article_page(n), url, {"Content-Type": CT})
+    now = datetime.now(UTC)
+    return Article(
+        url=url, title=ex.title or url, content_html=ex.content_html, published=ex.published or now,
+        first_seen=now, author=ex.author, updated=ex.updated, dateline=ex.dateline,
+        lead_image=ex.lead_image, lang=ex.lang, fingerprint=fingerprint(ex.text) if ex.text.strip() else None,
+    )
+
+
+async def _store_all(url: str, articles: list[Any]) -> None:
+    from feedsvc.models import FetchState
+    from feedsvc.store.redis_store import RedisStore
+
+    store = RedisStore.from_url(url)
+    try:
+        now = time.time()
+        for n, article in enumerate(articles):
+            await store.add_article(TOPIC, article, retention=30 * 86400.0)
+            await store.put_page(article.url, article_page(n), CT)
+            await store.put_state(article.url, FetchState(
+                etag=f'"{n:08x}"', last_status=200, last_fetched=now, last_ok=now, canonical=article.url))
+    finally:
+        await store.close()
+
+
+def _info(url: str) -> dict[str, Any]:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        sizes: dict[str, list[int]] = {"article": [], "page": [], "state": []}
+        for key in client.scan_iter(match="feedsvc:*", count=1000):
+            kind = key.decode().split(":")[1]
+            if kind in sizes and len(sizes[kind]) < 200:
+                sizes[kind].append(int(client.memory_usage(key, samples=0) or 0))
+        return {
+            "used_memory": int(client.info("memory")["used_memory"]),
+            "dbsize": int(client.dbsize()),
+            "mean_key_bytes": {k: (sum(v) / len(v) if v else 0.0) for k, v in sizes.items()},
+        }
+    finally:
+        client.close()
+
+
+def _flush(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushall()  # our private server only: redis_server() started it on its own port
+    finally:
+        client.close()
+
+
+def run(quick: bool = False) -> SectionResult:
+    """Memory per article, and a real crawl into Redis."""
+    res = SectionResult("redis")
+    count = 100 if quick else 300
+    crawl_count = 150 if quick else 300
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp, redis_server(Path(tmp)) as url:
+        if url is None:
+            res.notes.append("redis-server is not installed: section skipped.")
+            return res
+        log(f"redis: extracting {count} realistic pages")
+        with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+            articles = list(pool.map(_extract, range(count), chunksize=8))
+        before = _info(url)
+        asyncio.run(_store_all(url, articles))
+        after = _info(url)
+        pages = [article_page(n) for n in range(count)]
+        gz = sum(len(gzip.compress(p, 6)) for p in pages) / count
+        per_article = (after["used_memory"] - before["used_memory"]) / count
+        log(f"redis: {per_article:,.0f} B per article (article + page + state) vs gzip page {gz:,.0f} B")
+        res.add(metric("redis", "memory per stored article (all keys)", per_article, "B", baseline=gz,
+                       target="< 1.0", on="ratio",
+                       note="INFO used_memory delta / articles; baseline: gzip -6 size of the page"))
+        for kind in ("article", "page", "state"):
+            res.add(metric("redis", f"  {kind} key (MEMORY USAGE mean)", after["mean_key_bytes"][kind], "B",
+                           baseline=gz, note="information"))
+        res.details.update(articles=count, before=before, after=after, gzip_page_mean=gz,
+                           raw_page_mean=sum(map(len, pages)) / count, per_article=per_article)
+
+        _flush(url)
+        with origin(feeds={"big": crawl_count}) as site:
+            cfg = service_config(free_port(), {TOPIC: [{"url": site.feed_url("big"), "kind": "feed",
+                                                        "max_articles": crawl_count}]},
+                                 redis_url=url, extract_workers=2)
+            log(f"redis: crawl --once of {crawl_count} articles into Redis")
+            error = ""
+            try:
+                crawl_once(Path(tmp), cfg, site)
+            except RuntimeError as exc:
+                error = str(exc)
+            stored = _count_articles(url)
+        if error:
+            res.notes.append(f"crawl --once into Redis failed: {error.splitlines()[1][:300]}")
+        res.add(metric("redis", f"crawl --once into Redis: articles stored of {crawl_count}", stored, "",
+                       target=f">= {crawl_count}"))
+    return res
+
+
+def _count_articles(url: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return sum(1 for _ in client.scan_iter(match="feedsvc:article:*", count=1000))
+    finally:
+        client.close()
