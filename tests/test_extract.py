@@ -253,3 +253,27 @@ def test_lead_paragraphs_above_the_best_block_are_kept() -> None:
     for para in root.find_class("story-body")[0].iter("p"):
         assert _flat(para.text_content()) in _flat(art.text)
     assert "since 1887" not in art.text
+
+
+def test_data_table_is_one_block_of_the_story_not_the_story() -> None:
+    # Every cell of a big data table scores like a paragraph, so readability picks the
+    # table body and loses the introduction; the table's container is the story.
+    art = extract_article(_page("data-table-list.html"), URL)
+    text = _flat(art.text)
+    assert "This list covers films in which the characters live through" in text
+    assert "Films about time travel in general" in text
+    root = lhtml.document_fromstring(_page("data-table-list.html"))
+    for row in root.iter("tr"):
+        for cell in row:
+            assert _flat(cell.text_content()) in text
+    assert "Random article" not in text
+
+
+def test_data_table_with_linked_cells_is_kept() -> None:
+    # A table of linked station names is data (caption, <th>), not a link farm.
+    art = extract_article(_page("data-table-links.html"), URL)
+    text = _flat(art.text)
+    for value in ("First and last trains from December", "Harbourside", "Ashford Green",
+                  "21:25", "The new timetable starts on the second Sunday"):
+        assert value in text
+    assert "<table" in art.content_html

@@ -141,6 +141,29 @@ def _below_body(el: lhtml.HtmlElement) -> bool:
     return el is not None and isinstance(el.tag, str) and el.tag not in ("body", "html")
 
 
+def is_data_table(table: lhtml.HtmlElement) -> bool:
+    """A table of data (kept whole as story content), not a layout table; the tests of
+    Readability.js ``_isDataTable``, with nested tables checked first because layout
+    tables of the table era nest and may hold a ``<th>`` somewhere inside."""
+    if table.get("role") == "presentation" or table.get("datatable") == "0":
+        return False
+    if next(table.iterdescendants("table"), None) is not None:
+        return False
+    if table.get("summary"):
+        return True
+    caption = next(table.iter("caption"), None)
+    if caption is not None and (len(caption) or norm(caption.text_content())):
+        return True
+    if next(table.iterdescendants("col", "colgroup", "tfoot", "thead", "th"), None) is not None:
+        return True
+    rows = list(table.iter("tr"))
+    columns = max((sum(int(c.get("colspan") or 1) if (c.get("colspan") or "1").isdigit() else 1
+                       for c in row if c.tag in ("td", "th")) for row in rows), default=0)
+    if len(rows) <= 1 or columns <= 1:
+        return False
+    return len(rows) >= 10 or columns > 4 or len(rows) * columns > 10
+
+
 def refine_candidate(candidates: dict[Any, Any], best: dict[str, Any]) -> dict[str, Any]:
     """Move readability's best candidate up the tree the way Readability.js does
     (``_grabArticle``), for stories split over several blocks that readability-lxml
@@ -161,6 +184,12 @@ def refine_candidate(candidates: dict[Any, Any], best: dict[str, Any]) -> dict[s
     top_score = best["content_score"]
     if top_score <= 0:
         return best
+    if elem.tag in _TABLE_ROWS:
+        # Rows of a data table score high (every cell counts as a paragraph), but the
+        # table is one block of the story, not the story: start from its container.
+        table = elem if elem.tag == "table" else next(elem.iterancestors("table"), None)
+        if table is not None and is_data_table(table) and _below_body(table.getparent()):
+            elem = table.getparent()
     ranked = sorted(candidates.values(), key=lambda c: c["content_score"], reverse=True)
     close = [set(c["elem"].iterancestors()) for c in ranked[:_TOP_CANDIDATES]
              if c["elem"] is not elem and c["content_score"] >= 0.75 * top_score]
@@ -244,6 +273,12 @@ class Readable(Document):  # type: ignore[misc]
         for box in self.recovered:
             for el in box.iter("table", "ul", "div", "aside", "section"):
                 allowed[el] = True
+        # Data tables are story content however many links or few commas they have
+        # (Readability.js skips them in ``_cleanConditionally``).
+        for table in node.iter("table"):
+            if is_data_table(table):
+                for el in table.iter("table", "ul", "div", "aside", "section"):
+                    allowed[el] = True
         return allowed
 
     def get_clean_html(self) -> str:
