@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -148,8 +148,8 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def default(o: object) -> object:
-        if hasattr(o, "__dataclass_fields__"):
-            return asdict(o)  # type: ignore[arg-type]
+        if is_dataclass(o) and not isinstance(o, type):
+            return asdict(o)
         return str(o)
 
     path.write_text(json.dumps(payload, indent=1, default=default) + "\n", encoding="utf-8")

@@ -52,11 +52,12 @@ PATH = f"/feeds/{TOPIC}.atom"
 
 def event_loop_name() -> str:
     """``uvloop <version>`` when installed (both servers then use it), else ``asyncio``."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        import uvloop
-    except ImportError:
+        return f"uvloop {version('uvloop')}"
+    except PackageNotFoundError:
         return "asyncio"
-    return f"uvloop {uvloop.__version__}"
 
 
 def _run_app(app: web.Application, port: int) -> None:

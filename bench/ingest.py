@@ -1,0 +1,87 @@
+"""Section ``ingest`` (issue #3 items 2 and 3): feed latency while the service ingests.
+
+``feedsvc serve`` (extract_workers = cores) cold-crawls a 1,000-article feed from the
+local origin while 50 clients request its feed non-stop; the feed request p99 must stay
+under 25 ms. The same load on the same service once the crawl is over is the baseline.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import (
+    BackgroundLoad,
+    LoadResult,
+    SectionResult,
+    Service,
+    feedsvc_serve,
+    free_port,
+    http_get,
+    log,
+    metric,
+    run_load,
+    service_config,
+    tracebacks,
+)
+from bench.site import origin
+
+GZIP = {"Accept-Encoding": "gzip"}
+STALL = 15.0  # seconds without a new stored article that end the wait
+
+
+def wait_ingested(svc: Service, target: int, timeout: float) -> tuple[float, float]:
+    """Wait until ``target`` articles are stored (or progress stalls); returns (stored, seconds
+    from now to the last new article)."""
+    started = last_change = time.monotonic()
+    stored = 0.0
+    while time.monotonic() - started < timeout:
+        time.sleep(0.5)
+        now_stored = svc.metric_total("feedsvc_articles_stored_total")
+        if now_stored != stored:
+            stored, last_change = now_stored, time.monotonic()
+        if stored >= target or time.monotonic() - last_change > STALL:
+            break
+    return stored, last_change - started
+
+
+def run(quick: bool = False) -> SectionResult:
+    """p99 of feed requests during a cold crawl, and after it."""
+    res = SectionResult("ingest")
+    count = 300 if quick else 1000
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, origin(feeds={"big": count}) as site:
+        cfg = service_config(free_port(), {"news": [{"url": site.feed_url("big"), "kind": "feed",
+                                                     "max_articles": count}]},
+                             defaults={"poll_interval": "1h", "per_host": 4})
+        log(f"ingest: 50 clients on the feed while the service cold-crawls {count} articles")
+        with feedsvc_serve(Path(tmp), cfg) as svc:
+            url = svc.feed_url("news")
+            # Feed readers ask for gzip; the full-text feed is ~0.4 MB plain.
+            load = BackgroundLoad(url, connections=50, max_duration=300, headers=GZIP)
+            stored, seconds = wait_ingested(svc, count, timeout=280)
+            during = load.finish()
+            log(f"ingest: {stored:.0f} stored in {seconds:.1f}s; during: {during.rps:,.0f} req/s, "
+                f"p99 {during.p99_ms} ms")
+            idle = run_load(url, connections=50, duration=3 if quick else 5, headers=GZIP)
+            _, _, body = http_get(url)
+            _, _, gz = http_get(url, GZIP)
+            log(f"ingest: after: {idle.rps:,.0f} req/s, p99 {idle.p99_ms} ms")
+            crashes = tracebacks(svc.log_path)
+    res.add(metric("ingest", f"feed p99, 50 clients, during {count}-article crawl", during.p99_ms, "ms",
+                   baseline=idle.p99_ms, target="< 25", note="baseline: same load after the crawl"))
+    res.add(metric("ingest", "  feed p50 during crawl", during.p50_ms, "ms", baseline=idle.p50_ms))
+    res.add(metric("ingest", "  feed max latency during crawl", during.max_ms, "ms", baseline=idle.max_ms))
+    res.add(metric("ingest", "  feed req/s during crawl", during.rps, "req/s", baseline=idle.rps))
+    res.add(metric("ingest", "  articles/s ingested under load", stored / max(seconds, 1e-9), "art/s"))
+    res.add(metric("ingest", "failed requests + tracebacks", _failures(during, idle) + crashes, "",
+                   target="<= 0"))
+    res.details.update(articles=count, stored=stored, ingest_s=seconds, feed_bytes=len(body),
+                       feed_gzip_bytes=len(gz), raw_during=during.raw,
+                       during={k: v for k, v in during.__dict__.items() if k != "raw"},
+                       after={k: v for k, v in idle.__dict__.items() if k != "raw"})
+    return res
+
+
+def _failures(*runs: LoadResult) -> int:
+    return sum(r.errors + r.non_2xx_3xx for r in runs)
