@@ -277,3 +277,12 @@ def test_data_table_with_linked_cells_is_kept() -> None:
                   "21:25", "The new timetable starts on the second Sunday"):
         assert value in text
     assert "<table" in art.content_html
+
+
+def test_json_ld_wrapped_in_cdata_is_read() -> None:
+    # The JSON sits in a //<![CDATA[ ... //]]> wrapper, as many CMSs write it.
+    art = extract_article(_page("jsonld-cdata.html"), URL)
+    assert art.author == "Mairi Campbell"
+    assert art.published == datetime(2022, 3, 8, 9, 15, tzinfo=UTC)
+    assert art.explain["published"] == "json-ld:datePublished"
+    assert art.explain["title"] == "json-ld:headline"

@@ -53,13 +53,18 @@ class PageMeta:
     explain: dict[str, str] = field(default_factory=dict)
 
 
+_CDATA = re.compile(r"^\s*(?://\s*)?<!\[CDATA\[|(?://\s*)?\]\]>\s*$")
+
+
 def _jsonld_items(root: lhtml.HtmlElement) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for script in root.iter("script"):
         if (script.get("type") or "").strip().lower() != "application/ld+json":
             continue
+        # Many CMSs wrap the JSON in a CDATA section for old XHTML parsers; Readability.js
+        # strips that wrapper too.
         try:
-            data = json.loads(script.text or "")
+            data = json.loads(_CDATA.sub("", script.text or ""))
         except ValueError:
             continue
         stack = [data]
