@@ -286,3 +286,21 @@ def test_json_ld_wrapped_in_cdata_is_read() -> None:
     assert art.published == datetime(2022, 3, 8, 9, 15, tzinfo=UTC)
     assert art.explain["published"] == "json-ld:datePublished"
     assert art.explain["title"] == "json-ld:headline"
+
+
+def test_byline_nearest_the_headline_and_only_its_name() -> None:
+    # Columnist lists before the headline carry rel=author too; the byline after the
+    # <h1> is the story's, and its name part leaves out the "3h" beside it.
+    art = extract_article(_page("byline-near-headline.html"), URL)
+    assert art.author == "Tomas Berg"
+    assert art.explain["author"] == "byline element"
+
+
+def test_byline_label_and_reference_box_are_not_names() -> None:
+    page = _page("byline-near-headline.html").replace(
+        b'<div class="byline"><span class="avatar"></span><a class="author-name" '
+        b'href="/staff/tomas-berg">Tomas Berg</a> &bull; 3h</div>', b"").replace(
+        b'<div id="masthead">', b'<div class="authority-control">Authority control</div>'
+        b'<div id="masthead">').replace(b'rel="author" ', b"")
+    art = extract_article(page, URL)
+    assert art.author is None or "author" not in art.author.lower()

@@ -26,7 +26,8 @@ _DATELINE = re.compile(
 )
 _BYLINE = re.compile(r"^\s*(?:by|von|par|por|door|di)\s+(?P<name>\S.{0,80}?)\s*$", re.I | re.S)
 _TITLE_SEP = re.compile(r"\s[|\-\\/>\u00bb]\s")
-_AUTHOR_CLASS = re.compile(r"\b(?:byline|author|writer)", re.I)
+# "authority-control" (a reference box) is not an author.
+_AUTHOR_CLASS = re.compile(r"\b(?:byline|author(?!ity)|writer)", re.I)
 
 
 def norm(text: str | None) -> str:
@@ -365,23 +366,60 @@ def _in_skipped(el: lhtml.HtmlElement) -> bool:
     return el.tag in ("script", "style", "noscript", "template")
 
 
+# A byline element's own name part (``<a class="author__name">``, ``itemprop=name``, hCard
+# ``fn``): the rest of the element is a job title, a date or a "time ago".
+_NAME_PART = re.compile(r"(?:author|byline|writer)[\w-]*name|\bfn\b|author-link", re.I)
+# Text after a separator in a byline is a date, a reading time or a role ("X • 8h").
+_BYLINE_SEP = re.compile(r"\s+[\u2022|\u00b7]\s+.*$", re.S)
+# Not names: labels ("About the author") and dates/times shown in author-classed spans.
+_NOT_A_NAME = re.compile(r"\bauthor|\b(?:1[89]|20)\d\d\b|\d{1,2}:\d\d", re.I)
+
+
+def _byline_name(el: lhtml.HtmlElement) -> str | None:
+    part = el.find('.//*[@itemprop="name"]')
+    if part is None:
+        part = next((d for d in el.iterdescendants() if isinstance(d.tag, str)
+                     and _NAME_PART.search(f"{d.get('class') or ''} {d.get('id') or ''}")
+                     and norm(d.text_content())), None)
+    text = norm((part if part is not None else el).text_content())
+    text = _BYLINE_SEP.sub("", text)
+    m = _BYLINE.match(text)
+    text = m["name"] if m else text
+    if not 2 < len(text) < 80 or text.lower().startswith("http") or _NOT_A_NAME.search(text):
+        return None
+    return text
+
+
 def _byline(root: lhtml.HtmlElement) -> tuple[str | None, str]:
-    for a in root.iter("a"):
-        if "author" in (a.get("rel") or "").lower().split():
-            name = norm(a.text_content())
-            if 2 < len(name) < 80:
-                return name, "rel=author"
+    """The byline nearest the headline: rel=author links, ``itemprop=author`` and
+    byline/author/writer classes (the signals of Readability.js ``_checkByline``), the
+    first one after the ``<h1>`` or else the last one before it, because author lists in
+    navigation, teasers and "more by" boxes use the same classes."""
+    body = root.find("body")
+    start = body.find(".//h1") if body is not None else None
+    before: tuple[str, str] | None = None
+    after_h1 = start is None
     for el in root.iter():
+        if el is start:
+            after_h1 = True
+            continue
         if not isinstance(el.tag, str):
             continue
-        if el.get("itemprop") == "author" or _AUTHOR_CLASS.search(
+        if "author" in (el.get("rel") or "").lower().split():
+            source = "rel=author"
+        elif el.get("itemprop") == "author" or _AUTHOR_CLASS.search(
                 f"{el.get('class') or ''} {el.get('id') or ''}"):
-            name_el = el.find('.//*[@itemprop="name"]')
-            text = norm((name_el if name_el is not None else el).text_content())
-            m = _BYLINE.match(text)
-            text = m["name"] if m else text
-            if 2 < len(text) < 80 and not text.lower().startswith("http"):
-                return text, "byline element"
+            source = "byline element"
+        else:
+            continue
+        name = _byline_name(el)
+        if not name:
+            continue
+        if after_h1:
+            return name, source
+        before = (name, source)
+    if before is not None:
+        return before
     body = root.find("body")
     if body is None:
         return None, ""
