@@ -139,3 +139,46 @@ def load_site_rules(directory: str | None) -> SiteRules:
         except OSError as exc:
             log.warning("site rule %s unreadable: %s", path, exc)
     return SiteRules(rules)
+
+
+_SLUG = re.compile(r"[^A-Za-z0-9.-]+")
+
+
+def saved_page_name(url: str) -> str:
+    """File name under which a ``test_url`` page is saved for offline rule tests:
+    host and path with every other character as ``_``, e.g.
+    ``www.example.com_news_story_1.html`` for ``https://www.example.com/news/story-1``."""
+    parts = urlsplit(url)
+    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    return _SLUG.sub("_", f"{parts.hostname or ''}{tail}").strip("_") + ".html"
+
+
+@dataclass(frozen=True)
+class RuleTestOutcome:
+    """One ``test_url`` of one rule file: ``status`` is ``pass``, ``fail`` (``missing``
+    lists the ``test_contains`` strings not found) or ``no-page`` (nothing saved)."""
+
+    rule: str
+    url: str
+    status: str
+    missing: tuple[str, ...] = ()
+
+
+def run_rule_tests(rules: SiteRules, pages_dir: str) -> list[RuleTestOutcome]:
+    """Run the FiveFilters ``test_url``/``test_contains`` checks of every rule file
+    against pages saved in ``pages_dir`` (named by :func:`saved_page_name`). Nothing is
+    fetched: a test whose page is not saved reports ``no-page``."""
+    from . import extract_article  # the package imports this module
+
+    outcomes: list[RuleTestOutcome] = []
+    for name, rule in sorted(rules.rules.items()):
+        for url, expected in rule.tests:
+            path = os.path.join(pages_dir, saved_page_name(url))
+            if not os.path.isfile(path):
+                outcomes.append(RuleTestOutcome(name, url, "no-page"))
+                continue
+            with open(path, "rb") as fh:
+                art = extract_article(fh.read(), url, rules=rules, time_budget=None)
+            missing = tuple(s for s in expected if s not in art.text)
+            outcomes.append(RuleTestOutcome(name, url, "fail" if missing else "pass", missing))
+    return outcomes
