@@ -19,7 +19,7 @@ test_contains: The harbour wall was rebuilt
 test_url: https://www.rules.example/news/not-saved
 test_contains: anything
 """
-PAGE = b"""<html><body><div class="promo">Subscribe today, it is a long promo text, with
+PAGE = b"""<html><body><div class="promo">Visit our shop today, it is a long promo text, with
 commas, and more commas, and more words so the generic extractor would like it.</div>
 <div id="story"><p>The harbour wall was rebuilt after the storm.</p></div></body></html>"""
 
@@ -42,6 +42,10 @@ def test_rule_tests_pass_fail_and_missing_page(tmp_path: Path) -> None:
     failed = run_rule_tests(load_site_rules(str(tmp_path)), str(pages))[0]
     assert failed.status == "fail"
     assert failed.missing == ("The harbour wall was rebuilt",)
+    # A rule whose page yields no story at all is a failure too, not a crash.
+    (pages / saved_page_name("https://www.rules.example/news/story-1?p=2")).write_bytes(
+        b"<html><body></body></html>")
+    assert run_rule_tests(load_site_rules(str(tmp_path)), str(pages))[0].status == "fail"
 
 
 def test_project_site_rules_pass_on_saved_pages() -> None:
