@@ -304,3 +304,12 @@ def test_byline_label_and_reference_box_are_not_names() -> None:
         b'<div id="masthead">').replace(b'rel="author" ', b"")
     art = extract_article(page, URL)
     assert art.author is None or "author" not in art.author.lower()
+
+
+def test_parsely_pub_date_meta() -> None:
+    # Parse.ly's metadata tags are what some sites carry instead of Open Graph.
+    page = _page("byline-near-headline.html").replace(
+        b"<title>", b'<meta name="parsely-pub-date" content="2024-04-20T04:20:00.000Z"><title>')
+    art = extract_article(page, URL)
+    assert art.published == datetime(2024, 4, 20, 4, 20, tzinfo=UTC)
+    assert art.explain["published"] == "meta:parsely-pub-date"
