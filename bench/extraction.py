@@ -127,7 +127,7 @@ def run(corpus: Path, repeat: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("corpus", type=Path)
-    parser.add_argument("--json", type=Path, default=Path("extraction-results.json"))
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "extraction.json")
     parser.add_argument("--repeat", type=int, default=1, help="runs per page for timing")
     args = parser.parse_args(argv)
     result = run(args.corpus, args.repeat)
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in s["metadata_match"].items():
         rate = "n/a" if v["rate"] is None else f"{v['rate']:.1%}"
         print(f"metadata {k}: {rate} of {v['pages']} pages")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     return 0
 
