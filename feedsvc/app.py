@@ -110,6 +110,7 @@ class Runtime:
                             attr.removeprefix("listen_") if attr.startswith("listen") else attr)
         await self.stop(live)
         new = self.build(settings)
+        new.feeds.adopt(live.feeds)
         live.replace_with(new)
         # Sources polled moments ago are not polled again at once: their stored next due
         # time is honoured (resume).

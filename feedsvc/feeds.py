@@ -58,6 +58,15 @@ class FeedCache:
             home_url=f"{base}/",
         )
 
+    def adopt(self, old: FeedCache) -> None:
+        """Keep ``old``'s rendered feeds (of topics still configured) as the fallback
+        served while the store is down: a config reload during a Redis outage must not
+        turn every feed into a 503 (issue #3 item 4). They stay dirty, so they are
+        re-rendered with the new config as soon as the store answers."""
+        for topic, feed in old._feeds.items():
+            if topic in self._locks:
+                self._feeds[topic] = feed
+
     def invalidate(self, topic: str) -> None:
         """Mark ``topic`` changed and re-render it in the background."""
         if topic not in self._locks:

@@ -32,8 +32,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from feedsvc import pipeline as pipeline_module
-from feedsvc.app import create_app
-from feedsvc.config import Settings
+from feedsvc.app import RUNTIME, create_app
+from feedsvc.config import Settings, load_config
 from feedsvc.cpu import CpuPool
 from feedsvc.fetch import Fetcher
 from feedsvc.pipeline import Pipeline
@@ -208,7 +208,6 @@ async def test_origin_fault_survived(fault: Fault, cpu: CpuPool) -> None:
             origin.routes[INDEX] = fault.make(origin, index_page([MOON, NAVY, SAT]).encode())
             waits = []
             for n in (1, 2):
-                before = time.time()
                 report = await pipeline.refresh_source(source)
                 assert report.outcome == "failed"
                 assert fault.error in (report.error or ""), report.error
@@ -216,7 +215,8 @@ async def test_origin_fault_survived(fault: Fault, cpu: CpuPool) -> None:
                 assert state is not None and state.error_count == n
                 last_error = state.last_error or ""
                 assert fault.error in last_error
-                waits.append(state.next_due - before)
+                assert state.last_fetched is not None
+                waits.append(state.next_due - state.last_fetched)
                 # the last good feed, byte for byte
                 assert await feed(client) == good
             assert origin.hits[SAT] == 0
@@ -383,6 +383,49 @@ async def test_redis_outage_mid_crawl(
                 assert (await client.get("/readyz")).status == 200
                 state = await store.get_state(source.url)
                 assert state is not None and state.error_count == 0
+    finally:
+        await store.close()
+
+
+async def test_config_reload_during_redis_outage_keeps_serving_feeds(
+    tmp_path: Path, cpu: CpuPool, redis_server: RedisServer, redis_url: str
+) -> None:
+    """A config reload while Redis is down (SIGHUP or an edited file) still serves the
+    last good feeds from memory, then re-renders them with the new config once Redis
+    is back."""
+    store = RedisStore.from_url(redis_url)
+    path = tmp_path / "feeds.yaml"
+
+    def write(title: str) -> None:
+        path.write_text(yaml.safe_dump({
+            "service": {"base_url": "http://feeds.test"},
+            "topics": {TOPIC: {"title": title, "sources": [{
+                "url": origin.url(INDEX), "follow": r"/reports/.+\.html$", "timeout": TIMEOUT,
+            }]}},
+        }))
+
+    try:
+        async with Origin(site_routes([MOON])) as origin:
+            write("News")
+            app = create_app(load_config(str(path), env={}), store=store, cpu=cpu,
+                             start_scheduler=False, watch_interval=0.05)
+            async with TestClient(TestServer(app)) as client:
+                live = app[LIVE]
+                assert (await live.pipeline.refresh_source(live.settings.all_sources()[0])).new
+                good = await feed_with(client, {TITLES[MOON]})
+
+                await asyncio.get_running_loop().run_in_executor(None, redis_server.stop)
+                write("World news")
+                assert await app[RUNTIME].reload() is True
+                for _ in range(3):
+                    assert await feed(client) == good
+
+                await asyncio.get_running_loop().run_in_executor(None, redis_server.start)
+                deadline = time.monotonic() + 5.0
+                while feedparser.parse(body := await feed(client)).feed.title != "World news":
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.05)
+                assert titles(body) == {TITLES[MOON]}
     finally:
         await store.close()
 
