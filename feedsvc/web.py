@@ -165,16 +165,21 @@ async def index_handler(request: web.Request) -> web.Response:
     now = time.time()
     base = settings.base_url
     head, body = [], []
+    # After one failed read, the rest of the page does not ask the store again: each
+    # failed call costs a connect attempt and a retry, per source (issue #3 item 4).
+    store_down = False
     for topic in settings.topics.values():
         href = f"{base}/feeds/{topic.name}.atom"
         t = html.escape(topic.title)
         head.append(f'<link rel="alternate" type="{ATOM_TYPE}" title="{t}" href="{html.escape(href)}">')
         rows = []
         for src in topic.sources:
-            try:
-                status = _status_line(await store.get_state(src.url), now)
-            except StoreError:
-                status = "unknown (store unavailable)"
+            status = "unknown (store unavailable)"
+            if not store_down:
+                try:
+                    status = _status_line(await store.get_state(src.url), now)
+                except StoreError:
+                    store_down = True
             rows.append(
                 f"<li><a href=\"{html.escape(src.url)}\">{html.escape(src.url)}</a> "
                 f"({src.kind}): {html.escape(status)}</li>"

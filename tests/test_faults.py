@@ -430,6 +430,27 @@ async def test_config_reload_during_redis_outage_keeps_serving_feeds(
         await store.close()
 
 
+async def test_status_page_stays_quick_during_redis_outage(
+    cpu: CpuPool, redis_server: RedisServer, redis_url: str
+) -> None:
+    """``/`` lists every source during an outage without asking the dead store once per
+    source (each failed call costs a connect attempt and a retry)."""
+    sources = [{"url": f"http://127.0.0.1:9/section_{n}.html"} for n in range(40)]
+    settings = make_settings({TOPIC: {"sources": sources}})
+    store = RedisStore.from_url(redis_url)
+    try:
+        async with served(settings, store, cpu) as (client, _):
+            await asyncio.get_running_loop().run_in_executor(None, redis_server.stop)
+            started = time.monotonic()
+            resp = await client.get("/")
+            elapsed = time.monotonic() - started
+            assert resp.status == 200
+            assert (await resp.text()).count("unknown (store unavailable)") == len(sources)
+            assert elapsed < 1.0
+    finally:
+        await store.close()
+
+
 class StopsBeforeAdd(RedisStore):
     """A RedisStore whose server dies just before it stores the article at ``url``."""
 
