@@ -387,6 +387,34 @@ async def test_redis_outage_mid_crawl(
         await store.close()
 
 
+async def test_started_during_redis_outage_recovers_by_itself(
+    cpu: CpuPool, redis_server: RedisServer, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started while Redis is down: it answers (503 with Retry-After for a feed it never
+    rendered, /readyz 503, / 200), keeps polling without crashing, and serves the feed
+    once Redis is up, with no restart. STORE_RETRY is shortened as above."""
+    monkeypatch.setattr(pipeline_module, "STORE_RETRY", 0.5)
+    await asyncio.get_running_loop().run_in_executor(None, redis_server.stop)
+    store = RedisStore.from_url(redis_url)
+    try:
+        async with Origin(site_routes([MOON])) as origin:
+            settings = news_settings(origin.base_url)
+            async with served(settings, store, cpu, poll=True) as (client, pipeline):
+                source = settings.all_sources()[0]
+                await wait_for(lambda: source.url in pipeline.reports, 5.0)
+                assert "store unavailable" in (pipeline.reports[source.url].error or "")
+                resp = await client.get(f"/feeds/{TOPIC}.atom")
+                assert resp.status == 503 and resp.headers["Retry-After"]
+                assert (await client.get("/readyz")).status == 503
+                assert (await client.get("/")).status == 200
+
+                await asyncio.get_running_loop().run_in_executor(None, redis_server.start)
+                await feed_with(client, {TITLES[MOON]}, within=10.0)
+                assert (await client.get("/readyz")).status == 200
+    finally:
+        await store.close()
+
+
 async def test_config_reload_during_redis_outage_keeps_serving_feeds(
     tmp_path: Path, cpu: CpuPool, redis_server: RedisServer, redis_url: str
 ) -> None:
