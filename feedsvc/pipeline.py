@@ -500,7 +500,12 @@ class Pipeline:
         except StoreError as store_exc:
             log.warning("source %s: could not record failure: %s", source.url, store_exc)
         kind = "discover" if isinstance(exc, DiscoverError) else "fetch"
-        return self._record(source, "failed", error=f"{kind}: {exc}", next_due=due)
+        report = self._record(source, "failed", error=f"{kind}: {exc}", next_due=due)
+        if self.metrics is not None:
+            # The stored count survives restarts and reloads; this Pipeline's tally does not.
+            self._errors[source.url] = errors
+            self.metrics.source_errors.labels(source.topic, source.url).set(errors)
+        return report
 
     def _record(self, source: SourceConfig, outcome: Outcome, **kw: object) -> SourceReport:
         report = SourceReport(topic=source.topic, url=source.url, outcome=outcome, **kw)  # type: ignore[arg-type]

@@ -246,6 +246,24 @@ async def test_origin_fault_survived(fault: Fault, cpu: CpuPool) -> None:
             assert samples[("feedsvc_source_errors", labels(topic=TOPIC, source=source.url))] == 0
 
 
+async def test_error_count_in_metrics_survives_a_restart(cpu: CpuPool) -> None:
+    """After a restart (a new app on the same store) ``/metrics`` counts the failures in
+    a row as ``/`` does, from the stored state, not from zero."""
+    async with Origin({INDEX: Route("oops", status=500)}) as origin:
+        settings = news_settings(origin.base_url)
+        source = settings.all_sources()[0]
+        store = MemoryStore()
+        for failures in (2, 3):  # two polls, "restart", one more poll
+            async with served(settings, store, cpu) as (client, pipeline):
+                while (state := await store.get_state(source.url)) is None or \
+                        state.error_count < failures:
+                    assert (await pipeline.refresh_source(source)).outcome == "failed"
+                assert f"failing ({failures} in a row" in await (await client.get("/")).text()
+                samples = await metric_samples(client)
+                key = ("feedsvc_source_errors", labels(topic=TOPIC, source=source.url))
+                assert samples[key] == failures
+
+
 async def test_50mb_origin_is_cut_off_near_the_cap(cpu: CpuPool) -> None:
     """The 50 MB body is never read whole: the fetch stops near the cap."""
     stats = StreamStats()
