@@ -23,7 +23,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, SectionResult, cpu_count, load_tool, log, summary_table, write_json
+from bench.common import (
+    ROOT,
+    SectionResult,
+    cpu_count,
+    host_busy,
+    load_tool,
+    log,
+    summary_table,
+    write_json,
+)
 
 DEFAULT = ("serve", "crawl", "redis", "poll", "ingest")
 ALL = (*DEFAULT, "soak")
@@ -104,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     started = time.monotonic()
     for name in names:
+        busy = host_busy()
+        if busy > 0.2:
+            log(f"warning: {busy:.2f} cores busy with other work before '{name}'; figures will suffer")
         t0 = time.monotonic()
         try:
             res = _runner(name, args)()
@@ -113,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             res.details["traceback"] = traceback.format_exc()
             log(f"{name}: FAILED: {exc!r}")
         res.seconds = time.monotonic() - t0
+        res.details["host_busy_cores_before"] = round(busy, 2)
         results.append(res)
         print(f"\n== {name} ({res.seconds:.0f}s) ==")
         for key, value in res.details.items():
@@ -121,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         print(summary_table(res.metrics) if res.metrics else "(no metrics)")
         for note in res.notes:
             print(f"note: {note}")
+        if busy > 0.2:
+            print(f"note: {busy:.2f} cores were busy with other work just before this section")
         sys.stdout.flush()
 
     metrics = [m for r in results for m in r.metrics]

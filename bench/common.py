@@ -256,6 +256,20 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
             time.sleep(0.05)
 
 
+def host_busy(seconds: float = 1.0) -> float:
+    """Cores kept busy by the whole machine over ``seconds`` (from /proc/stat): measured
+    between sections, when the suite runs nothing, it is other people's load."""
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    busy0, total0 = sample()
+    time.sleep(seconds)
+    busy1, total1 = sample()
+    return (busy1 - busy0) / max(total1 - total0, 1) * (os.cpu_count() or 1)
+
+
 # -- /proc accounting -------------------------------------------------------------------
 
 _TICK = os.sysconf("SC_CLK_TCK")
