@@ -111,6 +111,7 @@ class Runtime:
         await self.stop(live)
         new = self.build(settings)
         new.feeds.adopt(live.feeds)
+        new.pipeline.adopt(live.pipeline)
         live.replace_with(new)
         # Sources polled moments ago are not polled again at once: their stored next due
         # time is honoured (resume).

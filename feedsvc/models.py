@@ -91,9 +91,10 @@ class FetchState:
     # For an article link: the canonical URL its story was stored under (rel=canonical
     # may differ from the link), so the link is known as stored and never re-fetched.
     canonical: str | None = None
-    # For an article link: its story turned out to be a copy of an entry the topic already
-    # had (same text fingerprint, e.g. the same wire story on a sister site): not re-fetched.
-    duplicate: bool = False
+    # For an article link: the topics it has been entered into (or found to duplicate an
+    # entry of). Such a link is never entered again, so an entry pruned by max_entries
+    # does not come back on the next poll, and a stored link costs one read per poll.
+    topics: tuple[str, ...] = ()
     # For a source: article links that failed on its last full poll. They are retried
     # (each after its own backoff) even while the source itself answers 304.
     retry: tuple[str, ...] = ()

@@ -105,6 +105,15 @@ class Pipeline:
         self._inflight: dict[str, asyncio.Future[Article | None]] = {}
 
     # -- public -------------------------------------------------------------
+    def adopt(self, old: Pipeline) -> None:
+        """Take over what ``old`` (the pipeline of the config before a reload) still
+        holds: articles waiting for the store, and the last report per source."""
+        for topic, articles in old._pending.items():
+            if topic in self.settings.topics:
+                self._pending.setdefault(topic, []).extend(articles)
+        self.reports.update(old.reports)
+        self._errors.update(old._errors)
+
     async def poll(self, source: SourceConfig) -> float:
         """Scheduler entry point: refresh ``source``, return when it is next due."""
         return (await self.refresh_source(source)).next_due
@@ -191,22 +200,22 @@ class Pipeline:
             if url not in seen:
                 seen.add(url)
                 todo.append((url, hint))
-        missing = set(await self.store.missing([u for u, _ in todo]))
         new = 0
         fetch_list: list[tuple[str, LinkHint]] = []
         refresh_list: list[tuple[Article, LinkHint]] = []
         for url, hint in todo:
-            stored_url = url
-            if url in missing:
-                state = await self.store.get_state(url)
-                if state is not None and state.duplicate:
-                    continue  # a copy of a story the topic has under another URL
-                if state is None or state.canonical is None or state.canonical == url:
-                    fetch_list.append((url, hint))
-                    continue
-                stored_url = state.canonical
-            # Stored already (maybe under another topic, maybe under its rel=canonical
-            # URL): link it here, no re-fetch.
+            state = await self.store.get_state(url)
+            stored_url = (state.canonical if state else None) or url
+            if state is not None and topic.name in state.topics:
+                # Entered before (maybe pruned since): not again, unless its feed says
+                # the story changed.
+                if hint.updated is not None:
+                    stored = await self.store.get_article(stored_url)
+                    if stored is not None and _source_says_changed(hint, stored):
+                        refresh_list.append((stored, hint))
+                continue
+            # Stored already (under another topic, maybe under its rel=canonical URL):
+            # enter it here without fetching it again.
             stored = await self.store.get_article(stored_url)
             if stored is None:
                 fetch_list.append((url, hint))
@@ -215,6 +224,7 @@ class Pipeline:
                 refresh_list.append((stored, hint))
             if await self.store.add_article(topic.name, stored, retention=topic.retention):
                 new += 1
+            await self._entered(url, state, topic.name)
         results = await asyncio.gather(
             *(self._fetch_article(topic, source, url, hint, now) for url, hint in fetch_list)
         )
@@ -245,11 +255,15 @@ class Pipeline:
         if article is None:
             return None
         added = await self._add(topic.name, article)
-        if not added and await self.store.get_article(article.url) is None:
-            # Not stored at all: a text-fingerprint copy of an entry the topic already has.
-            state = await self.store.get_state(url) or FetchState()
-            await self.store.put_state(url, replace(state, duplicate=True))
+        # Entered, or a copy (same text fingerprint) of an entry the topic already has:
+        # either way this link is done for this topic.
+        await self._entered(url, await self.store.get_state(url), topic.name)
         return added
+
+    async def _entered(self, url: str, state: FetchState | None, topic: str) -> None:
+        state = state or FetchState(canonical=url)
+        if topic not in state.topics:
+            await self.store.put_state(url, replace(state, topics=(*state.topics, topic)))
 
     async def _load_article(
         self, source: SourceConfig, url: str, hint: LinkHint, now: float

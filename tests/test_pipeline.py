@@ -337,3 +337,27 @@ async def test_failed_article_retried_after_backoff_while_index_is_304(cpu: CpuP
 def origin_statuses(site: Origin, path: str) -> list[str]:
     """Per request to ``path``: whether it carried our stored validator."""
     return ["etag" if h.get("If-None-Match") else "" for h in site.headers_of(path)]
+
+
+async def test_entry_pruned_by_max_entries_does_not_come_back(cpu: CpuPool) -> None:
+    extra = {"n": 0}
+    async with Origin() as site:
+        for path, (title, dateline, paras) in STORIES.items():
+            site.routes[path] = article_page(title, dateline, paras)
+        # the index changes on every poll (a counter), so it is never a 304
+        site.routes["/index.html"] = conditional(
+            lambda: (index_page(list(STORIES)) + f"<!-- {extra['n']} -->").encode(),
+            "text/html; charset=utf-8")
+        settings = make_settings({"t": {"max_entries": 2, "sources": [
+            {"url": site.url("/index.html"), "robots": False}]}})
+        store = MemoryStore()
+        first = await crawl(settings, store, cpu)
+        assert first["index.html"].new == 3
+        assert len(await store.topic_articles("t", 10)) == 2  # the oldest was pruned
+        version = (await store.topic_versions(["t"]))["t"]
+        for n in range(2):
+            extra["n"] = n + 1
+            again = await crawl(settings, store, cpu)
+            assert again["index.html"].new == 0
+        assert (await store.topic_versions(["t"]))["t"] == version  # no churn, no re-render
+        assert all(site.hits[p] == 1 for p in STORIES)

@@ -122,3 +122,19 @@ async def test_sighup_reloads_running_service(tmp_path: Path) -> None:
         proc.terminate()
         _, err = await proc.communicate()
     assert b"SIGHUP: reloading the config" in err
+
+
+async def test_reload_keeps_articles_waiting_for_the_store(tmp_path: Path, cpu: CpuPool) -> None:
+    """Articles fetched while the store was down wait in the pipeline; a reload must not
+    drop them."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(config({"superpowers": "SUPERPOWERS"}))
+    store = MemoryStore()
+    app = create_app(load_config(str(path), env={}), store=store, cpu=cpu, start_scheduler=False)
+    async with TestClient(TestServer(app)):
+        app[LIVE].pipeline._pending["superpowers"] = [article(7)]  # as after a store outage
+        path.write_text(config({"superpowers": "Renamed"}))
+        assert await app[RUNTIME].reload() is True
+        source = app[LIVE].settings.topics["superpowers"].sources[0]
+        await app[LIVE].pipeline.refresh_source(source)  # flushes before polling
+    assert [a.title for a in await store.topic_articles("superpowers", 10)] == ["Story 7"]

@@ -335,7 +335,7 @@ async def test_state_roundtrip(store: Store) -> None:
         last_fetched=1_699_999_000.5,
         last_ok=1_699_990_000.0,
         canonical="https://a.example/story",
-        duplicate=True,
+        topics=("superpowers", "navy"),
         retry=("https://a.example/1", "https://a.example/2"),
     )
     await store.put_state("https://a.example/feed", full)

@@ -134,8 +134,9 @@ def state_from_bytes(data: bytes) -> FetchState:
     obj = _loads(unpack(data), "fetch state")
     try:
         fields = {k: v for k, v in obj.items() if k in _STATE_FIELDS}
-        if "retry" in fields:  # JSON has lists; the dataclass holds a tuple
-            fields["retry"] = tuple(fields["retry"])
+        for name in ("retry", "topics"):  # JSON has lists; the dataclass holds tuples
+            if name in fields:
+                fields[name] = tuple(fields[name])
         return FetchState(**fields)
     except TypeError as exc:
         raise StoreError(f"stored fetch state is malformed: {exc}") from exc
