@@ -35,6 +35,9 @@ from feedsvc.web import LIVE, METRICS, STORE, Live, add_routes
 log = logging.getLogger("feedsvc.app")
 
 CPU = web.AppKey("cpu", CpuPool)
+# Rendering gets its own worker: queued behind a crawl's extractions in the main pool, a
+# changed feed would wait seconds to be re-rendered (issue #3 item 2).
+RENDER_CPU = web.AppKey("render_cpu", CpuPool)
 FETCHER = web.AppKey("fetcher", Fetcher)
 
 
@@ -57,7 +60,7 @@ class Runtime:
 
     def build(self, settings: Settings) -> Live:
         app = self.app
-        feeds = FeedCache(settings, app[STORE], app[CPU])
+        feeds = FeedCache(settings, app[STORE], app[RENDER_CPU])
         pipeline = Pipeline(
             settings, app[STORE], app[FETCHER], app[CPU],
             on_change=feeds.invalidate, metrics=app[METRICS],
@@ -161,14 +164,19 @@ def create_app(
             await app[STORE].close()
 
     async def cpu_ctx(app: web.Application) -> AsyncIterator[None]:
-        own = cpu is None
-        app[CPU] = cpu if cpu is not None else CpuPool(
+        if cpu is not None:
+            app[CPU] = app[RENDER_CPU] = cpu
+            yield
+            return
+        app[CPU] = CpuPool(
             settings.extract_workers, sites_dir=settings.sites_dir,
             time_budget=settings.extract_timeout,
         )
+        app[RENDER_CPU] = CpuPool(1)
         yield
-        if own:
-            await asyncio.get_running_loop().run_in_executor(None, app[CPU].close)
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(loop.run_in_executor(None, app[CPU].close),
+                             loop.run_in_executor(None, app[RENDER_CPU].close))
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         async with Fetcher(

@@ -5,6 +5,12 @@ compression while nothing changed (issue #3 item 1). A topic is re-rendered once
 after it changes: the pipeline in this process says so directly, and a watcher
 polls the store's topic versions (one round-trip for all topics) to notice changes
 made by other replicas sharing the same Redis.
+
+Re-rendering after a change happens in the background while requests keep getting
+the previous bytes (stale-while-revalidate, as RFC 5861 describes for caches), and a
+burst of changes (a crawl storing fifty articles) is coalesced into one render, so
+feed latency stays flat while the service ingests (issue #3 item 2). Only a feed never
+rendered under the current configuration makes a request wait for its render.
 """
 
 from __future__ import annotations
@@ -26,15 +32,19 @@ log = logging.getLogger("feedsvc.feeds")
 class FeedCache:
     """Rendered feeds per topic, re-rendered only when their topic changes."""
 
-    def __init__(self, settings: Settings, store: Store, cpu: CpuPool) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, cpu: CpuPool, *, debounce: float = 0.1
+    ) -> None:
         self._settings = settings
         self._store = store
         self._cpu = cpu
+        self._debounce = debounce
         self._feeds: dict[str, RenderedFeed] = {}
         self._versions: dict[str, int] = {}
         self._dirty: set[str] = set(settings.topics)
+        self._rendered: set[str] = set()  # rendered under this configuration
         self._locks = {name: asyncio.Lock() for name in settings.topics}
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: dict[str, asyncio.Task[None]] = {}
         self.hits = 0
         self._hits_reported = 0
         self.renders = 0
@@ -72,20 +82,36 @@ class FeedCache:
         if topic not in self._locks:
             return
         self._dirty.add(topic)
-        task = asyncio.get_running_loop().create_task(self._refresh_quietly(topic))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._schedule(topic)
+
+    def _schedule(self, topic: str) -> None:
+        if topic not in self._background:
+            task = asyncio.get_running_loop().create_task(self._rerender(topic))
+            self._background[topic] = task
+
+    async def _rerender(self, topic: str) -> None:
+        try:
+            await asyncio.sleep(self._debounce)  # let a burst of changes land first
+            while topic in self._dirty:
+                await self.refresh(topic)
+        except StoreError as exc:
+            log.warning("feed %s not re-rendered, store unavailable: %s", topic, exc)
+        finally:
+            self._background.pop(topic, None)
 
     async def get(self, topic: str) -> RenderedFeed | None:
         """The topic's rendered feed; None for an unknown topic.
 
+        A changed topic is served its previous bytes while the new ones render.
         Raises StoreError only when the feed was never rendered and the store is down;
         otherwise a store outage serves the last good feed.
         """
         if topic not in self._locks:
             return None
         feed = self._feeds.get(topic)
-        if feed is not None and topic not in self._dirty:
+        if feed is not None and topic in self._rendered:
+            if topic in self._dirty:
+                self._schedule(topic)
             self.hits += 1
             return feed
         try:
@@ -109,17 +135,14 @@ class FeedCache:
             except StoreError:
                 self._dirty.add(topic)
                 raise
+            # Recorded before rendering, so the watcher does not take the version it
+            # already sees for a new change while the render runs.
+            self._versions[topic] = version
             feed = await self._cpu.run(render_feed, self.meta(cfg), articles)
             self.renders += 1
+            self._rendered.add(topic)
             self._feeds[topic] = feed
-            self._versions[topic] = version
             return feed
-
-    async def _refresh_quietly(self, topic: str) -> None:
-        try:
-            await self.refresh(topic)
-        except StoreError as exc:
-            log.warning("feed %s not re-rendered, store unavailable: %s", topic, exc)
 
     async def watch(self, interval: float = 1.0) -> None:
         """Invalidate topics whose store version moved (changes by other replicas)."""
@@ -135,7 +158,7 @@ class FeedCache:
                     self.invalidate(name)
 
     async def close(self) -> None:
-        for task in list(self._background):
+        for task in list(self._background.values()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

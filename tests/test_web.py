@@ -147,3 +147,28 @@ async def test_metrics_exposed(client: TestClient, store: MemoryStore) -> None: 
     assert 'feedsvc_feed_requests_total{status="404"} 1.0' in text
     assert "feedsvc_feed_cache_hits_total 1.0" in text
     assert "feedsvc_store_up 1.0" in text
+
+
+async def test_changed_feed_served_stale_while_rerendering_and_bursts_coalesce(
+    store: MemoryStore, cpu: CpuPool
+) -> None:
+    from feedsvc.feeds import FeedCache
+
+    cache = FeedCache(SETTINGS, store, cpu, debounce=0.05)
+    await store.add_article("superpowers", article(1))
+    first = await cache.get("superpowers")
+    assert first is not None and first.entries == 1
+    for i in range(2, 12):  # a crawl storing ten articles in a burst
+        await store.add_article("superpowers", article(i))
+        cache.invalidate("superpowers")
+    # requests during the re-render get the previous bytes at once
+    assert await cache.get("superpowers") is first
+    feed = first
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        feed = await cache.get("superpowers")  # type: ignore[assignment]
+        if feed is not first:
+            break
+    assert feed.entries == 11
+    assert cache.renders == 2  # the burst was one render
+    await cache.close()
