@@ -42,7 +42,9 @@ class RenderedFeed:
     body: bytes
     gzipped: bytes
     etag: str  # quoted strong entity-tag (RFC 9110 §8.8.3)
+    etag_gzip: str  # the gzip representation's own entity-tag (RFC 9110 §8.8.3.3)
     last_modified: datetime
+    http_date: str  # last_modified as an HTTP-date (RFC 9110 §5.6.7), for Last-Modified
     entries: int
 
 
@@ -86,4 +88,12 @@ def render_feed(meta: FeedMeta, articles: Sequence[Article]) -> RenderedFeed:
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     # mtime=0 keeps the gzip bytes deterministic for the same body.
     gz = gzip.compress(body, compresslevel=6, mtime=0)
-    return RenderedFeed(body=body, gzipped=gz, etag=etag, last_modified=updated, entries=len(articles))
+    return RenderedFeed(
+        body=body,
+        gzipped=gz,
+        etag=etag,
+        etag_gzip=etag[:-1] + '-gzip"',
+        last_modified=updated,
+        http_date=updated.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        entries=len(articles),
+    )
