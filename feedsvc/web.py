@@ -11,7 +11,7 @@ import html
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiohttp import hdrs, web
 
