@@ -28,22 +28,22 @@ from bench.common import (
 from bench.site import origin
 
 GZIP = {"Accept-Encoding": "gzip"}
-STALL = 15.0  # seconds without a new stored article that end the wait
 
 
 def wait_ingested(svc: Service, target: int, timeout: float) -> tuple[float, float]:
-    """Wait until ``target`` articles are stored (or progress stalls); returns (stored, seconds
-    from now to the last new article)."""
-    started = last_change = time.monotonic()
+    """Wait until ``target`` articles are stored; returns (stored, seconds it took).
+
+    ``feedsvc_articles_stored`` grows when a source's poll ends, not per article, so there
+    is no progress to watch on the way: only the timeout ends a stuck crawl.
+    """
+    started = time.monotonic()
     stored = 0.0
-    while time.monotonic() - started < timeout:
-        time.sleep(0.5)
-        now_stored = svc.metric_total("feedsvc_articles_stored_total")
-        if now_stored != stored:
-            stored, last_change = now_stored, time.monotonic()
-        if stored >= target or time.monotonic() - last_change > STALL:
+    while time.monotonic() - started < timeout and svc.proc.poll() is None:
+        time.sleep(0.25)
+        stored = svc.metric_total("feedsvc_articles_stored_total")
+        if stored >= target:
             break
-    return stored, last_change - started
+    return stored, time.monotonic() - started
 
 
 def run(quick: bool = False) -> SectionResult:
@@ -59,8 +59,10 @@ def run(quick: bool = False) -> SectionResult:
             url = svc.feed_url("news")
             # Feed readers ask for gzip; the full-text feed is ~0.4 MB plain.
             load = BackgroundLoad(url, connections=50, max_duration=300, headers=GZIP)
-            stored, seconds = wait_ingested(svc, count, timeout=280)
+            stored, seconds = wait_ingested(svc, count, timeout=60 + count / 5)
             during = load.finish()
+            if stored < count:
+                res.notes.append(f"only {stored:.0f} of {count} articles stored within {seconds:.0f}s")
             log(f"ingest: {stored:.0f} stored in {seconds:.1f}s; during: {during.rps:,.0f} req/s, "
                 f"p99 {during.p99_ms} ms")
             idle = run_load(url, connections=50, duration=3 if quick else 5, headers=GZIP)
