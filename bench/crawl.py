@@ -20,6 +20,7 @@ import resource
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,7 +209,7 @@ def time_to_appear(res: SectionResult, tmp: Path, samples: int, poll: float = 5.
     res.details["time_to_appear"] = {"poll_interval": poll, "seconds": times}
 
 
-def _wait_for(cond: Any, timeout: float, what: str) -> None:
+def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
