@@ -102,6 +102,7 @@ class Pipeline:
         self.reports: dict[str, SourceReport] = {}  # last report per source URL
         self._pending: dict[str, list[Article]] = {}
         self._errors: dict[str, int] = {}
+        self._article_slots = asyncio.Semaphore(settings.concurrency * 4)
         self._inflight: dict[str, asyncio.Future[Article | None]] = {}
 
     # -- public -------------------------------------------------------------
@@ -226,7 +227,8 @@ class Pipeline:
                 new += 1
             await self._entered(url, state, topic.name)
         results = await asyncio.gather(
-            *(self._fetch_article(topic, source, url, hint, now) for url, hint in fetch_list)
+            *(self._bounded_fetch_article(topic, source, url, hint, now)
+              for url, hint in fetch_list)
         )
         new += sum(1 for r in results if r is True)
         failed = [hint.url for (_, hint), r in zip(fetch_list, results, strict=True) if r is None]
@@ -238,6 +240,15 @@ class Pipeline:
             )
             self._changed(topic.name)
         return new, failed
+
+    async def _bounded_fetch_article(
+        self, topic: TopicConfig, source: SourceConfig, url: str, hint: LinkHint, now: float
+    ) -> bool | None:
+        # A first poll may yield hundreds of new links: bound how many are in progress
+        # (each holds store connections and, later, a body in memory) to a few times the
+        # fetch concurrency, which is the real limit anyway.
+        async with self._article_slots:
+            return await self._fetch_article(topic, source, url, hint, now)
 
     async def _fetch_article(
         self, topic: TopicConfig, source: SourceConfig, url: str, hint: LinkHint, now: float

@@ -355,3 +355,16 @@ async def test_concurrent_writers_on_two_clients(redis_url: str) -> None:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_more_callers_than_connections_wait_instead_of_failing(redis_url: str) -> None:
+    """A first crawl asks for hundreds of states at once; with a bounded pool the extra
+    callers queue for a connection (redis-py's default pool raises instead)."""
+    store = RedisStore.from_url(redis_url, max_connections=4)
+    try:
+        urls = [f"https://a.example/{i}" for i in range(200)]
+        await asyncio.gather(*(store.put_state(u, FetchState(error_count=1)) for u in urls))
+        states = await asyncio.gather(*(store.get_state(u) for u in urls))
+        assert all(s == FetchState(error_count=1) for s in states)
+    finally:
+        await store.close()

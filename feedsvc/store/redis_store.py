@@ -51,6 +51,9 @@ HEALTH_CHECK_INTERVAL = 10
 # One retry with a short backoff absorbs a single dropped connection (e.g. right after a
 # Redis restart) without making a real outage slow to report; redis-py's default is 10.
 RETRIES = 1
+# Connections per store; callers beyond this wait up to POOL_TIMEOUT for one.
+MAX_CONNECTIONS = 32
+POOL_TIMEOUT = 10.0
 # add/update_article read the article, then write it in a script that checks it did not
 # change in between (optimistic concurrency); this bounds the retries under contention.
 _CAS_ATTEMPTS = 8
@@ -216,8 +219,14 @@ class RedisStore:
         }
         options.update(client_kwargs)
         options["decode_responses"] = False
+        options.setdefault("max_connections", MAX_CONNECTIONS)
+        options.setdefault("timeout", POOL_TIMEOUT)
         try:
-            client = aioredis.Redis.from_url(url, **options)
+            # A blocking pool: callers beyond max_connections wait for a free connection;
+            # the default pool raises "Too many connections" instead, which a crawl of a
+            # few hundred new articles hits at once.
+            pool = aioredis.BlockingConnectionPool.from_url(url, **options)
+            client = aioredis.Redis.from_pool(pool)
         except (ValueError, RedisError) as exc:
             raise StoreError(f"bad Redis URL: {exc}") from exc
         return cls(client, owns_client=True)
