@@ -214,7 +214,7 @@ def create_app(
                 await task
 
     app.cleanup_ctx.extend([store_ctx, cpu_ctx, live_ctx, reload_ctx])
-    add_routes(app)
+    add_routes(app, settings.topics)
     return app
 
 

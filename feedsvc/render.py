@@ -19,6 +19,7 @@ from feedsvc import __version__
 from feedsvc.models import Article
 from feedsvc.xmltext import xml_safe
 
+ATOM_CONTENT_TYPE = "application/atom+xml; charset=utf-8"
 # An empty feed has changed "never": a fixed instant keeps its ETag stable across
 # renders and replicas (RFC 4287 §4.2.15 needs some atom:updated).
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -46,6 +47,11 @@ class RenderedFeed:
     last_modified: datetime
     http_date: str  # last_modified as an HTTP-date (RFC 9110 §5.6.7), for Last-Modified
     entries: int
+    # Response headers, built once per render (the serving hot path only picks one).
+    headers: dict[str, str]
+    headers_gzip: dict[str, str]
+    headers_304: dict[str, str]
+    headers_304_gzip: dict[str, str]
 
 
 def _aware(dt: datetime) -> datetime:
@@ -88,12 +94,22 @@ def render_feed(meta: FeedMeta, articles: Sequence[Article]) -> RenderedFeed:
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     # mtime=0 keeps the gzip bytes deterministic for the same body.
     gz = gzip.compress(body, compresslevel=6, mtime=0)
+    etag_gzip = etag[:-1] + '-gzip"'
+    http_date = updated.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    common = {"Last-Modified": http_date, "Vary": "Accept-Encoding",
+              "Cache-Control": "public, max-age=60"}
+    plain_304 = {**common, "ETag": etag}
+    gzip_304 = {**common, "ETag": etag_gzip}
     return RenderedFeed(
         body=body,
         gzipped=gz,
         etag=etag,
-        etag_gzip=etag[:-1] + '-gzip"',
+        etag_gzip=etag_gzip,
         last_modified=updated,
-        http_date=updated.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        http_date=http_date,
         entries=len(articles),
+        headers={**plain_304, "Content-Type": ATOM_CONTENT_TYPE},
+        headers_gzip={**gzip_304, "Content-Type": ATOM_CONTENT_TYPE, "Content-Encoding": "gzip"},
+        headers_304=plain_304,
+        headers_304_gzip=gzip_304,
     )

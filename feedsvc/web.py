@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +23,6 @@ from feedsvc.feeds import FeedCache
 from feedsvc.metrics import CONTENT_TYPE_LATEST, Metrics
 from feedsvc.models import FetchState
 from feedsvc.pipeline import Pipeline
-from feedsvc.render import RenderedFeed
 from feedsvc.scheduler import Scheduler
 from feedsvc.store import Store
 
@@ -52,7 +52,10 @@ ATOM_TYPE = "application/atom+xml"
 
 
 def _accepts_gzip(request: web.Request) -> bool:
-    for part in request.headers.get(hdrs.ACCEPT_ENCODING, "").split(","):
+    accept = request.headers.get(hdrs.ACCEPT_ENCODING)
+    if not accept or "gzip" not in accept:
+        return False
+    for part in accept.split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() == "gzip":
             q = params.strip().removeprefix("q=").strip()
@@ -63,6 +66,8 @@ def _accepts_gzip(request: web.Request) -> bool:
 def _not_modified(request: web.Request, etag: str, last_modified: datetime) -> bool:
     inm = request.headers.get(hdrs.IF_NONE_MATCH)
     if inm is not None:
+        if inm == etag:  # the usual case: a reader sends back what it got
+            return True
         if inm.strip() == "*":
             return True
         wanted = {t.strip().removeprefix("W/") for t in inm.split(",")}
@@ -72,46 +77,45 @@ def _not_modified(request: web.Request, etag: str, last_modified: datetime) -> b
 
 
 async def feed_handler(request: web.Request) -> web.StreamResponse:
-    """``GET /feeds/{topic}.atom``"""
-    topic = request.match_info["topic"]
+    """``GET /feeds/{topic}.atom`` for topics added by a config reload."""
+    return await serve_feed(request, request.match_info["topic"])
+
+
+def topic_handler(topic: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A handler for one configured topic, registered as a static route: matched by a
+    dictionary lookup instead of a regular expression (the serving hot path)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await serve_feed(request, topic)
+
+    return handler
+
+
+async def serve_feed(request: web.Request, topic: str) -> web.StreamResponse:
     cache = request.app[LIVE].feeds
-    metrics = request.app[METRICS]
+    counts = request.app[METRICS].feed_statuses  # a plain Counter, folded in on scrape
     try:
         feed = await cache.get(topic)
     except StoreError:
-        metrics.feed_requests.labels("503").inc()
+        counts[503] += 1
         raise web.HTTPServiceUnavailable(
             text="feed not available yet: the store is unreachable\n",
             headers={hdrs.RETRY_AFTER: "30"},
         ) from None
     if feed is None:
-        metrics.feed_requests.labels("404").inc()
+        counts[404] += 1
         raise web.HTTPNotFound(text=f"no such topic: {topic}\n")
-    resp = _feed_response(request, feed)
-    metrics.feed_requests.labels(str(resp.status)).inc()
-    return resp
-
-
-def _feed_response(request: web.Request, feed: RenderedFeed) -> web.Response:
-    # The hot path: everything here was computed when the feed was rendered.
-    gz = _accepts_gzip(request)
-    etag = feed.etag_gzip if gz else feed.etag
-    headers = {
-        hdrs.ETAG: etag,
-        hdrs.LAST_MODIFIED: feed.http_date,
-        hdrs.VARY: "Accept-Encoding",
-        hdrs.CACHE_CONTROL: "public, max-age=60",
-    }
+    # Everything below was computed when the feed was rendered.
+    if _accepts_gzip(request):
+        etag, headers, body = feed.etag_gzip, feed.headers_gzip, feed.gzipped
+    else:
+        etag, headers, body = feed.etag, feed.headers, feed.body
     if _not_modified(request, etag, feed.last_modified):
-        return web.Response(status=304, headers=headers)
-    if gz:
-        headers[hdrs.CONTENT_ENCODING] = "gzip"
-    return web.Response(
-        body=feed.gzipped if gz else feed.body,
-        headers=headers,
-        content_type=ATOM_TYPE,
-        charset="utf-8",
-    )
+        counts[304] += 1
+        return web.Response(status=304, headers=feed.headers_304_gzip
+                            if etag is feed.etag_gzip else feed.headers_304)
+    counts[200] += 1
+    return web.Response(body=body, headers=headers)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -135,6 +139,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     cache = request.app[LIVE].feeds
     metrics.cache_hits.inc(cache.take_hits())
+    metrics.fold()
     try:
         await request.app[STORE].ping()
         metrics.store_up.set(1)
@@ -194,7 +199,9 @@ async def index_handler(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html", charset="utf-8")
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, topics: Iterable[str] = ()) -> None:
+    for topic in topics:
+        app.router.add_get(f"/feeds/{topic}.atom", topic_handler(topic))
     app.router.add_get("/", index_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
