@@ -99,6 +99,18 @@ class FeedCache:
         finally:
             self._background.pop(topic, None)
 
+    def current(self, topic: str) -> RenderedFeed | None:
+        """The bytes to serve right now without waiting (None: ``get`` must render).
+
+        Synchronous, so the hot path costs no coroutine."""
+        feed = self._feeds.get(topic)
+        if feed is not None and topic in self._rendered:
+            if topic in self._dirty:
+                self._schedule(topic)  # stale-while-revalidate
+            self.hits += 1
+            return feed
+        return None
+
     async def get(self, topic: str) -> RenderedFeed | None:
         """The topic's rendered feed; None for an unknown topic.
 
@@ -106,14 +118,10 @@ class FeedCache:
         Raises StoreError only when the feed was never rendered and the store is down;
         otherwise a store outage serves the last good feed.
         """
-        if topic not in self._locks:
-            return None
-        feed = self._feeds.get(topic)
-        if feed is not None and topic in self._rendered:
-            if topic in self._dirty:
-                self._schedule(topic)
-            self.hits += 1
+        feed = self.current(topic)
+        if feed is not None or topic not in self._locks:
             return feed
+        feed = self._feeds.get(topic)
         try:
             return await self.refresh(topic)
         except StoreError:

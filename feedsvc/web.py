@@ -95,7 +95,7 @@ async def serve_feed(request: web.Request, topic: str) -> web.StreamResponse:
     cache = request.app[LIVE].feeds
     counts = request.app[METRICS].feed_statuses  # a plain Counter, folded in on scrape
     try:
-        feed = await cache.get(topic)
+        feed = cache.current(topic) or await cache.get(topic)
     except StoreError:
         counts[503] += 1
         raise web.HTTPServiceUnavailable(
