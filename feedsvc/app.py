@@ -38,6 +38,8 @@ CPU = web.AppKey("cpu", CpuPool)
 # Rendering gets its own worker: queued behind a crawl's extractions in the main pool, a
 # changed feed would wait seconds to be re-rendered (issue #3 item 2).
 RENDER_CPU = web.AppKey("render_cpu", CpuPool)
+# Extraction workers run at a lower priority than the serving loop and the renderer.
+INGEST_NICENESS = 10
 FETCHER = web.AppKey("fetcher", Fetcher)
 
 
@@ -170,7 +172,7 @@ def create_app(
             return
         app[CPU] = CpuPool(
             settings.extract_workers, sites_dir=settings.sites_dir,
-            time_budget=settings.extract_timeout,
+            time_budget=settings.extract_timeout, niceness=INGEST_NICENESS,
         )
         app[RENDER_CPU] = CpuPool(1)
         yield

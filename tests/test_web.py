@@ -172,3 +172,15 @@ async def test_changed_feed_served_stale_while_rerendering_and_bursts_coalesce(
     assert feed.entries == 11
     assert cache.renders == 2  # the burst was one render
     await cache.close()
+
+
+def test_ingest_workers_yield_to_serving() -> None:
+    """Extraction workers run niced so ingest does not raise feed latency (issue #3)."""
+    import os
+
+    pool = CpuPool(1, niceness=10)
+    try:
+        base = os.nice(0)
+        assert asyncio.run(pool.run(os.nice, 0)) == min(base + 10, 19)
+    finally:
+        pool.close()
