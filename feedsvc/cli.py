@@ -222,7 +222,11 @@ async def _crawl(settings: Settings, topics: list[str] | None) -> int:
         async with Fetcher(user_agent=settings.user_agent, concurrency=settings.concurrency,
                            per_host=settings.per_host) as fetcher:
             pipeline = Pipeline(settings, store, fetcher, cpu)
+            # Start the worker processes while the first sources are being fetched, not
+            # when the first page needs parsing (a few hundred ms saved per crawl).
+            warm = asyncio.ensure_future(cpu.warm_up())
             reports = await pipeline.refresh_all(topics, progress=progress)
+            await warm
     finally:
         await store.close()
         cpu.close()
