@@ -223,7 +223,7 @@ class Pipeline:
                 continue
             if _source_says_changed(hint, stored):
                 refresh_list.append((stored, hint))
-            if await self.store.add_article(topic.name, stored, retention=topic.retention):
+            if await self._add(topic.name, stored):
                 new += 1
             await self._entered(url, state, topic.name)
         results = await asyncio.gather(
@@ -421,12 +421,16 @@ class Pipeline:
     async def _add(self, topic: str, article: Article) -> bool:
         retention = self.settings.topics[topic].retention
         try:
-            return await self.store.add_article(topic, article, retention=retention)
+            added = await self.store.add_article(topic, article, retention=retention)
         except StoreError:
             pending = self._pending.setdefault(topic, [])
             pending.append(article)
             del pending[:-MAX_PENDING]
             raise
+        if added and self.metrics is not None:
+            # per article, so a long crawl shows progress as it goes
+            self.metrics.articles_stored.labels(topic).inc()
+        return added
 
     async def _flush_pending(self, topic: str) -> None:
         pending = self._pending.get(topic)
@@ -539,6 +543,4 @@ class Pipeline:
             errors = 0 if outcome != "failed" else self._errors.get(source.url, 0) + 1
             self._errors[source.url] = errors
             self.metrics.source_errors.labels(source.topic, source.url).set(errors)
-            if report.new:
-                self.metrics.articles_stored.labels(source.topic).inc(report.new)
         return report

@@ -361,3 +361,19 @@ async def test_entry_pruned_by_max_entries_does_not_come_back(cpu: CpuPool) -> N
             assert again["index.html"].new == 0
         assert (await store.topic_versions(["t"]))["t"] == version  # no churn, no re-render
         assert all(site.hits[p] == 1 for p in STORIES)
+
+
+async def test_metrics_count_each_stored_article(origin: Origin, cpu: CpuPool) -> None:
+    from feedsvc.metrics import Metrics
+
+    settings = site_settings(origin)
+    metrics = Metrics()
+    store = MemoryStore()
+    async with Fetcher(user_agent="t", concurrency=8, per_host=2) as fetcher:
+        reports = await Pipeline(settings, store, fetcher, cpu, metrics=metrics).refresh_all()
+    text = metrics.render().decode()
+    stored = len(await store.topic_articles("superpowers", 50))
+    assert stored == sum(r.new for r in reports) >= 3
+    assert f'feedsvc_articles_stored_total{{topic="superpowers"}} {float(stored)}' in text
+    assert 'feedsvc_source_errors{source="' in text
+    assert 'feedsvc_fetches_total{host="127.0.0.1:' in text
