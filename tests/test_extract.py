@@ -313,3 +313,19 @@ def test_parsely_pub_date_meta() -> None:
     art = extract_article(page, URL)
     assert art.published == datetime(2024, 4, 20, 4, 20, tzinfo=UTC)
     assert art.explain["published"] == "meta:parsely-pub-date"
+
+
+def test_story_links_resolved_against_base_href_then_page_url() -> None:
+    # Only the story's links are made absolute (not the whole page's, issue #4 item 7);
+    # a <base href> still comes first, and a relative base is itself relative to the page.
+    story = "".join(
+        f"<p>Paragraph {i} of the story, long enough to score, with commas, and more words "
+        f"so that readability takes it for content; see <a href='notes/{i}.html'>note</a>.</p>"
+        for i in range(6))
+    page = (f"<html><head><base href='/archive/2024/'></head><body><nav><a href='/'>Home</a>"
+            f"</nav><div class='content'>{story}<img src='photo.jpg' alt='x'></div></body></html>")
+    art = extract_article(page, URL)
+    assert 'href="https://news.example/archive/2024/notes/3.html"' in art.content_html
+    assert 'src="https://news.example/archive/2024/photo.jpg"' in art.content_html
+    without_base = extract_article(page.replace("<base href='/archive/2024/'>", ""), URL)
+    assert 'href="https://news.example/section/notes/3.html"' in without_base.content_html
