@@ -64,17 +64,19 @@ def _current_rules() -> Any:
 
 def extract_in_worker(
     html: bytes, url: str, headers: Mapping[str, str] | None, hint: LinkHint | None
-) -> tuple[ExtractedArticle, str | None]:
+) -> tuple[ExtractedArticle, str | None, bytes]:
     """Extract with this worker's site rules and time budget; also return the
-    fingerprint of the rule that applied (None: the generic extractor)."""
+    fingerprint of the rule that applied (None: the generic extractor) and the part of
+    the page worth storing for a later re-extraction."""
     from urllib.parse import urlsplit
 
     from feedsvc.extract import extract_article
+    from feedsvc.extract.keep import slim_page
 
     rules = _current_rules()
     extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=_time_budget)
     rule: str | None = rules.fingerprint(urlsplit(url).hostname or "")
-    return extracted, rule
+    return extracted, rule, slim_page(html)
 
 
 def rule_fingerprints_in_worker(hosts: list[str]) -> dict[str, str | None]:

@@ -284,7 +284,7 @@ class Pipeline:
             return None  # still backing off from an earlier failure
         try:
             result = await self._fetch(hint.url, source)
-            extracted, rule = await self._extract(result, hint)
+            extracted, rule, page = await self._extract(result, hint)
             extracted = await self._more_pages(extracted, source, hint)
         except (FetchError, ExtractError) as exc:
             retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
@@ -299,7 +299,7 @@ class Pipeline:
             return None
         article = self._article(url, result, extracted, hint, rule)
         # The page is kept so a changed site rule can re-extract it without a re-fetch.
-        await self.store.put_page(article.url, result.body or b"", result.headers.get("Content-Type"))
+        await self.store.put_page(article.url, page, result.headers.get("Content-Type"))
         await self.store.put_state(url, FetchState(
             etag=result.etag, last_modified=result.last_modified, last_status=result.status,
             last_fetched=now, last_ok=now, canonical=article.url,
@@ -317,7 +317,7 @@ class Pipeline:
                                        last_modified=state.last_modified)
             if result.not_modified:
                 return
-            ex, rule = await self._extract(result, hint)
+            ex, rule, page = await self._extract(result, hint)
         except (FetchError, ExtractError) as exc:
             log.info("refresh of %s failed, keeping the stored version: %s", stored.url, exc)
             return
@@ -326,7 +326,7 @@ class Pipeline:
         assert hint.updated is not None  # only refreshed when the feed gave a date
         when = max(hint.updated, ex.updated) if ex.updated else hint.updated
         updated = replace(fresh, url=stored.url, first_seen=stored.first_seen, updated=when)
-        await self.store.put_page(stored.url, result.body or b"", result.headers.get("Content-Type"))
+        await self.store.put_page(stored.url, page, result.headers.get("Content-Type"))
         for topic in await self.store.update_article(updated, list(self.settings.topics)):
             self._changed(topic)
         await self.store.put_state(stored.url, replace(
@@ -356,8 +356,9 @@ class Pipeline:
 
     async def _extract(
         self, result: FetchResult, hint: LinkHint | None
-    ) -> tuple[ExtractedArticle, str | None]:
-        """Extract in the CPU pool; also returns the fingerprint of the site rule used."""
+    ) -> tuple[ExtractedArticle, str | None, bytes]:
+        """Extract in the CPU pool; also returns the fingerprint of the site rule used
+        and the page as it is worth storing."""
         assert result.body is not None
         started = time.monotonic()
         extracted = await self.cpu.run(
@@ -373,7 +374,7 @@ class Pipeline:
         """Follow a site rule's single-page or next-page links (bounded)."""
         if first.single_page_url:
             try:
-                single, _ = await self._extract(
+                single, _, _ = await self._extract(
                     await self._fetch(first.single_page_url, source), hint
                 )
             except (FetchError, ExtractError) as exc:
@@ -386,7 +387,7 @@ class Pipeline:
         while nxt and nxt not in seen and len(pages) < MAX_PAGES - 1:
             seen.add(nxt)
             try:
-                page, _ = await self._extract(await self._fetch(nxt, source), hint)
+                page, _, _ = await self._extract(await self._fetch(nxt, source), hint)
             except (FetchError, ExtractError) as exc:
                 log.info("next page %s failed; keeping %d pages: %s", nxt, len(pages) + 1, exc)
                 break
@@ -473,7 +474,7 @@ class Pipeline:
             if page is None:
                 return False  # page expired: the entry keeps its content
             body, ctype = page
-            ex, rule = await self.cpu.run(
+            ex, rule, _ = await self.cpu.run(
                 extract_in_worker, body, article.url, {"Content-Type": ctype or ""}, None
             )
             if ex.next_page_url or ex.single_page_url:

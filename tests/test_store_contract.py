@@ -402,3 +402,15 @@ async def test_memory_store_expires_like_redis_ttls() -> None:
     assert await store.get_state("https://a.example/1") is not None
     now[0] = T0.timestamp() + keys.STATE_TTL + 1
     assert await store.get_state("https://a.example/1") is None
+
+
+def test_values_written_by_earlier_versions_still_read() -> None:
+    """Values compressed with zlib (marker 0x01, before Brotli) decode unchanged."""
+    import zlib
+
+    from feedsvc.store import codec
+
+    raw = b'{"etag":"\\"x\\"","error_count":2}' * 10
+    assert codec.unpack(bytes((codec.ZLIB,)) + zlib.compress(raw)) == raw
+    assert codec.unpack(codec.pack(raw)) == raw
+    assert codec.pack(raw)[0] == codec.BROTLI

@@ -101,7 +101,7 @@ async def test_large_values_compressed(rstore: RedisStore, raw: aioredis.Redis) 
     await rstore.add_article("t", a)
     stored = await raw.get(keys.article(a.url))
     assert stored is not None
-    assert stored[0] == codec.ZLIB
+    assert stored[0] == codec.BROTLI
     as_json = json.dumps({"content_html": a.content_html, "title": a.title}).encode()
     assert len(stored) < len(as_json) * 0.75
     await rstore.put_page(a.url, page, "text/html")
@@ -255,6 +255,9 @@ async def test_corrupt_value_is_store_error(rstore: RedisStore, raw: aioredis.Re
     await raw.set(keys.article("https://a.example/bad"), b"\x07garbage")
     await raw.set(keys.state("https://a.example/bad"), b"\x01not zlib")
     await raw.set(keys.page("https://a.example/bad"), b"\x00\x00")
+    await raw.set(keys.article("https://a.example/bad2"), b"\x02not brotli")
+    with pytest.raises(StoreError, match="Brotli"):
+        await rstore.get_article("https://a.example/bad2")
     with pytest.raises(StoreError, match="marker"):
         await rstore.get_article("https://a.example/bad")
     with pytest.raises(StoreError, match="zlib"):

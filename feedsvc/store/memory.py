@@ -11,6 +11,7 @@ the bulk of the memory, issue #3 item 3).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -196,9 +197,11 @@ class MemoryStore:
     # -- origin pages -----------------------------------------------------
     async def put_page(self, url: str, body: bytes, content_type: str | None) -> None:
         """Keep the page (compressed) for ``keys.PAGE_TTL`` seconds."""
+        # Off the event loop, as in the Redis store (Brotli releases the GIL).
+        data = await asyncio.to_thread(codec.page_to_bytes, body, content_type)
         now = self._clock()
         self._sweep(now)
-        self._pages[url] = (codec.page_to_bytes(body, content_type), now + keys.PAGE_TTL)
+        self._pages[url] = (data, now + keys.PAGE_TTL)
 
     async def get_page(self, url: str) -> tuple[bytes, str | None] | None:
         """The stored body and content type, or None."""

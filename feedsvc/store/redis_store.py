@@ -21,6 +21,7 @@ itself on the next call once Redis is back (health checks drop dead pooled conne
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import hashlib
@@ -392,7 +393,10 @@ class RedisStore:
     @_wrap_errors("put_page")
     async def put_page(self, url: str, body: bytes, content_type: str | None) -> None:
         """Keep the page (compressed) for ``keys.PAGE_TTL`` seconds."""
-        await self._r.set(keys.page(url), codec.page_to_bytes(body, content_type), ex=keys.PAGE_TTL)
+        # Compressing a page is milliseconds of CPU; Brotli releases the GIL, so a
+        # thread keeps it off the event loop.
+        data = await asyncio.to_thread(codec.page_to_bytes, body, content_type)
+        await self._r.set(keys.page(url), data, ex=keys.PAGE_TTL)
 
     @_wrap_errors("get_page")
     async def get_page(self, url: str) -> tuple[bytes, str | None] | None:
