@@ -116,6 +116,10 @@ def _listen(value: Any) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+# A duration where 0 means "never" / "off".
+DurationOrZero = Annotated[
+    float, BeforeValidator(lambda v: 0.0 if v in (0, "0") else parse_duration(v))
+]
 Size = Annotated[int, BeforeValidator(parse_size)]
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 Regex = Annotated[str, BeforeValidator(_regex)]
@@ -173,6 +177,9 @@ class _Service(_Model):
     sites_dir: str | None = None
     extract_workers: Annotated[int, Field(ge=0, strict=True)] | None = None
     extract_timeout: Duration = 10.0
+    # How long origin pages are kept for re-extraction when a site rule changes; "0"
+    # stores none (about half of Redis memory per article is the page).
+    page_retention: DurationOrZero = 14 * 86400.0
     log_format: Literal["text", "json"] = "text"
 
     @field_validator("redis_url")
@@ -258,6 +265,7 @@ class Settings:
     sites_dir: str | None = None
     extract_workers: int = 0  # 0 -> one per CPU core
     extract_timeout: float = 10.0
+    page_retention: float = 14 * 86400.0
     log_format: Literal["text", "json"] = "text"
 
     @property
@@ -380,6 +388,7 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
         sites_dir=service.sites_dir,
         extract_workers=service.extract_workers or 0,
         extract_timeout=service.extract_timeout,
+        page_retention=service.page_retention,
         log_format=service.log_format,
     )
 
@@ -426,6 +435,7 @@ def dump_settings(settings: Settings) -> dict[str, Any]:
             "sites_dir": settings.sites_dir,
             "extract_workers": settings.extract_workers or os.cpu_count() or 1,
             "extract_timeout": settings.extract_timeout,
+            "page_retention_seconds": settings.page_retention,
             "log_format": settings.log_format,
         },
         "topics": {

@@ -299,7 +299,7 @@ class Pipeline:
             return None
         article = self._article(url, result, extracted, hint, rule)
         # The page is kept so a changed site rule can re-extract it without a re-fetch.
-        await self.store.put_page(article.url, page, result.headers.get("Content-Type"))
+        await self._keep_page(article.url, page, result)
         await self.store.put_state(url, FetchState(
             etag=result.etag, last_modified=result.last_modified, last_status=result.status,
             last_fetched=now, last_ok=now, canonical=article.url,
@@ -326,13 +326,18 @@ class Pipeline:
         assert hint.updated is not None  # only refreshed when the feed gave a date
         when = max(hint.updated, ex.updated) if ex.updated else hint.updated
         updated = replace(fresh, url=stored.url, first_seen=stored.first_seen, updated=when)
-        await self.store.put_page(stored.url, page, result.headers.get("Content-Type"))
+        await self._keep_page(stored.url, page, result)
         for topic in await self.store.update_article(updated, list(self.settings.topics)):
             self._changed(topic)
         await self.store.put_state(stored.url, replace(
             state, etag=result.etag, last_modified=result.last_modified, last_fetched=now,
             last_ok=now, last_status=result.status, canonical=stored.url,
         ))
+
+    async def _keep_page(self, url: str, page: bytes, result: FetchResult) -> None:
+        if self.settings.page_retention > 0:
+            await self.store.put_page(url, page, result.headers.get("Content-Type"),
+                                      ttl=self.settings.page_retention)
 
     async def _fetch(
         self, url: str, source: SourceConfig, *, etag: str | None = None,

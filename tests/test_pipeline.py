@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -377,3 +378,22 @@ async def test_metrics_count_each_stored_article(origin: Origin, cpu: CpuPool) -
     assert f'feedsvc_articles_stored_total{{topic="superpowers"}} {float(stored)}' in text
     assert 'feedsvc_source_errors{source="' in text
     assert 'feedsvc_fetches_total{host="127.0.0.1:' in text
+
+
+@pytest.mark.parametrize(("retention", "kept"), [("2d", True), (0, False)])
+async def test_page_retention(cpu: CpuPool, retention: object, kept: bool) -> None:
+    """Pages are kept (for re-extraction) as long as service.page_retention says; 0 keeps
+    none, for users who would rather halve the store than re-extract."""
+    title, dateline, paras = STORIES[NAVY]
+    async with Origin({"/index.html": index_page([NAVY]),
+                       NAVY: article_page(title, dateline, paras)}) as site:
+        settings = make_settings({"t": {"sources": [
+            {"url": site.url("/index.html"), "robots": False}]}}, page_retention=retention)
+        store = MemoryStore()
+        await crawl(settings, store, cpu)
+    assert len(await store.topic_articles("t", 10)) == 1
+    page = await store.get_page(site.url(NAVY))
+    assert (page is not None) is kept
+    if page is not None:
+        assert page[0].startswith(b"<!DOCTYPE html>") and page[1] == "text/html; charset=utf-8"
+        assert store._pages[site.url(NAVY)][1] - time.time() == pytest.approx(2 * 86400, abs=60)

@@ -371,3 +371,10 @@ async def test_more_callers_than_connections_wait_instead_of_failing(redis_url: 
         assert all(s == FetchState(error_count=1) for s in states)
     finally:
         await store.close()
+
+
+async def test_page_ttl_follows_page_retention(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    await rstore.put_page("https://a.example/p", b"<html>x</html>", "text/html", ttl=100)
+    assert 95 <= await raw.ttl(keys.page("https://a.example/p")) <= 100
+    await rstore.put_page("https://a.example/q", b"<html>x</html>", "text/html")
+    assert await raw.ttl(keys.page("https://a.example/q")) > keys.PAGE_TTL - 5

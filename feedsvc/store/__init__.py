@@ -70,7 +70,10 @@ class Store(Protocol):
         """URLs of stored articles whose host is ``host``."""
 
     # -- origin pages -----------------------------------------------------
-    async def put_page(self, url: str, body: bytes, content_type: str | None) -> None: ...
+    async def put_page(
+        self, url: str, body: bytes, content_type: str | None, *, ttl: float | None = None
+    ) -> None:
+        """Keep an origin page for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
 
     async def get_page(self, url: str) -> tuple[bytes, str | None] | None: ...
 

@@ -195,13 +195,15 @@ class MemoryStore:
         return sorted(urls)
 
     # -- origin pages -----------------------------------------------------
-    async def put_page(self, url: str, body: bytes, content_type: str | None) -> None:
-        """Keep the page (compressed) for ``keys.PAGE_TTL`` seconds."""
+    async def put_page(
+        self, url: str, body: bytes, content_type: str | None, *, ttl: float | None = None
+    ) -> None:
+        """Keep the page (compressed) for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
         # Off the event loop, as in the Redis store (Brotli releases the GIL).
         data = await asyncio.to_thread(codec.page_to_bytes, body, content_type)
         now = self._clock()
         self._sweep(now)
-        self._pages[url] = (data, now + keys.PAGE_TTL)
+        self._pages[url] = (data, now + (ttl or keys.PAGE_TTL))
 
     async def get_page(self, url: str) -> tuple[bytes, str | None] | None:
         """The stored body and content type, or None."""

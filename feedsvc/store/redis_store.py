@@ -391,12 +391,14 @@ class RedisStore:
 
     # -- origin pages -----------------------------------------------------
     @_wrap_errors("put_page")
-    async def put_page(self, url: str, body: bytes, content_type: str | None) -> None:
-        """Keep the page (compressed) for ``keys.PAGE_TTL`` seconds."""
+    async def put_page(
+        self, url: str, body: bytes, content_type: str | None, *, ttl: float | None = None
+    ) -> None:
+        """Keep the page (compressed) for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
         # Compressing a page is milliseconds of CPU; Brotli releases the GIL, so a
         # thread keeps it off the event loop.
         data = await asyncio.to_thread(codec.page_to_bytes, body, content_type)
-        await self._r.set(keys.page(url), data, ex=keys.PAGE_TTL)
+        await self._r.set(keys.page(url), data, ex=max(1, round(ttl or keys.PAGE_TTL)))
 
     @_wrap_errors("get_page")
     async def get_page(self, url: str) -> tuple[bytes, str | None] | None:
