@@ -1,0 +1,47 @@
+"""Story isolation internals that must match readability-lxml exactly (issue #4 item 7)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import readability.readability as rr
+from lxml import html as lhtml
+from readability import Document
+from readability.readability import clean
+
+from feedsvc.extract.readable import Readable, clean_len
+
+# Every kind of blank readability's ``clean`` treats differently: spaces, newlines, tabs,
+# carriage returns, form feeds, unit separators, no-break and em spaces.
+_ALPHABET = ["a", "b", ",", " ", " ", " ", "\n", "\t", "\r", "\x0c", "\x1f", "\xa0", "\u2003"]
+
+
+def test_clean_len_is_the_length_of_readability_clean() -> None:
+    rng = random.Random(4)
+    for _ in range(20000):
+        text = "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 40)))
+        if rng.random() < 0.02:  # a run past readability's 255-blank cap
+            text += rng.choice([" ", "\t", "\xa0"]) * rng.randint(250, 300) + text
+        assert clean_len(text) == len(clean(text)), repr(text)
+
+
+def test_link_density_matches_readability() -> None:
+    page = ("<html><body><div id='x'>\n\t\t<p>Some\xa0 text\t\twith <a href='/a'>a  link</a>,"
+            "\n  and <a href='/b'><a href='/c'>nested</a></a> tabs\t </p>\t<a href='/d'>"
+            + " " * 300 + "tail</a></div></body></html>")
+    root = lhtml.document_fromstring(page)
+    ours, raw = Readable(root, None), Document(page)
+    for el in root.iter():
+        assert ours.get_link_density(el) == raw.get_link_density(el)
+
+
+def test_link_density_does_not_run_readability_clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    # readability's ``text_length`` runs three regex passes over the whole text; the
+    # override must not fall back to it (it is a third of extraction time on news pages).
+    def forbidden(el: object) -> int:
+        raise AssertionError("readability text_length called")
+
+    monkeypatch.setattr(rr, "text_length", forbidden)
+    root = lhtml.document_fromstring("<html><body><p>Text <a href='/'>link</a></p></body></html>")
+    assert 0 < Readable(root, None).get_link_density(root.find(".//p")) < 1
