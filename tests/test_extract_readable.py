@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 import readability.readability as rr
@@ -10,6 +11,7 @@ from lxml import html as lhtml
 from readability import Document
 from readability.readability import clean
 
+from feedsvc.extract.meta import norm
 from feedsvc.extract.readable import Readable, clean_len
 
 # Every kind of blank readability's ``clean`` treats differently: spaces, newlines, tabs,
@@ -45,3 +47,11 @@ def test_link_density_does_not_run_readability_clean(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(rr, "text_length", forbidden)
     root = lhtml.document_fromstring("<html><body><p>Text <a href='/'>link</a></p></body></html>")
     assert 0 < Readable(root, None).get_link_density(root.find(".//p")) < 1
+
+
+def test_norm_collapses_every_blank_re_knows() -> None:
+    rng = random.Random(7)
+    for _ in range(5000):
+        text = "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 30)))
+        assert norm(text) == re.sub(r"\s+", " ", text).strip(), repr(text)
+    assert norm(None) == ""

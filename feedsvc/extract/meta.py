@@ -16,7 +16,6 @@ from lxml import html as lhtml
 
 from .dates import MONTH_RE, parse_date, text_date, url_date
 
-_WS = re.compile(r"\s+")
 # "Brussels (AFP) Feb 16, 2017", "WASHINGTON (Reuters) -": place, agency in brackets,
 # then a date or a dash. Wire services write their datelines this way.
 _DATELINE = re.compile(
@@ -32,7 +31,10 @@ _AUTHOR_CLASS = re.compile(r"\b(?:byline|author(?!ity)|writer)", re.I)
 
 def norm(text: str | None) -> str:
     """Collapse whitespace."""
-    return _WS.sub(" ", text or "").strip()
+    # Same result as ``re.sub(r"\s+", " ", text).strip()`` (str.split's blanks are exactly
+    # re's ``\s``) at a fraction of the cost; it runs over every block of the story several
+    # times (issue #4 item 7).
+    return " ".join(text.split()) if text else ""
 
 
 @dataclass
