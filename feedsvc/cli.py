@@ -18,13 +18,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import yaml
 
 from feedsvc import __version__
 from feedsvc.config import Settings, dump_settings, load_config
 from feedsvc.errors import ConfigError, FeedsvcError
+
+if TYPE_CHECKING:
+    from feedsvc.cpu import CpuPool
 
 log = logging.getLogger("feedsvc")
 
@@ -103,7 +106,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(yaml.safe_dump(dump_settings(settings), sort_keys=False))
             return 0
         if args.command == "crawl":
-            return asyncio.run(_crawl(settings, args.topic))
+            unknown = [t for t in args.topic or [] if t not in settings.topics]
+            if unknown:
+                raise ConfigError(f"{settings.path}: no such topic: {', '.join(unknown)}")
+            import feedsvc.pipeline  # noqa: F401  (forked workers inherit the parsers)
+            from feedsvc.cpu import CpuPool
+
+            # Created before the event loop, so its workers can be forked (fast start).
+            cpu = CpuPool(settings.extract_workers, sites_dir=settings.sites_dir,
+                          time_budget=settings.extract_timeout, fork_now=True)
+            try:
+                return asyncio.run(_crawl(settings, args.topic, cpu))
+            finally:
+                cpu.close()
         if args.workers < 1:
             raise ConfigError("--workers must be at least 1")
         if args.workers > 1 and not settings.redis_url:
@@ -194,19 +209,13 @@ def _run_server(
     )
 
 
-async def _crawl(settings: Settings, topics: list[str] | None) -> int:
-    from feedsvc.cpu import CpuPool
+async def _crawl(settings: Settings, topics: list[str] | None, cpu: CpuPool) -> int:
     from feedsvc.fetch import Fetcher
     from feedsvc.pipeline import Pipeline, SourceReport
     from feedsvc.store import create_store
 
-    unknown = [t for t in topics or [] if t not in settings.topics]
-    if unknown:
-        raise ConfigError(f"{settings.path}: no such topic: {', '.join(unknown)}")
     selected = [s for s in settings.all_sources() if topics is None or s.topic in topics]
     store = create_store(settings)
-    cpu = CpuPool(settings.extract_workers, sites_dir=settings.sites_dir,
-                  time_budget=settings.extract_timeout)
     done = 0
     tty = sys.stderr.isatty()
     start = time.monotonic()
@@ -222,14 +231,9 @@ async def _crawl(settings: Settings, topics: list[str] | None) -> int:
         async with Fetcher(user_agent=settings.user_agent, concurrency=settings.concurrency,
                            per_host=settings.per_host) as fetcher:
             pipeline = Pipeline(settings, store, fetcher, cpu)
-            # Start the worker processes while the first sources are being fetched, not
-            # when the first page needs parsing (a few hundred ms saved per crawl).
-            warm = asyncio.ensure_future(cpu.warm_up())
             reports = await pipeline.refresh_all(topics, progress=progress)
-            await warm
     finally:
         await store.close()
-        cpu.close()
     if tty:
         sys.stderr.write("\r\033[K")
     width = max((len(r.url) for r in reports), default=10)

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from functools import partial
 from multiprocessing import get_context
 from typing import Any, ParamSpec, TypeVar
@@ -62,21 +63,33 @@ def _current_rules() -> Any:
     return _rules
 
 
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What a worker returns for one page: all the CPU work on it done there."""
+
+    article: ExtractedArticle
+    rule: str | None  # fingerprint of the site rule that applied (None: generic)
+    page: bytes  # the page as worth storing for a later re-extraction
+    fingerprint: str | None  # of the story text, for duplicate detection
+
+
 def extract_in_worker(
     html: bytes, url: str, headers: Mapping[str, str] | None, hint: LinkHint | None
-) -> tuple[ExtractedArticle, str | None, bytes]:
-    """Extract with this worker's site rules and time budget; also return the
-    fingerprint of the rule that applied (None: the generic extractor) and the part of
-    the page worth storing for a later re-extraction."""
+) -> Extraction:
+    """Extract with this worker's site rules and time budget."""
     from urllib.parse import urlsplit
 
-    from feedsvc.extract import extract_article
+    from feedsvc.extract import extract_article, fingerprint
     from feedsvc.extract.keep import slim_page
 
     rules = _current_rules()
     extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=_time_budget)
-    rule: str | None = rules.fingerprint(urlsplit(url).hostname or "")
-    return extracted, rule, slim_page(html)
+    return Extraction(
+        article=extracted,
+        rule=rules.fingerprint(urlsplit(url).hostname or ""),
+        page=slim_page(html),
+        fingerprint=fingerprint(extracted.text) if extracted.text.strip() else None,
+    )
 
 
 def rule_fingerprints_in_worker(hosts: list[str]) -> dict[str, str | None]:
@@ -95,15 +108,25 @@ class CpuPool:
         sites_dir: str | None = None,
         time_budget: float | None = 10.0,
         niceness: int = 0,
+        fork_now: bool = False,
     ) -> None:
+        """``fork_now`` starts every worker at once by forking this process, which has
+        the parsers imported already: milliseconds instead of the few hundred a spawned
+        interpreter needs to import them. Only safe before any thread or event loop
+        exists (``crawl --once`` creates its pool first thing); replacement pools after a
+        crash are spawned."""
         self.workers = workers or os.cpu_count() or 1
         self._args = (sites_dir, time_budget, niceness)
-        self._executor: Executor = self._new_executor()
+        self._executor: Executor = self._new_executor("fork" if fork_now else "spawn")
+        if fork_now:
+            # The fork context starts all workers on the first submit; wait for them.
+            for _ in range(self.workers):
+                self._executor.submit(os.getpid).result()
 
-    def _new_executor(self) -> Executor:
+    def _new_executor(self, method: str = "spawn") -> Executor:
         return ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=get_context("spawn"),
+            mp_context=get_context(method),
             initializer=_init_worker,
             initargs=self._args,
         )

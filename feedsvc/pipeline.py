@@ -18,7 +18,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from feedsvc.config import Settings, SourceConfig, TopicConfig
-from feedsvc.cpu import CpuPool, extract_in_worker, rule_fingerprints_in_worker
+from feedsvc.cpu import CpuPool, Extraction, extract_in_worker, rule_fingerprints_in_worker
 from feedsvc.discover import discover_feed, discover_index
 from feedsvc.errors import (
     DiscoverError,
@@ -28,7 +28,7 @@ from feedsvc.errors import (
     HTTPStatusError,
     StoreError,
 )
-from feedsvc.extract import canonical_url, fingerprint, join_pages
+from feedsvc.extract import canonical_url, join_pages
 from feedsvc.fetch import Fetcher
 from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
@@ -284,8 +284,7 @@ class Pipeline:
             return None  # still backing off from an earlier failure
         try:
             result = await self._fetch(hint.url, source)
-            extracted, rule, page = await self._extract(result, hint)
-            extracted = await self._more_pages(extracted, source, hint)
+            extraction = await self._more_pages(await self._extract(result, hint), source, hint)
         except (FetchError, ExtractError) as exc:
             retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
             await self.store.put_state(url, replace(
@@ -297,9 +296,9 @@ class Pipeline:
             ))
             log.warning("article %s: %s", url, exc)
             return None
-        article = self._article(url, result, extracted, hint, rule)
+        article = self._article(url, result, extraction, hint)
         # The page is kept so a changed site rule can re-extract it without a re-fetch.
-        await self._keep_page(article.url, page, result)
+        await self._keep_page(article.url, extraction.page, result)
         await self.store.put_state(url, FetchState(
             etag=result.etag, last_modified=result.last_modified, last_status=result.status,
             last_fetched=now, last_ok=now, canonical=article.url,
@@ -317,16 +316,17 @@ class Pipeline:
                                        last_modified=state.last_modified)
             if result.not_modified:
                 return
-            ex, rule, page = await self._extract(result, hint)
+            extraction = await self._extract(result, hint)
         except (FetchError, ExtractError) as exc:
             log.info("refresh of %s failed, keeping the stored version: %s", stored.url, exc)
             return
-        fresh = self._article(stored.url, result, ex, hint, rule)
+        fresh = self._article(stored.url, result, extraction, hint)
         # Never older than what the feed announced, or the next poll would refresh again.
         assert hint.updated is not None  # only refreshed when the feed gave a date
-        when = max(hint.updated, ex.updated) if ex.updated else hint.updated
+        ex_updated = extraction.article.updated
+        when = max(hint.updated, ex_updated) if ex_updated else hint.updated
         updated = replace(fresh, url=stored.url, first_seen=stored.first_seen, updated=when)
-        await self._keep_page(stored.url, page, result)
+        await self._keep_page(stored.url, extraction.page, result)
         for topic in await self.store.update_article(updated, list(self.settings.topics)):
             self._changed(topic)
         await self.store.put_state(stored.url, replace(
@@ -361,9 +361,8 @@ class Pipeline:
 
     async def _extract(
         self, result: FetchResult, hint: LinkHint | None
-    ) -> tuple[ExtractedArticle, str | None, bytes]:
-        """Extract in the CPU pool; also returns the fingerprint of the site rule used
-        and the page as it is worth storing."""
+    ) -> Extraction:
+        """Extract in the CPU pool (with the text fingerprint and the page to keep)."""
         assert result.body is not None
         started = time.monotonic()
         extracted = await self.cpu.run(
@@ -374,13 +373,14 @@ class Pipeline:
         return extracted
 
     async def _more_pages(
-        self, first: ExtractedArticle, source: SourceConfig, hint: LinkHint
-    ) -> ExtractedArticle:
-        """Follow a site rule's single-page or next-page links (bounded)."""
-        if first.single_page_url:
+        self, first: Extraction, source: SourceConfig, hint: LinkHint
+    ) -> Extraction:
+        """Follow a site rule's single-page or next-page links (bounded). The first
+        page's text fingerprint and stored page stand for the whole story."""
+        if first.article.single_page_url:
             try:
-                single, _, _ = await self._extract(
-                    await self._fetch(first.single_page_url, source), hint
+                single = await self._extract(
+                    await self._fetch(first.article.single_page_url, source), hint
                 )
             except (FetchError, ExtractError) as exc:
                 log.info("single-page view failed, keeping the first page: %s", exc)
@@ -388,22 +388,24 @@ class Pipeline:
                 return single
         pages: list[ExtractedArticle] = []
         seen = set()
-        nxt = first.next_page_url
+        nxt = first.article.next_page_url
         while nxt and nxt not in seen and len(pages) < MAX_PAGES - 1:
             seen.add(nxt)
             try:
-                page, _, _ = await self._extract(await self._fetch(nxt, source), hint)
+                page = (await self._extract(await self._fetch(nxt, source), hint)).article
             except (FetchError, ExtractError) as exc:
                 log.info("next page %s failed; keeping %d pages: %s", nxt, len(pages) + 1, exc)
                 break
             pages.append(page)
             nxt = page.next_page_url
-        return join_pages(first, pages) if pages else first
+        if not pages:
+            return first
+        return replace(first, article=join_pages(first.article, pages))
 
     def _article(
-        self, url: str, result: FetchResult, ex: ExtractedArticle, hint: LinkHint,
-        rule: str | None,
+        self, url: str, result: FetchResult, extraction: Extraction, hint: LinkHint
     ) -> Article:
+        ex = extraction.article
         now = datetime.fromtimestamp(self.clock(), UTC)
         if ex.canonical_url and _same_site(ex.canonical_url, result.url):
             # rel=canonical / og:url on the same site names the story's one URL; another
@@ -420,8 +422,8 @@ class Pipeline:
             dateline=ex.dateline,
             lead_image=ex.lead_image,
             lang=ex.lang,
-            fingerprint=fingerprint(ex.text) if ex.text.strip() else None,
-            rule=rule,
+            fingerprint=extraction.fingerprint,
+            rule=extraction.rule,
         )
 
     async def _add(self, topic: str, article: Article) -> bool:
@@ -479,9 +481,10 @@ class Pipeline:
             if page is None:
                 return False  # page expired: the entry keeps its content
             body, ctype = page
-            ex, rule, _ = await self.cpu.run(
+            extraction = await self.cpu.run(
                 extract_in_worker, body, article.url, {"Content-Type": ctype or ""}, None
             )
+            ex = extraction.article
             if ex.next_page_url or ex.single_page_url:
                 return False  # needs other pages fetched: left to a later poll
             new = replace(
@@ -489,7 +492,7 @@ class Pipeline:
                 author=ex.author or article.author, published=ex.published or article.published,
                 updated=ex.updated or article.updated, dateline=ex.dateline or article.dateline,
                 lead_image=ex.lead_image or article.lead_image, lang=ex.lang or article.lang,
-                rule=rule,
+                rule=extraction.rule,
             )
             changed = await self.store.update_article(new, list(self.settings.topics))
         except (ExtractError, StoreError) as exc:

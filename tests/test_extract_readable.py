@@ -55,3 +55,10 @@ def test_norm_collapses_every_blank_re_knows() -> None:
         text = "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 30)))
         assert norm(text) == re.sub(r"\s+", " ", text).strip(), repr(text)
     assert norm(None) == ""
+
+
+def test_whitespace_table_is_every_isspace_character() -> None:
+    from feedsvc.extract import readable
+
+    every = tuple(chr(c) for c in range(0x110000) if chr(c).isspace())
+    assert readable._WHITESPACE == every

@@ -59,7 +59,12 @@ _BLOCK_TAGS = ("p", "div", "table", "ul", "ol", "section", "aside", "blockquote"
 # and its links (a third of extraction time on bench/site.py pages, issue #4 item 7).
 # ``clean_len`` gives the same number from ``str.split`` plus a look at the few
 # whitespace runs whose cleaned length is not 1 (see its docstring).
-_WHITESPACE = tuple(chr(c) for c in range(0x110000) if chr(c).isspace())  # == re's \s
+# Every character str.isspace() (and so re's \s) accepts, written out: computing it over
+# all code points at import took a third of a second in every process.
+_WHITESPACE = tuple(
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+    "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _ODD_SPACE = tuple(c for c in _WHITESPACE if c not in " \n")
 _ODD_SPACE_ASCII = tuple(c for c in _ODD_SPACE if c.isascii())
 _SPACE_RUN = re.compile(r"\s+")
