@@ -102,7 +102,7 @@ class Pipeline:
         self.reports: dict[str, SourceReport] = {}  # last report per source URL
         self._pending: dict[str, list[Article]] = {}
         self._errors: dict[str, int] = {}
-        self._article_slots = asyncio.Semaphore(settings.concurrency * 4)
+        self._article_workers = settings.concurrency * 4
         self._inflight: dict[str, asyncio.Future[Article | None]] = {}
 
     # -- public -------------------------------------------------------------
@@ -204,7 +204,11 @@ class Pipeline:
         new = 0
         fetch_list: list[tuple[str, LinkHint]] = []
         refresh_list: list[tuple[Article, LinkHint]] = []
-        for url, hint in todo:
+        for i, (url, hint) in enumerate(todo):
+            if i % 64 == 63:
+                # The in-process store answers without ever suspending: on a feed of a
+                # thousand links this loop would hold the event loop for tens of ms.
+                await asyncio.sleep(0)
             state = await self.store.get_state(url)
             stored_url = (state.canonical if state else None) or url
             if state is not None and topic.name in state.topics:
@@ -226,10 +230,7 @@ class Pipeline:
             if await self._add(topic.name, stored):
                 new += 1
             await self._entered(url, state, topic.name)
-        results = await asyncio.gather(
-            *(self._bounded_fetch_article(topic, source, url, hint, now)
-              for url, hint in fetch_list)
-        )
+        results = await self._fetch_articles(topic, source, fetch_list, now)
         new += sum(1 for r in results if r is True)
         failed = [hint.url for (_, hint), r in zip(fetch_list, results, strict=True) if r is None]
         for stored, hint in refresh_list:
@@ -241,14 +242,25 @@ class Pipeline:
             self._changed(topic.name)
         return new, failed
 
-    async def _bounded_fetch_article(
-        self, topic: TopicConfig, source: SourceConfig, url: str, hint: LinkHint, now: float
-    ) -> bool | None:
-        # A first poll may yield hundreds of new links: bound how many are in progress
-        # (each holds store connections and, later, a body in memory) to a few times the
-        # fetch concurrency, which is the real limit anyway.
-        async with self._article_slots:
-            return await self._fetch_article(topic, source, url, hint, now)
+    async def _fetch_articles(
+        self, topic: TopicConfig, source: SourceConfig,
+        todo: Sequence[tuple[str, LinkHint]], now: float,
+    ) -> list[bool | None]:
+        """``_fetch_article`` for each link, a bounded number at a time.
+
+        A first poll may yield a thousand new links: a few workers pulling from one
+        iterator, rather than a task per link, keep memory and event-loop bursts small;
+        a few times the fetch concurrency keeps the fetcher (the real limit) busy.
+        """
+        results: list[bool | None] = [None] * len(todo)
+        queue = iter(enumerate(todo))
+
+        async def worker() -> None:
+            for i, (url, hint) in queue:
+                results[i] = await self._fetch_article(topic, source, url, hint, now)
+
+        await asyncio.gather(*(worker() for _ in range(min(len(todo), self._article_workers))))
+        return results
 
     async def _fetch_article(
         self, topic: TopicConfig, source: SourceConfig, url: str, hint: LinkHint, now: float
