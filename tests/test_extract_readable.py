@@ -61,4 +61,4 @@ def test_whitespace_table_is_every_isspace_character() -> None:
     from feedsvc.extract import readable
 
     every = tuple(chr(c) for c in range(0x110000) if chr(c).isspace())
-    assert readable._WHITESPACE == every
+    assert every == readable._WHITESPACE
