@@ -62,8 +62,3 @@ def topic_fingerprints(topic: str) -> str:
 def topic_version(topic: str) -> str:
     """Integer: bumped on every change to the topic, for cheap cache checks."""
     return f"{PREFIX}topic:{topic}:version"
-
-
-def host_articles(host: str) -> str:
-    """Set: article URLs stored for one host, to re-extract when its site rule changes."""
-    return f"{PREFIX}host:{host}:articles"

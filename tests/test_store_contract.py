@@ -253,21 +253,6 @@ async def test_missing_in_input_order(store: Store) -> None:
     assert await store.missing([]) == []
 
 
-async def test_host_articles(store: Store) -> None:
-    await store.add_article("t", art("https://www.site.example/a"))
-    await store.add_article("u", art("http://WWW.Site.Example:8080/b"))
-    await store.add_article("t", art("https://other.example/c"))
-    assert await store.host_articles("www.site.example") == [
-        "http://WWW.Site.Example:8080/b",
-        "https://www.site.example/a",
-    ]
-    assert await store.host_articles("WWW.SITE.EXAMPLE") == await store.host_articles(
-        "www.site.example"
-    )
-    assert await store.host_articles("other.example") == ["https://other.example/c"]
-    assert await store.host_articles("site.example") == []
-
-
 async def test_update_article(store: Store) -> None:
     a = art("https://a.example/1", T0, first_seen=T0, title="old")
     b = art("https://a.example/2", T0 + timedelta(hours=1))
@@ -350,7 +335,6 @@ async def test_unknown_keys_return_none(store: Store) -> None:
     assert await store.get_article("https://nowhere.example/") is None
     assert await store.get_page("https://nowhere.example/") is None
     assert await store.get_state("https://nowhere.example/") is None
-    assert await store.host_articles("nowhere.example") == []
 
 
 async def test_hostile_and_unicode_text_preserved(store: Store) -> None:
@@ -396,7 +380,6 @@ async def test_memory_store_expires_like_redis_ttls() -> None:
     assert await store.get_article("https://a.example/1") is None
     assert await store.missing(["https://a.example/1"]) == ["https://a.example/1"]
     assert await store.topic_articles("t", 10) == []
-    assert await store.host_articles("a.example") == []
     now[0] = T0.timestamp() + keys.PAGE_TTL + 1
     assert await store.get_page("https://a.example/1") is None
     assert await store.get_state("https://a.example/1") is not None

@@ -66,9 +66,6 @@ class Store(Protocol):
         """Drop entries first seen before ``seen_before`` (epoch) and all but the newest
         ``keep``; returns how many were dropped from the topic."""
 
-    async def host_articles(self, host: str) -> list[str]:
-        """URLs of stored articles whose host is ``host``."""
-
     # -- origin pages -----------------------------------------------------
     async def put_page(
         self, url: str, body: bytes, content_type: str | None, *, ttl: float | None = None

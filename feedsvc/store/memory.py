@@ -16,7 +16,6 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from feedsvc import keys
 from feedsvc.models import Article, FetchState
@@ -25,11 +24,6 @@ from feedsvc.store import codec
 # Expired entries are dropped lazily on read and by a sweep at most this often (seconds),
 # so a long-running process does not grow without bound.
 _SWEEP_EVERY = 60.0
-
-
-def url_host(url: str) -> str:
-    """The host under which :meth:`host_articles` files ``url`` (lower-case, no port)."""
-    return (urlsplit(url).hostname or "").lower()
 
 
 def article_expiry(article: Article, retention: float | None, now: float) -> float:
@@ -61,7 +55,6 @@ class MemoryStore:
         self._pages: dict[str, tuple[bytes, float]] = {}
         self._states: dict[str, tuple[FetchState, float]] = {}
         self._topics: dict[str, _Topic] = {}
-        self._hosts: dict[str, set[str]] = {}
         self._next_sweep = 0.0
 
     async def ping(self) -> None:
@@ -122,7 +115,6 @@ class MemoryStore:
         if article.fingerprint:
             t.fingerprints[article.fingerprint] = article.url
         t.version += 1
-        self._hosts.setdefault(url_host(article.url), set()).add(article.url)
         return True
 
     async def update_article(self, article: Article, topics: Sequence[str]) -> list[str]:
@@ -183,16 +175,6 @@ class MemoryStore:
         t.fingerprints = {fp: u for fp, u in t.fingerprints.items() if u not in drop}
         t.version += 1
         return len(drop)
-
-    async def host_articles(self, host: str) -> list[str]:
-        """URLs of stored (unexpired) articles whose host is ``host``, sorted."""
-        urls = self._hosts.get(host.lower())
-        if not urls:
-            return []
-        now = self._clock()
-        gone = {u for u in urls if self._article(u, now) is None}
-        urls -= gone
-        return sorted(urls)
 
     # -- origin pages -----------------------------------------------------
     async def put_page(

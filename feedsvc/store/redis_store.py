@@ -39,7 +39,7 @@ from feedsvc import keys
 from feedsvc.errors import StoreError
 from feedsvc.models import Article, FetchState
 from feedsvc.store import codec
-from feedsvc.store.memory import article_expiry, url_host
+from feedsvc.store.memory import article_expiry
 
 # Timeouts tuned for a Redis on the same host or LAN: a healthy answer takes well under a
 # millisecond, so seconds of silence mean an outage, and the poller should learn it quickly
@@ -82,8 +82,6 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[4], ARGV[2], ARGV[1]) end
 redis.call('INCR', KEYS[5])
-redis.call('SADD', KEYS[6], ARGV[1])
-if ttl > 0 and redis.call('TTL', KEYS[6]) < ttl then redis.call('EXPIRE', KEYS[6], ttl) end
 redis.call('PUBLISH', ARGV[8], ARGV[9])
 return 1
 """
@@ -284,7 +282,6 @@ class RedisStore:
                     keys.topic_seen(topic),
                     keys.topic_fingerprints(topic),
                     keys.topic_version(topic),
-                    keys.host_articles(url_host(art.url)),
                 ],
                 args=[
                     _enc(art.url),
@@ -369,25 +366,6 @@ class RedisStore:
             args=[_score(seen_before), keep, keys.CHANGES_CHANNEL, _enc(topic)],
         )
         return int(dropped)
-
-    @_wrap_errors("host_articles")
-    async def host_articles(self, host: str) -> list[str]:
-        """URLs of stored (unexpired) articles whose host is ``host``, sorted.
-
-        URLs whose article has expired are dropped from the host set on the way.
-        """
-        hkey = keys.host_articles(host.lower())
-        urls = sorted(_dec(u) for u in await self._r.smembers(hkey))
-        if not urls:
-            return []
-        async with self._r.pipeline(transaction=False) as pipe:
-            for url in urls:
-                pipe.exists(keys.article(url))
-            found = await pipe.execute()
-        gone = [u for u, n in zip(urls, found, strict=True) if not n]
-        if gone:
-            await self._r.srem(hkey, *map(_enc, gone))
-        return [u for u, n in zip(urls, found, strict=True) if n]
 
     # -- origin pages -----------------------------------------------------
     @_wrap_errors("put_page")
