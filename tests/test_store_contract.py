@@ -241,18 +241,6 @@ async def test_prune_frees_url_and_fingerprint(store: Store) -> None:
     ]
 
 
-async def test_missing_in_input_order(store: Store) -> None:
-    await store.add_article("t", art("https://a.example/2"))
-    await store.add_article("t", art("https://a.example/4"))
-    asked = [f"https://a.example/{i}" for i in (5, 4, 3, 2, 1)]
-    assert await store.missing(asked) == [
-        "https://a.example/5",
-        "https://a.example/3",
-        "https://a.example/1",
-    ]
-    assert await store.missing([]) == []
-
-
 async def test_update_article(store: Store) -> None:
     a = art("https://a.example/1", T0, first_seen=T0, title="old")
     b = art("https://a.example/2", T0 + timedelta(hours=1))
@@ -378,7 +366,6 @@ async def test_memory_store_expires_like_redis_ttls() -> None:
     assert await store.get_state("https://a.example/1") is not None
     now[0] += 2
     assert await store.get_article("https://a.example/1") is None
-    assert await store.missing(["https://a.example/1"]) == ["https://a.example/1"]
     assert await store.topic_articles("t", 10) == []
     now[0] = T0.timestamp() + keys.PAGE_TTL + 1
     assert await store.get_page("https://a.example/1") is None

@@ -195,7 +195,6 @@ async def test_persists_across_clients_and_server_restart(
         assert await second.topic_versions(["t"]) == {"t": version}
         assert await second.get_page(a.url) == (b"<html>page</html>", "text/html")
         assert await second.get_state(a.url) == FetchState(etag='"v1"', next_due=123.0)
-        assert await second.missing([a.url]) == []
         # Dedup state survived too: the same story is not a new entry after a restart.
         assert await second.add_article("t", art("https://b.example/x", fingerprint="fp")) is False
     finally:
@@ -215,7 +214,7 @@ async def test_outage_raises_store_error_then_recovers(
             rstore.add_article("t", art("https://a.example/2")),
             rstore.topic_articles("t", 5),
             rstore.topic_versions(["t"]),
-            rstore.missing([a.url]),
+            rstore.get_state(a.url),
             rstore.prune("t", seen_before=0.0, keep=5),
             rstore.put_state(a.url, FetchState()),
         ]

@@ -27,9 +27,6 @@ class Store(Protocol):
     # -- articles ---------------------------------------------------------
     async def get_article(self, url: str) -> Article | None: ...
 
-    async def missing(self, urls: Sequence[str]) -> list[str]:
-        """The subset of ``urls`` with no stored article, in input order."""
-
     async def add_article(
         self, topic: str, article: Article, *, retention: float | None = None
     ) -> bool:

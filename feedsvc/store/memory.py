@@ -86,11 +86,6 @@ class MemoryStore:
         """The stored article for ``url``, or None."""
         return self._article(url, self._clock())
 
-    async def missing(self, urls: Sequence[str]) -> list[str]:
-        """The subset of ``urls`` with no stored article, in input order."""
-        now = self._clock()
-        return [u for u in urls if self._article(u, now) is None]
-
     async def add_article(
         self, topic: str, article: Article, *, retention: float | None = None
     ) -> bool:

@@ -248,17 +248,6 @@ class RedisStore:
         data = await self._r.get(keys.article(url))
         return None if data is None else codec.article_from_bytes(_bytes(data))
 
-    @_wrap_errors("missing")
-    async def missing(self, urls: Sequence[str]) -> list[str]:
-        """The subset of ``urls`` with no stored article, in input order (one round-trip)."""
-        if not urls:
-            return []
-        async with self._r.pipeline(transaction=False) as pipe:
-            for url in urls:
-                pipe.exists(keys.article(url))
-            found = await pipe.execute()
-        return [url for url, n in zip(urls, found, strict=True) if not n]
-
     @_wrap_errors("add_article")
     async def add_article(
         self, topic: str, article: Article, *, retention: float | None = None
