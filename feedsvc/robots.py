@@ -127,7 +127,9 @@ class RobotsCache:
         if old is not None and old.good:
             log.info("robots.txt %s: %s; keeping the cached copy", robots_url, reason)
             return _Entry(old.rules, now + self.error_ttl)
-        log.info("robots.txt %s: %s; disallowing for now", robots_url, reason)
+        # DEBUG: the source's own failure line already carries this reason (one clear
+        # line per failing source, issue #2 item 7).
+        log.debug("robots.txt %s: %s; disallowing for now", robots_url, reason)
         return _Entry(None, now + self.error_ttl, unreachable=reason, good=False)
 
 
