@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
+import unicodedata
 
 import pytest
 from lxml import etree
@@ -109,3 +111,22 @@ def test_visible_text_blanks_match_the_regex_definition() -> None:
                 lines += ["\n"] * (tag in _BLOCKS) + ([el.tail] if el.tail else [])
         reference = newlines.sub("\n", spaces.sub(" ", "".join(lines))).strip()
         assert expected == xml_safe(reference), repr(body)
+
+
+def test_fingerprint_tokens_are_the_regex_words() -> None:
+    # fingerprint splits with str methods where it can; the value must stay the hash of
+    # the ``\w+`` tokens of the sentence-length lines, for every kind of character.
+    def reference(text: str) -> str:
+        lines = [re.findall(r"\w+", line)
+                 for line in unicodedata.normalize("NFKC", text).casefold().splitlines()]
+        body = [tokens for tokens in lines if len(tokens) >= 8]
+        joined = " ".join(t for line in (body or lines) for t in line)
+        return hashlib.blake2b(joined.encode("utf-8"), digest_size=16).hexdigest()
+
+    alphabet = ["a", "B", "\u00e9", "_", "1", " ", ",", ".", "'", "\u2019", "\u2014", "\n",
+                "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\u2028", "\xa0",
+                "\ufb01", "\u00df", "\u0301", "\u00ab", "\u4e2d", "word ", "two words "]
+    rng = random.Random(5)
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        assert fingerprint(text) == reference(text), repr(text)
