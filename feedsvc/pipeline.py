@@ -1,7 +1,8 @@
 """The orchestrator: the one place that knows the order of the stages.
 
-fetch source -> discover links -> skip what is stored -> fetch articles -> extract
-(in the CPU pool) -> store -> prune. Each stage raises its own named errors; they are
+fetch source -> discover links -> skip links already entered (or enter stored stories)
+-> fetch articles -> extract (in the CPU pool) -> store -> prune. Each stage raises its
+own named errors; they are
 caught here per source (and per article), recorded in the fetch state, and never stop
 another source (Miniflux ``internal/reader/handler/handler.go`` plays this part there).
 """
@@ -557,8 +558,14 @@ class Pipeline:
             self.metrics.source_errors.labels(source.topic, source.url).set(errors)
         return report
 
-    def _record(self, source: SourceConfig, outcome: Outcome, **kw: object) -> SourceReport:
-        report = SourceReport(topic=source.topic, url=source.url, outcome=outcome, **kw)  # type: ignore[arg-type]
+    def _record(
+        self, source: SourceConfig, outcome: Outcome, *, next_due: float, new: int = 0,
+        failed_articles: int = 0, error: str | None = None,
+    ) -> SourceReport:
+        report = SourceReport(
+            topic=source.topic, url=source.url, outcome=outcome, new=new,
+            failed_articles=failed_articles, error=error, next_due=next_due,
+        )
         self.reports[source.url] = report
         if self.metrics is not None:
             errors = 0 if outcome != "failed" else self._errors.get(source.url, 0) + 1
