@@ -3,7 +3,8 @@
 fetch source -> discover links -> skip links already entered (or enter stored stories)
 -> fetch articles -> extract (in the CPU pool) -> store -> prune. Each stage raises its
 own named errors; they are caught here per source (and per article), recorded in the
-fetch state, and never stop another source (Miniflux ``internal/reader/handler/handler.go`` plays this part there).
+fetch state, and never stop another source (Miniflux's
+``internal/reader/handler/handler.go`` plays this part there).
 """
 
 from __future__ import annotations
