@@ -52,9 +52,13 @@ class Runtime:
         *,
         poll: bool,
         watch_interval: float,
+        serve: bool = True,
     ) -> None:
         self.app = app
         self.poll = poll
+        # A poll-only process (serve --workers N) renders nothing: the serving processes
+        # see its changes through the store's topic versions.
+        self.serve = serve
         self.watch_interval = watch_interval
         self._watcher: asyncio.Task[None] | None = None
         self._reextract: asyncio.Task[int] | None = None
@@ -65,15 +69,16 @@ class Runtime:
         feeds = FeedCache(settings, app[STORE], app[RENDER_CPU])
         pipeline = Pipeline(
             settings, app[STORE], app[FETCHER], app[CPU],
-            on_change=feeds.invalidate, metrics=app[METRICS],
+            on_change=feeds.invalidate if self.serve else None, metrics=app[METRICS],
         )
         scheduler = Scheduler(settings.all_sources(), pipeline.poll, app[STORE])
         return Live(settings=settings, feeds=feeds, pipeline=pipeline, scheduler=scheduler)
 
     async def start(self, live: Live, *, resume: bool = False) -> None:
-        self._watcher = asyncio.create_task(
-            live.feeds.watch(self.watch_interval), name="feed version watcher"
-        )
+        if self.serve:
+            self._watcher = asyncio.create_task(
+                live.feeds.watch(self.watch_interval), name="feed version watcher"
+            )
         if self.poll:
             await live.scheduler.start(resume=resume)
             self.reextract(live)
@@ -148,6 +153,7 @@ def create_app(
     reload_signals: bool = False,
     config_watch_interval: float | None = None,
     on_sighup: Callable[[], None] | None = None,
+    serve: bool = True,
 ) -> web.Application:
     """The feedsvc application. A ``store`` or ``cpu`` passed in is not closed by the app.
 
@@ -156,7 +162,9 @@ def create_app(
     """
     app = web.Application()
     app[METRICS] = Metrics()
-    runtime = app[RUNTIME] = Runtime(app, poll=start_scheduler, watch_interval=watch_interval)
+    runtime = app[RUNTIME] = Runtime(
+        app, poll=start_scheduler, watch_interval=watch_interval, serve=serve
+    )
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -174,11 +182,12 @@ def create_app(
             settings.extract_workers, sites_dir=settings.sites_dir,
             time_budget=settings.extract_timeout, niceness=INGEST_NICENESS,
         )
-        app[RENDER_CPU] = CpuPool(1)
+        # a poll-only process renders nothing: no render worker for it
+        app[RENDER_CPU] = CpuPool(1) if serve else app[CPU]
         yield
         loop = asyncio.get_running_loop()
-        await asyncio.gather(loop.run_in_executor(None, app[CPU].close),
-                             loop.run_in_executor(None, app[RENDER_CPU].close))
+        pools = {id(p): p for p in (app[CPU], app[RENDER_CPU])}.values()
+        await asyncio.gather(*(loop.run_in_executor(None, p.close) for p in pools))
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         async with Fetcher(

@@ -139,21 +139,25 @@ def _serve(
     settings: Settings, *, poll: bool, workers: int = 1, log_format: str = "text",
     log_level: str = "INFO",
 ) -> int:
-    """Run the service. With ``workers`` > 1, that many processes accept on one port
-    (SO_REUSEPORT, the kernel spreads connections) and only this first one polls."""
+    """Run the service. One worker: one process polls and serves. ``workers`` > 1: that
+    many processes serve on one port (SO_REUSEPORT, the kernel spreads connections) and
+    this process only polls, so fetching and parsing a crawl never shares an event loop
+    with feed requests (issue #3 items 1 and 2)."""
+    if workers == 1:
+        _run_server(settings, poll=poll, reuse_port=False)
+        return 0
+    ctx = multiprocessing.get_context("spawn")
     children: list[multiprocessing.process.BaseProcess] = []
-    if workers > 1:
-        ctx = multiprocessing.get_context("spawn")
-        for n in range(1, workers):
-            # not daemonic: a worker runs its own process pool for rendering
-            child: multiprocessing.process.BaseProcess = ctx.Process(
-                target=_serve_worker, name=f"feedsvc-worker-{n}",
-                args=(settings.path, log_format, log_level),
-            )
-            child.start()
-            children.append(child)
+    for n in range(workers):
+        # not daemonic: a worker runs its own process pool for rendering
+        child: multiprocessing.process.BaseProcess = ctx.Process(
+            target=_serve_worker, name=f"feedsvc-worker-{n + 1}",
+            args=(settings.path, log_format, log_level),
+        )
+        child.start()
+        children.append(child)
     try:
-        _run_server(settings, poll=poll, reuse_port=workers > 1, children=children)
+        asyncio.run(_run_poller(settings, poll=poll, children=children))
     finally:
         for child in children:
             child.terminate()
@@ -162,16 +166,52 @@ def _serve(
     return 0
 
 
+async def _run_poller(
+    settings: Settings, *, poll: bool, children: list[multiprocessing.process.BaseProcess]
+) -> None:
+    """The polling process of a multi-worker service: the app without an HTTP site."""
+    from aiohttp import web
+
+    from feedsvc.app import create_app
+
+    loop = asyncio.get_running_loop()
+    app = create_app(settings, start_scheduler=poll, serve=False, reload_signals=True,
+                     config_watch_interval=2.0, on_sighup=lambda: _signal_all(children, signal.SIGHUP))
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("feedsvc %s: %d serving processes on http://%s:%d/, this one %s", __version__,
+             len(children), settings.listen_host, settings.listen_port,
+             "polling" if poll else "idle (--no-poll)")
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                if not any(c.is_alive() for c in children):
+                    log.error("every serving process has exited; stopping")
+                    return
+    finally:
+        await runner.cleanup()
+
+
+def _signal_all(children: list[multiprocessing.process.BaseProcess], sig: int) -> None:
+    for child in children:
+        if child.pid:
+            os.kill(child.pid, sig)
+
+
 def _serve_worker(config_path: str, log_format: str, log_level: str) -> None:
     """Entry point of an extra serving process: serves feeds, never polls."""
     setup_logging(log_format, log_level)
     settings = load_config(config_path)
-    _run_server(settings, poll=False, reuse_port=True, children=[], cpu_workers=1)
+    _run_server(settings, poll=False, reuse_port=True, cpu_workers=1)
 
 
 def _run_server(
-    settings: Settings, *, poll: bool, reuse_port: bool,
-    children: list[multiprocessing.process.BaseProcess], cpu_workers: int | None = None,
+    settings: Settings, *, poll: bool, reuse_port: bool, cpu_workers: int | None = None
 ) -> None:
     from dataclasses import replace
 
@@ -187,14 +227,8 @@ def _run_server(
         loop = uvloop.new_event_loop()
     if cpu_workers is not None:
         settings = replace(settings, extract_workers=cpu_workers)
-    def forward_hup() -> None:
-        # Extra serving processes reload too: pass SIGHUP on.
-        for child in children:
-            if child.pid:
-                os.kill(child.pid, signal.SIGHUP)
-
     app = create_app(settings, start_scheduler=poll, reload_signals=True,
-                     config_watch_interval=2.0, on_sighup=forward_hup if children else None)
+                     config_watch_interval=2.0)
     log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,
              len(settings.topics), settings.listen_host, settings.listen_port,
              settings.redis_url_redacted or "in-process", "" if poll else ", not polling")

@@ -49,30 +49,57 @@ async def test_workers_need_redis(tmp_path: Path) -> None:
     assert "--workers 2 needs service.redis_url" in err
 
 
-async def test_two_workers_share_the_port(tmp_path: Path, redis_url: str) -> None:
+async def test_two_workers_share_the_port_and_one_process_polls(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Two serving processes accept on one port; a third, the parent, polls alone (so a
+    crawl never shares an event loop with feed requests) and its articles reach both."""
+    from tests.origin import Origin
+    from tests.site import STORIES, article_page, index_page
+
     port = free_port()
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "service": {"listen": f"127.0.0.1:{port}", "redis_url": redis_url, "extract_workers": 1},
-        "topics": {"a": {"sources": [{"url": "http://127.0.0.1:9/"}]}},
-    }))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "feedsvc", "serve", "--no-poll", "--workers", "2", "-c", str(cfg),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        pids: set[int] = set()
-        async with aiohttp.ClientSession() as http:
+    routes: dict[str, object] = {p: article_page(*STORIES[p]) for p in STORIES}
+    routes["/index.html"] = index_page(list(STORIES))
+    async with Origin(routes) as site:  # type: ignore[arg-type]
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "service": {"listen": f"127.0.0.1:{port}", "redis_url": redis_url,
+                        "extract_workers": 1},
+            "topics": {"a": {"sources": [{"url": site.url("/index.html"), "robots": False}]}},
+        }))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "feedsvc", "serve", "--workers", "2", "-c", str(cfg),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            pids: set[int] = set()
             for _ in range(150):
                 pids = listening_pids(port)
                 if len(pids) >= 2:
                     break
                 await asyncio.sleep(0.1)
             assert len(pids) == 2, pids
-            assert proc.pid in pids
-            for _ in range(10):
-                async with http.get(f"http://127.0.0.1:{port}/feeds/a.atom") as r:
-                    assert r.status == 200
-    finally:
-        proc.terminate()
-        await proc.wait()
+            assert proc.pid not in pids  # the parent polls and does not serve
+            async with aiohttp.ClientSession() as http:
+                entries = 0
+                for _ in range(150):
+                    # new connections land on either process; each must see the articles
+                    async with http.get(f"http://127.0.0.1:{port}/feeds/a.atom",
+                                        headers={"Connection": "close"}) as r:
+                        assert r.status == 200
+                        entries = (await r.text()).count("<entry>")
+                    if entries == len(STORIES):
+                        break
+                    await asyncio.sleep(0.1)
+                assert entries == len(STORIES)
+                # The other process notices within its version-check interval (1 s);
+                # after that every request sees the articles, whichever process answers.
+                await asyncio.sleep(2.0)
+                for _ in range(10):
+                    async with http.get(f"http://127.0.0.1:{port}/feeds/a.atom",
+                                        headers={"Connection": "close"}) as r:
+                        assert (await r.text()).count("<entry>") == len(STORIES)
+            assert site.hits["/index.html"] == 1  # polled once: one poller, not one per worker
+        finally:
+            proc.terminate()
+            await proc.wait()
