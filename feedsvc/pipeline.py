@@ -542,7 +542,7 @@ class Pipeline:
         status = exc.status if isinstance(exc, HTTPStatusError) else state.last_status
         # One clear line per failing source (issue #2 item 7).
         log.warning("source %s failed (%d in a row, next try in %.0fs): %s",
-                    source.url, errors, due - now, exc)
+                    source.name, errors, due - now, exc)
         try:
             await self.store.put_state(source.url, replace(
                 state, error_count=errors, last_error=str(exc), last_status=status,

@@ -182,7 +182,7 @@ async def index_handler(request: web.Request) -> web.Response:
                 except StoreError:
                     store_down = True
             rows.append(
-                f"<li><a href=\"{html.escape(src.url)}\">{html.escape(src.url)}</a> "
+                f"<li><a href=\"{html.escape(src.url)}\">{html.escape(src.name)}</a> "
                 f"({src.kind}): {html.escape(status)}</li>"
             )
         body.append(

@@ -17,7 +17,8 @@ from tests.helpers import article, check_atom, make_settings
 
 SETTINGS = make_settings({
     "superpowers": {"title": "SUPERPOWERS", "sources": [{"url": "https://news.test/Superpowers.html"}]},
-    "other": {"sources": [{"url": "https://news.test/feed.xml", "kind": "feed"}]},
+    "other": {"sources": [{"url": "https://news.test/feed.xml", "kind": "feed",
+                           "name": "News Test wire"}]},
 })
 
 
@@ -133,6 +134,9 @@ async def test_index_lists_topics_with_autodiscovery(client: TestClient) -> None
     assert alternates == ["http://feeds.test/feeds/superpowers.atom", "http://feeds.test/feeds/other.atom"]
     assert "http://feeds.test/feeds/superpowers.atom" in doc.xpath("//a/@href")
     assert "not polled yet" in doc.text_content()
+    # sources are labelled by their name (default: host and path)
+    labels = doc.xpath("//li/a/text()")
+    assert labels == ["news.test/Superpowers.html", "News Test wire"]
 
 
 async def test_metrics_exposed(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
