@@ -144,9 +144,5 @@ class CpuPool:
             self._executor = self._new_executor()
             return await loop.run_in_executor(self._executor, call)
 
-    async def warm_up(self) -> None:
-        """Start every worker now rather than on the first page."""
-        await asyncio.gather(*(self.run(os.getpid) for _ in range(self.workers)))
-
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

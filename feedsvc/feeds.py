@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
 
 from feedsvc.config import Settings, TopicConfig
 from feedsvc.cpu import CpuPool
@@ -53,10 +52,6 @@ class FeedCache:
         """Cache hits since the last call (counted as a plain int on the hot path)."""
         new, self._hits_reported = self.hits - self._hits_reported, self.hits
         return new
-
-    @property
-    def topics(self) -> Mapping[str, TopicConfig]:
-        return self._settings.topics
 
     def meta(self, topic: TopicConfig) -> FeedMeta:
         base = self._settings.base_url
