@@ -106,9 +106,16 @@ async def test_sighup_reloads_running_service(tmp_path: Path) -> None:
                             break
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.1)
-            data["topics"]["b"] = data["topics"]["a"]
-            # rewrite without changing size/mtime semantics: SIGHUP must do it by itself
+            # Rename topic a to b: same size, and the old mtime put back, so the file
+            # watch sees no change and only SIGHUP can apply it.
+            before = path.stat()
+            data["topics"] = {"b": data["topics"]["a"]}
             path.write_text(yaml.safe_dump(data))
+            assert path.stat().st_size == before.st_size
+            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+            await asyncio.sleep(2.5)  # a file-watch round passes: nothing may change
+            async with http.get(f"http://127.0.0.1:{port}/feeds/b.atom") as r:
+                assert r.status == 404
             proc.send_signal(signal.SIGHUP)
             status = 404
             for _ in range(50):
