@@ -73,6 +73,21 @@ def _source_says_changed(hint: LinkHint, stored: Article) -> bool:
     return (hint.updated - have).total_seconds() > 60
 
 
+def _failed(state: FetchState, exc: FeedsvcError, now: float, interval: float) -> FetchState:
+    """``state`` after one more failure: counted, explained, and backed off (never
+    sooner than the origin's Retry-After)."""
+    errors = state.error_count + 1
+    http = exc if isinstance(exc, HTTPStatusError) else None
+    return replace(
+        state,
+        error_count=errors,
+        last_error=str(exc),
+        last_status=http.status if http else state.last_status,
+        last_fetched=now,
+        next_due=next_after_failure(now, interval, errors, http.retry_after if http else None),
+    )
+
+
 def _same_site(a: str, b: str) -> bool:
     ha, hb = (urlsplit(u).hostname or "" for u in (a, b))
     return ha.removeprefix("www.") == hb.removeprefix("www.")
@@ -299,14 +314,7 @@ class Pipeline:
             result = await self._fetch(hint.url, source)
             extraction = await self._more_pages(await self._extract(result, hint), source, hint)
         except (FetchError, ExtractError) as exc:
-            retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
-            await self.store.put_state(url, replace(
-                state,
-                error_count=state.error_count + 1,
-                last_error=str(exc),
-                last_fetched=now,
-                next_due=next_after_failure(now, source.poll_interval, state.error_count + 1, retry),
-            ))
+            await self.store.put_state(url, _failed(state, exc, now, source.poll_interval))
             log.warning("article %s: %s", url, exc)
             return None
         article = self._article(url, result, extraction, hint)
@@ -536,18 +544,13 @@ class Pipeline:
     async def _fail(
         self, source: SourceConfig, state: FetchState, exc: FeedsvcError, now: float
     ) -> SourceReport:
-        errors = state.error_count + 1
-        retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
-        due = next_after_failure(now, source.poll_interval, errors, retry)
-        status = exc.status if isinstance(exc, HTTPStatusError) else state.last_status
+        failed = _failed(state, exc, now, source.poll_interval)
+        errors, due = failed.error_count, failed.next_due
         # One clear line per failing source (issue #2 item 7).
         log.warning("source %s failed (%d in a row, next try in %.0fs): %s",
                     source.name, errors, due - now, exc)
         try:
-            await self.store.put_state(source.url, replace(
-                state, error_count=errors, last_error=str(exc), last_status=status,
-                last_fetched=now, next_due=due,
-            ))
+            await self.store.put_state(source.url, failed)
         except StoreError as store_exc:
             log.warning("source %s: could not record failure: %s", source.url, store_exc)
         kind = "discover" if isinstance(exc, DiscoverError) else "fetch"
