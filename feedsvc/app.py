@@ -38,7 +38,10 @@ CPU = web.AppKey("cpu", CpuPool)
 # Rendering gets its own worker: queued behind a crawl's extractions in the main pool, a
 # changed feed would wait seconds to be re-rendered (issue #3 item 2).
 RENDER_CPU = web.AppKey("render_cpu", CpuPool)
-# Extraction workers run at a lower priority than the serving loop and the renderer.
+# Under contention the serving loop comes first, then the renderer (a changed feed), then
+# extraction (a crawl): Linux gives a task of nice 5 about a third, nice 10 about a
+# tenth, of the CPU share of a nice-0 one (CFS weights 335 and 110 against 1024).
+RENDER_NICENESS = 5
 INGEST_NICENESS = 10
 FETCHER = web.AppKey("fetcher", Fetcher)
 
@@ -183,7 +186,7 @@ def create_app(
             time_budget=settings.extract_timeout, niceness=INGEST_NICENESS,
         )
         # a poll-only process renders nothing: no render worker for it
-        app[RENDER_CPU] = CpuPool(1) if serve else app[CPU]
+        app[RENDER_CPU] = CpuPool(1, niceness=RENDER_NICENESS) if serve else app[CPU]
         yield
         loop = asyncio.get_running_loop()
         pools = {id(p): p for p in (app[CPU], app[RENDER_CPU])}.values()

@@ -158,7 +158,7 @@ async def test_changed_feed_served_stale_while_rerendering_and_bursts_coalesce(
 ) -> None:
     from feedsvc.feeds import FeedCache
 
-    cache = FeedCache(SETTINGS, store, cpu, debounce=0.05)
+    cache = FeedCache(SETTINGS, store, cpu, debounce=0.05, min_interval=0.2)
     await store.add_article("superpowers", article(1))
     first = await cache.get("superpowers")
     assert first is not None and first.entries == 1
@@ -175,6 +175,31 @@ async def test_changed_feed_served_stale_while_rerendering_and_bursts_coalesce(
             break
     assert feed.entries == 11
     assert cache.renders == 2  # the burst was one render
+    await cache.close()
+
+
+async def test_renders_of_a_changing_topic_are_spaced_out(store: MemoryStore, cpu: CpuPool) -> None:
+    """A crawl changing a topic for a while costs one render per interval, not one per
+    burst (issue #3 item 2: rendering competed with serving during a cold crawl)."""
+    from feedsvc.feeds import FeedCache
+
+    cache = FeedCache(SETTINGS, store, cpu, debounce=0.01, min_interval=0.5)
+    await store.add_article("superpowers", article(1))
+    await cache.get("superpowers")
+    started = asyncio.get_running_loop().time()
+    for i in range(2, 14):  # 12 bursts, 0.06 s apart: 0.72 s of changes
+        await store.add_article("superpowers", article(i))
+        cache.invalidate("superpowers")
+        await asyncio.sleep(0.06)
+    # renders start at 0, >= 0.5 and >= 1.0 s: three in all, the last one with every entry
+    for _ in range(300):
+        feed = cache.current("superpowers")
+        if feed is not None and feed.entries == 13:
+            break
+        await asyncio.sleep(0.01)
+    assert feed is not None and feed.entries == 13
+    assert cache.renders == 3
+    assert asyncio.get_running_loop().time() - started >= 1.0
     await cache.close()
 
 
