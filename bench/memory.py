@@ -38,7 +38,7 @@ def _extract(n: int) -> Any:
 
     _init_worker(None, None, 0)
     url = f"http://127.0.0.1/a/{n}.html"
-    extraction = extract_in_worker(article_page(n), url, {"Content-Type": CT}, None)
+    extraction = extract_in_worker(article_page(n), url, {"Content-Type": CT}, None, keep_page=True)
     ex = extraction.article
     now = datetime.now(UTC)
     article = Article(
@@ -59,7 +59,7 @@ async def _store_all(url: str, extracted: list[Any], *, pages: bool) -> None:
         for n, (article, page) in enumerate(extracted):
             await store.add_article(TOPIC, article, retention=30 * 86400.0)
             if pages:
-                await store.put_page(article.url, page, CT)
+                await store.put_page(article.url, page)
             await store.put_state(article.url, FetchState(
                 etag=f'"{n:08x}"', last_status=200, last_fetched=now, last_ok=now,
                 canonical=article.url, topics=(TOPIC,)))

@@ -19,6 +19,7 @@ from multiprocessing import get_context
 from typing import Any, ParamSpec, TypeVar
 
 from feedsvc.models import ExtractedArticle, LinkHint
+from feedsvc.store.codec import PackedPage
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -69,14 +70,20 @@ class Extraction:
 
     article: ExtractedArticle
     rule: str | None  # fingerprint of the site rule that applied (None: generic)
-    page: bytes  # the page as worth storing for a later re-extraction
+    page: PackedPage | None  # the page as worth storing for a re-extraction (if kept)
     fingerprint: str | None  # of the story text, for duplicate detection
 
 
 def extract_in_worker(
-    html: bytes, url: str, headers: Mapping[str, str] | None, hint: LinkHint | None
+    html: bytes,
+    url: str,
+    headers: Mapping[str, str] | None,
+    hint: LinkHint | None,
+    *,
+    keep_page: bool = False,
 ) -> Extraction:
-    """Extract with this worker's site rules and time budget."""
+    """Extract with this worker's site rules and time budget; ``keep_page`` also packs
+    the page for the store (compressing it here, not in the serving process)."""
     from urllib.parse import urlsplit
 
     from feedsvc.extract import extract_article, fingerprint
@@ -84,12 +91,19 @@ def extract_in_worker(
 
     rules = _current_rules()
     extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=_time_budget)
+    ctype = None if headers is None else headers.get("Content-Type")
     return Extraction(
         article=extracted,
         rule=rules.fingerprint(urlsplit(url).hostname or ""),
-        page=slim_page(html),
+        page=PackedPage.pack(slim_page(html), ctype) if keep_page else None,
         fingerprint=fingerprint(extracted.text) if extracted.text.strip() else None,
     )
+
+
+def reextract_in_worker(page: PackedPage, url: str) -> Extraction:
+    """Extract a stored page again (after a site rule changed)."""
+    body, ctype = page.unpack()
+    return extract_in_worker(body, url, {"Content-Type": ctype or ""}, None)
 
 
 def rule_fingerprints_in_worker(hosts: list[str]) -> dict[str, str | None]:

@@ -19,7 +19,13 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from feedsvc.config import Settings, SourceConfig, TopicConfig
-from feedsvc.cpu import CpuPool, Extraction, extract_in_worker, rule_fingerprints_in_worker
+from feedsvc.cpu import (
+    CpuPool,
+    Extraction,
+    extract_in_worker,
+    reextract_in_worker,
+    rule_fingerprints_in_worker,
+)
 from feedsvc.discover import discover_feed, discover_index
 from feedsvc.errors import (
     DiscoverError,
@@ -35,6 +41,7 @@ from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
 from feedsvc.scheduler import next_after_failure, next_after_success
 from feedsvc.store import Store
+from feedsvc.store.codec import PackedPage
 
 log = logging.getLogger("feedsvc.pipeline")
 
@@ -220,24 +227,34 @@ class Pipeline:
         new = 0
         fetch_list: list[tuple[str, LinkHint]] = []
         refresh_list: list[tuple[Article, LinkHint]] = []
-        for i, (url, hint) in enumerate(todo):
+        # Batch reads: a first poll of a thousand links costs a few round-trips, not two
+        # thousand sequential ones (each slowed by the feed requests sharing the loop).
+        states = await self.store.get_states([url for url, _ in todo])
+        stored_urls = [(state.canonical if state else None) or url
+                       for (url, _), state in zip(todo, states, strict=True)]
+        # A stored article is needed unless the link was entered here before and its
+        # feed gives no date to compare.
+        wanted = list(dict.fromkeys(
+            stored_url for (_, hint), state, stored_url in zip(todo, states, stored_urls, strict=True)
+            if not (state is not None and topic.name in state.topics and hint.updated is None)
+        ))
+        articles = dict(zip(wanted, await self.store.get_articles(wanted), strict=True))
+        for i, ((url, hint), state, stored_url) in enumerate(
+            zip(todo, states, stored_urls, strict=True)
+        ):
             if i % 64 == 63:
                 # The in-process store answers without ever suspending: on a feed of a
                 # thousand links this loop would hold the event loop for tens of ms.
                 await asyncio.sleep(0)
-            state = await self.store.get_state(url)
-            stored_url = (state.canonical if state else None) or url
+            stored = articles.get(stored_url)
             if state is not None and topic.name in state.topics:
                 # Entered before (maybe pruned since): not again, unless its feed says
                 # the story changed.
-                if hint.updated is not None:
-                    stored = await self.store.get_article(stored_url)
-                    if stored is not None and _source_says_changed(hint, stored):
-                        refresh_list.append((stored, hint))
+                if stored is not None and _source_says_changed(hint, stored):
+                    refresh_list.append((stored, hint))
                 continue
             # Stored already (under another topic, maybe under its rel=canonical URL):
             # enter it here without fetching it again.
-            stored = await self.store.get_article(stored_url)
             if stored is None:
                 fetch_list.append((url, hint))
                 continue
@@ -319,7 +336,7 @@ class Pipeline:
             return None
         article = self._article(url, result, extraction, hint)
         # The page is kept so a changed site rule can re-extract it without a re-fetch.
-        await self._keep_page(article.url, extraction.page, result)
+        await self._keep_page(article.url, extraction.page)
         await self.store.put_state(url, FetchState(
             etag=result.etag, last_modified=result.last_modified, last_status=result.status,
             last_fetched=now, last_ok=now, canonical=article.url,
@@ -347,7 +364,7 @@ class Pipeline:
         ex_updated = extraction.article.updated
         when = max(hint.updated, ex_updated) if ex_updated else hint.updated
         updated = replace(fresh, url=stored.url, first_seen=stored.first_seen, updated=when)
-        await self._keep_page(stored.url, extraction.page, result)
+        await self._keep_page(stored.url, extraction.page)
         for topic in await self.store.update_article(updated, list(self.settings.topics)):
             self._changed(topic)
         await self.store.put_state(stored.url, replace(
@@ -355,10 +372,9 @@ class Pipeline:
             last_ok=now, last_status=result.status, canonical=stored.url,
         ))
 
-    async def _keep_page(self, url: str, page: bytes, result: FetchResult) -> None:
-        if self.settings.page_retention > 0:
-            await self.store.put_page(url, page, result.headers.get("Content-Type"),
-                                      ttl=self.settings.page_retention)
+    async def _keep_page(self, url: str, page: PackedPage | None) -> None:
+        if page is not None:  # packed by the worker when page_retention > 0
+            await self.store.put_page(url, page, ttl=self.settings.page_retention)
 
     async def _fetch(
         self, url: str, source: SourceConfig, *, etag: str | None = None,
@@ -387,7 +403,8 @@ class Pipeline:
         assert result.body is not None
         started = time.monotonic()
         extracted = await self.cpu.run(
-            extract_in_worker, result.body, result.url, result.headers, hint
+            extract_in_worker, result.body, result.url, result.headers, hint,
+            keep_page=self.settings.page_retention > 0,
         )
         if self.metrics is not None:
             self.metrics.extract_seconds.observe(time.monotonic() - started)
@@ -501,10 +518,7 @@ class Pipeline:
             page = await self.store.get_page(article.url)
             if page is None:
                 return False  # page expired: the entry keeps its content
-            body, ctype = page
-            extraction = await self.cpu.run(
-                extract_in_worker, body, article.url, {"Content-Type": ctype or ""}, None
-            )
+            extraction = await self.cpu.run(reextract_in_worker, page, article.url)
             ex = extraction.article
             if ex.next_page_url or ex.single_page_url:
                 return False  # needs other pages fetched: left to a later poll

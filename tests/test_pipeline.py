@@ -392,8 +392,45 @@ async def test_page_retention(cpu: CpuPool, retention: object, kept: bool) -> No
         store = MemoryStore()
         await crawl(settings, store, cpu)
     assert len(await store.topic_articles("t", 10)) == 1
-    page = await store.get_page(site.url(NAVY))
-    assert (page is not None) is kept
-    if page is not None:
+    packed = await store.get_page(site.url(NAVY))
+    assert (packed is not None) is kept
+    if packed is not None:
+        page = packed.unpack()
         assert page[0].startswith(b"<!DOCTYPE html>") and page[1] == "text/html; charset=utf-8"
         assert store._pages[site.url(NAVY)][1] - time.time() == pytest.approx(2 * 86400, abs=60)
+
+
+async def test_poll_reads_its_links_state_in_batches(cpu: CpuPool, redis_url: str) -> None:
+    """Polling a feed of many known links costs a few Redis reads, not two per link:
+    sequential round-trips made a cold crawl's first entries appear seconds late while
+    the loop was busy serving feeds (issue #3 item 2)."""
+    import redis
+
+    def page(i: int) -> bytes:
+        return article_page(f"Story number {i}", "PARIS (AFP) Feb 16, 2017",
+                            [f"Paragraph {i} of a story about {i} things. " * 6] * 3).encode()
+
+    count = {"n": 60}
+    async with Origin() as site:
+        for i in range(70):
+            site.routes[f"/s/{i}.html"] = Route(page(i), content_type="text/html; charset=utf-8")
+        site.routes["/feed.xml"] = conditional(lambda: rss(site.base_url, [
+            (f"/s/{i}.html", f"Story number {i}", datetime(2017, 2, 16, tzinfo=UTC))
+            for i in range(count["n"])]).encode(), "application/rss+xml")
+        settings = make_settings({"t": {"sources": [
+            {"url": site.url("/feed.xml"), "kind": "feed", "robots": False}]}})
+        store = RedisStore.from_url(redis_url)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            await crawl(settings, store, cpu)
+            assert len(await store.topic_articles("t", 100)) == 50  # max_entries
+            count["n"] = 61  # one new item: the feed is parsed again, 60 links known
+            client.config_resetstat()  # our private server
+            await crawl(settings, store, cpu)
+            stats = client.info("commandstats")
+            reads = sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("get", "mget"))
+            assert site.hits["/s/60.html"] == 1 and all(site.hits[f"/s/{i}.html"] == 1 for i in range(60))
+            assert reads < 15, stats
+        finally:
+            client.close()
+            await store.close()

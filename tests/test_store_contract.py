@@ -17,6 +17,7 @@ import pytest
 from feedsvc import keys
 from feedsvc.models import Article, FetchState
 from feedsvc.store import Store
+from feedsvc.store.codec import PackedPage
 from feedsvc.store.memory import MemoryStore
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -31,6 +32,11 @@ def art(url: str, published: datetime = T0, *, first_seen: datetime = T0, **kw: 
         first_seen=first_seen,
         **kw,
     )
+
+
+async def page_of(store: Store, url: str) -> tuple[bytes, str | None] | None:
+    page = await store.get_page(url)
+    return None if page is None else page.unpack()
 
 
 def urls(articles: list[Article]) -> list[str]:
@@ -168,7 +174,7 @@ async def test_versions_change_on_add_and_prune_only(store: Store) -> None:
     await store.add_article("t", art("https://a.example/dup", fingerprint="f"))
     await store.topic_articles("t", 10)
     await store.get_article(a.url)
-    await store.put_page(a.url, b"<html>", "text/html")
+    await store.put_page(a.url, PackedPage.pack(b"<html>", "text/html"))
     await store.put_state(a.url, FetchState(etag='"x"'))
     await store.add_article("u", art("https://a.example/2"))
     assert await store.prune("t", seen_before=0.0, keep=10) == 0
@@ -277,24 +283,23 @@ async def test_concurrent_adds_of_one_url(store: Store) -> None:
 
 async def test_pages_roundtrip_binary_safe(store: Store) -> None:
     every_byte = bytes(range(256)) * 40
-    await store.put_page("https://a.example/bin", every_byte, "application/octet-stream")
-    await store.put_page("https://a.example/none", b"<html>x</html>", None)
-    await store.put_page("https://a.example/empty", b"", "")
-    await store.put_page(
-        "https://a.example/u", "<p>caf\u00e9</p>".encode("latin-1"), "text/html; charset=iso-8859-1"
-    )
-    assert await store.get_page("https://a.example/bin") == (
+    await store.put_page("https://a.example/bin", PackedPage.pack(every_byte, "application/octet-stream"))
+    await store.put_page("https://a.example/none", PackedPage.pack(b"<html>x</html>", None))
+    await store.put_page("https://a.example/empty", PackedPage.pack(b"", ""))
+    latin = "<p>caf\u00e9</p>".encode("latin-1")
+    await store.put_page("https://a.example/u", PackedPage.pack(latin, "text/html; charset=iso-8859-1"))
+    assert await page_of(store, "https://a.example/bin") == (
         every_byte,
         "application/octet-stream",
     )
-    assert await store.get_page("https://a.example/none") == (b"<html>x</html>", None)
-    assert await store.get_page("https://a.example/empty") == (b"", "")
-    assert await store.get_page("https://a.example/u") == (
+    assert await page_of(store, "https://a.example/none") == (b"<html>x</html>", None)
+    assert await page_of(store, "https://a.example/empty") == (b"", "")
+    assert await page_of(store, "https://a.example/u") == (
         b"<p>caf\xe9</p>",
         "text/html; charset=iso-8859-1",
     )
-    await store.put_page("https://a.example/none", b"v2", "text/html")
-    assert await store.get_page("https://a.example/none") == (b"v2", "text/html")
+    await store.put_page("https://a.example/none", PackedPage.pack(b"v2", "text/html"))
+    assert await page_of(store, "https://a.example/none") == (b"v2", "text/html")
 
 
 async def test_state_roundtrip(store: Store) -> None:
@@ -317,6 +322,25 @@ async def test_state_roundtrip(store: Store) -> None:
     assert await store.get_state("https://a.example/blank") == FetchState()
     await store.put_state("https://a.example/feed", FetchState(error_count=1))
     assert await store.get_state("https://a.example/feed") == FetchState(error_count=1)
+
+
+async def test_batch_reads_keep_order_and_missing(store: Store) -> None:
+    # More than one Redis batch (keys per MGET) and a repeated URL.
+    stored = [f"https://a.example/{i}" for i in range(0, 600, 3)]
+    for i, url in enumerate(stored):
+        await store.add_article("t", art(url, T0 + timedelta(minutes=i)))
+        await store.put_state(url, FetchState(etag=f'"{i}"', topics=("t",)))
+    asked = [f"https://a.example/{i}" for i in range(600)] + [stored[0]]
+    got = await store.get_articles(asked)
+    states = await store.get_states(asked)
+    assert len(got) == len(states) == len(asked)
+    for url, article, state in zip(asked, got, states, strict=True):
+        if url in stored:
+            assert article is not None and article.url == url
+            assert state is not None and state.etag == f'"{stored.index(url)}"'
+        else:
+            assert article is None and state is None
+    assert await store.get_articles([]) == [] and await store.get_states([]) == []
 
 
 async def test_unknown_keys_return_none(store: Store) -> None:
@@ -342,8 +366,8 @@ async def test_hostile_and_unicode_text_preserved(store: Store) -> None:
     state = FetchState(etag='"\u00e9\x00"', last_error="bad \ud800 bytes")
     await store.put_state(a.url, state)
     assert await store.get_state(a.url) == state
-    await store.put_page(a.url, b"\xff\xfe\x00", "text/html; charset=\u00e9")
-    assert await store.get_page(a.url) == (b"\xff\xfe\x00", "text/html; charset=\u00e9")
+    await store.put_page(a.url, PackedPage.pack(b"\xff\xfe\x00", "text/html; charset=\u00e9"))
+    assert await page_of(store, a.url) == (b"\xff\xfe\x00", "text/html; charset=\u00e9")
 
 
 async def test_ping(store: Store) -> None:
@@ -358,11 +382,11 @@ async def test_memory_store_expires_like_redis_ttls() -> None:
     store = MemoryStore(clock=lambda: now[0])
     day = 86400
     await store.add_article("t", art("https://a.example/1", first_seen=T0), retention=10 * day)
-    await store.put_page("https://a.example/1", b"page", None)
+    await store.put_page("https://a.example/1", PackedPage.pack(b"page", None))
     await store.put_state("https://a.example/1", FetchState(error_count=2))
     now[0] += 10 * day + keys.ARTICLE_TTL_MARGIN - 1
     assert await store.get_article("https://a.example/1") is not None
-    assert await store.get_page("https://a.example/1") == (b"page", None)
+    assert await page_of(store, "https://a.example/1") == (b"page", None)
     assert await store.get_state("https://a.example/1") is not None
     now[0] += 2
     assert await store.get_article("https://a.example/1") is None

@@ -85,7 +85,7 @@ async def test_every_key_under_prefix(rstore: RedisStore, raw: aioredis.Redis) -
     a = art("https://a.example/1", fingerprint="fp")
     await rstore.add_article("t", a)
     await rstore.add_article("u", art("https://b.example/2"))
-    await rstore.put_page(a.url, b"<html></html>", "text/html")
+    await rstore.put_page(a.url, codec.PackedPage.pack(b"<html></html>", "text/html"))
     await rstore.put_state(a.url, FetchState(etag='"e"'))
     await rstore.prune("u", seen_before=0.0, keep=0)
     found = [k async for k in raw.scan_iter(count=1000)]
@@ -104,7 +104,7 @@ async def test_large_values_compressed(rstore: RedisStore, raw: aioredis.Redis) 
     assert stored[0] == codec.BROTLI
     as_json = json.dumps({"content_html": a.content_html, "title": a.title}).encode()
     assert len(stored) < len(as_json) * 0.75
-    await rstore.put_page(a.url, page, "text/html")
+    await rstore.put_page(a.url, codec.PackedPage.pack(page, "text/html"))
     stored_page = await raw.get(keys.page(a.url))
     assert stored_page is not None
     assert len(stored_page) < len(page) / 2
@@ -136,7 +136,7 @@ async def test_ttls(rstore: RedisStore, raw: aioredis.Redis) -> None:
     # update_article keeps the expiry.
     await rstore.update_article(art(b.url, title="new", first_seen=now), ["t"])
     assert abs(await raw.ttl(keys.article(b.url)) - want) < 60
-    await rstore.put_page(a.url, b"x", None)
+    await rstore.put_page(a.url, codec.PackedPage.pack(b"x", None))
     await rstore.put_state(a.url, FetchState())
     assert abs(await raw.ttl(keys.page(a.url)) - keys.PAGE_TTL) < 60
     assert abs(await raw.ttl(keys.state(a.url)) - keys.STATE_TTL) < 60
@@ -180,7 +180,7 @@ async def test_persists_across_clients_and_server_restart(
     a = art("https://a.example/1", fingerprint="fp", author="A")
     first = RedisStore.from_url(redis_url)
     await first.add_article("t", a)
-    await first.put_page(a.url, b"<html>page</html>", "text/html")
+    await first.put_page(a.url, codec.PackedPage.pack(b"<html>page</html>", "text/html"))
     await first.put_state(a.url, FetchState(etag='"v1"', next_due=123.0))
     version = (await first.topic_versions(["t"]))["t"]
     await first.close()
@@ -193,7 +193,8 @@ async def test_persists_across_clients_and_server_restart(
         assert await second.get_article(a.url) == a
         assert await second.topic_articles("t", 10) == [a]
         assert await second.topic_versions(["t"]) == {"t": version}
-        assert await second.get_page(a.url) == (b"<html>page</html>", "text/html")
+        page = await second.get_page(a.url)
+        assert page is not None and page.unpack() == (b"<html>page</html>", "text/html")
         assert await second.get_state(a.url) == FetchState(etag='"v1"', next_due=123.0)
         # Dedup state survived too: the same story is not a new entry after a restart.
         assert await second.add_article("t", art("https://b.example/x", fingerprint="fp")) is False
@@ -258,8 +259,10 @@ async def test_corrupt_value_is_store_error(rstore: RedisStore, raw: aioredis.Re
         await rstore.get_article("https://a.example/bad")
     with pytest.raises(StoreError, match="zlib"):
         await rstore.get_state("https://a.example/bad")
+    page = await rstore.get_page("https://a.example/bad")
+    assert page is not None
     with pytest.raises(StoreError, match="truncated"):
-        await rstore.get_page("https://a.example/bad")
+        page.unpack()  # in the CPU worker that re-extracts it
 
 
 async def test_wrong_type_is_store_error(rstore: RedisStore, raw: aioredis.Redis) -> None:
@@ -315,7 +318,7 @@ async def test_memory_per_article(rstore: RedisStore, raw: aioredis.Redis) -> No
             article_keys += used
     per_article = total / n
     gz = len(gzip.compress(page))
-    await rstore.put_page("https://www.spacewar.com/p", page, "text/html")
+    await rstore.put_page("https://www.spacewar.com/p", codec.PackedPage.pack(page, "text/html"))
     page_mem = await raw.memory_usage(keys.page("https://www.spacewar.com/p"), samples=0)
     print(
         f"\nredis memory per article: {per_article:.0f} B with indexes "
@@ -371,7 +374,8 @@ async def test_more_callers_than_connections_wait_instead_of_failing(redis_url: 
 
 
 async def test_page_ttl_follows_page_retention(rstore: RedisStore, raw: aioredis.Redis) -> None:
-    await rstore.put_page("https://a.example/p", b"<html>x</html>", "text/html", ttl=100)
+    page = codec.PackedPage.pack(b"<html>x</html>", "text/html")
+    await rstore.put_page("https://a.example/p", page, ttl=100)
     assert 95 <= await raw.ttl(keys.page("https://a.example/p")) <= 100
-    await rstore.put_page("https://a.example/q", b"<html>x</html>", "text/html")
+    await rstore.put_page("https://a.example/q", page)
     assert await raw.ttl(keys.page("https://a.example/q")) > keys.PAGE_TTL - 5

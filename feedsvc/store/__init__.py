@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from feedsvc.models import Article, FetchState
+from feedsvc.store.codec import PackedPage
 
 if TYPE_CHECKING:
     from feedsvc.config import Settings
@@ -26,6 +27,10 @@ class Store(Protocol):
 
     # -- articles ---------------------------------------------------------
     async def get_article(self, url: str) -> Article | None: ...
+
+    async def get_articles(self, urls: Sequence[str]) -> list[Article | None]:
+        """``get_article`` of each URL, in order, in a few round-trips: a poll of a
+        thousand links must not wait for a thousand answers one after another."""
 
     async def add_article(
         self, topic: str, article: Article, *, retention: float | None = None
@@ -64,15 +69,16 @@ class Store(Protocol):
         ``keep``; returns how many were dropped from the topic."""
 
     # -- origin pages -----------------------------------------------------
-    async def put_page(
-        self, url: str, body: bytes, content_type: str | None, *, ttl: float | None = None
-    ) -> None:
+    async def put_page(self, url: str, page: PackedPage, *, ttl: float | None = None) -> None:
         """Keep an origin page for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
 
-    async def get_page(self, url: str) -> tuple[bytes, str | None] | None: ...
+    async def get_page(self, url: str) -> PackedPage | None: ...
 
     # -- fetch state ------------------------------------------------------
     async def get_state(self, url: str) -> FetchState | None: ...
+
+    async def get_states(self, urls: Sequence[str]) -> list[FetchState | None]:
+        """``get_state`` of each URL, in order, in a few round-trips."""
 
     async def put_state(self, url: str, state: FetchState) -> None: ...
 

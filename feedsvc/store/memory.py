@@ -11,7 +11,6 @@ the bulk of the memory, issue #3 item 3).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -52,7 +51,7 @@ class MemoryStore:
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._articles: dict[str, tuple[Article, float]] = {}
-        self._pages: dict[str, tuple[bytes, float]] = {}
+        self._pages: dict[str, tuple[codec.PackedPage, float]] = {}
         self._states: dict[str, tuple[FetchState, float]] = {}
         self._topics: dict[str, _Topic] = {}
         self._next_sweep = 0.0
@@ -85,6 +84,11 @@ class MemoryStore:
     async def get_article(self, url: str) -> Article | None:
         """The stored article for ``url``, or None."""
         return self._article(url, self._clock())
+
+    async def get_articles(self, urls: Sequence[str]) -> list[Article | None]:
+        """See :meth:`feedsvc.store.Store.get_articles`."""
+        now = self._clock()
+        return [self._article(url, now) for url in urls]
 
     async def add_article(
         self, topic: str, article: Article, *, retention: float | None = None
@@ -173,27 +177,33 @@ class MemoryStore:
 
     # -- origin pages -----------------------------------------------------
     async def put_page(
-        self, url: str, body: bytes, content_type: str | None, *, ttl: float | None = None
+        self, url: str, page: codec.PackedPage, *, ttl: float | None = None
     ) -> None:
-        """Keep the page (compressed) for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
-        # Off the event loop, as in the Redis store (Brotli releases the GIL).
-        data = await asyncio.to_thread(codec.page_to_bytes, body, content_type)
+        """Keep the (packed) page for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
         now = self._clock()
         self._sweep(now)
-        self._pages[url] = (data, now + (ttl or keys.PAGE_TTL))
+        self._pages[url] = (page, now + (ttl or keys.PAGE_TTL))
 
-    async def get_page(self, url: str) -> tuple[bytes, str | None] | None:
-        """The stored body and content type, or None."""
+    async def get_page(self, url: str) -> codec.PackedPage | None:
+        """The stored page, or None."""
         item = self._pages.get(url)
         if item is None or item[1] <= self._clock():
             return None
-        return codec.page_from_bytes(item[0])
+        return item[0]
 
     # -- fetch state ------------------------------------------------------
     async def get_state(self, url: str) -> FetchState | None:
         """The stored fetch state, or None."""
+        return self._state(url, self._clock())
+
+    async def get_states(self, urls: Sequence[str]) -> list[FetchState | None]:
+        """See :meth:`feedsvc.store.Store.get_states`."""
+        now = self._clock()
+        return [self._state(url, now) for url in urls]
+
+    def _state(self, url: str, now: float) -> FetchState | None:
         item = self._states.get(url)
-        if item is None or item[1] <= self._clock():
+        if item is None or item[1] <= now:
             return None
         return item[0]
 

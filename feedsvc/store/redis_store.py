@@ -55,6 +55,12 @@ RETRIES = 1
 # Connections per store; callers beyond this wait up to POOL_TIMEOUT for one.
 MAX_CONNECTIONS = 32
 POOL_TIMEOUT = 10.0
+# Keys per MGET of a batch read: bounds one reply (articles are ~5-30 KB compressed) and
+# the time Redis spends on one command, which blocks every other client meanwhile.
+BATCH = 256
+# Decoding (Brotli, then JSON) more than this many articles at once runs in a thread,
+# off the event loop that serves feeds (~0.1 ms per article, issue #3 item 2).
+DECODE_INLINE = 4
 # add/update_article read the article, then write it in a script that checks it did not
 # change in between (optimistic concurrency); this bounds the retries under contention.
 _CAS_ATTEMPTS = 8
@@ -167,6 +173,15 @@ def _bytes(value: object) -> bytes:
     raise StoreError(f"unexpected Redis reply type {type(value).__name__}")
 
 
+async def _decode_articles(values: Sequence[object]) -> list[Article | None]:
+    def decode() -> list[Article | None]:
+        return [None if v is None else codec.article_from_bytes(_bytes(v)) for v in values]
+
+    if sum(v is not None for v in values) <= DECODE_INLINE:
+        return decode()
+    return await asyncio.to_thread(decode)
+
+
 def _enc(text: str) -> bytes:
     """UTF-8 that keeps lone surrogates (URLs and fingerprints are stored verbatim)."""
     return text.encode("utf-8", "surrogatepass")
@@ -248,6 +263,12 @@ class RedisStore:
         data = await self._r.get(keys.article(url))
         return None if data is None else codec.article_from_bytes(_bytes(data))
 
+    @_wrap_errors("get_articles")
+    async def get_articles(self, urls: Sequence[str]) -> list[Article | None]:
+        """See :meth:`feedsvc.store.Store.get_articles` (one MGET per :data:`BATCH`)."""
+        values = await self._mget([keys.article(u) for u in urls])
+        return await _decode_articles(values)
+
     @_wrap_errors("add_article")
     async def add_article(
         self, topic: str, article: Article, *, retention: float | None = None
@@ -327,7 +348,7 @@ class RedisStore:
             return []
         values = await self._r.mget([keys.article(_dec(u)) for u in urls])
         # An article past its TTL (retention ran out before a prune) is simply skipped.
-        return [codec.article_from_bytes(_bytes(v)) for v in values if v is not None]
+        return [a for a in await _decode_articles(values) if a is not None]
 
     @_wrap_errors("topic_versions")
     async def topic_versions(self, topics: Sequence[str]) -> dict[str, int]:
@@ -358,20 +379,15 @@ class RedisStore:
 
     # -- origin pages -----------------------------------------------------
     @_wrap_errors("put_page")
-    async def put_page(
-        self, url: str, body: bytes, content_type: str | None, *, ttl: float | None = None
-    ) -> None:
-        """Keep the page (compressed) for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
-        # Compressing a page is milliseconds of CPU; Brotli releases the GIL, so a
-        # thread keeps it off the event loop.
-        data = await asyncio.to_thread(codec.page_to_bytes, body, content_type)
-        await self._r.set(keys.page(url), data, ex=max(1, round(ttl or keys.PAGE_TTL)))
+    async def put_page(self, url: str, page: codec.PackedPage, *, ttl: float | None = None) -> None:
+        """Keep the (packed) page for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
+        await self._r.set(keys.page(url), page.data, ex=max(1, round(ttl or keys.PAGE_TTL)))
 
     @_wrap_errors("get_page")
-    async def get_page(self, url: str) -> tuple[bytes, str | None] | None:
-        """The stored body and content type, or None."""
+    async def get_page(self, url: str) -> codec.PackedPage | None:
+        """The stored page, or None."""
         data = await self._r.get(keys.page(url))
-        return None if data is None else codec.page_from_bytes(_bytes(data))
+        return None if data is None else codec.PackedPage(_bytes(data))
 
     # -- fetch state ------------------------------------------------------
     @_wrap_errors("get_state")
@@ -379,6 +395,18 @@ class RedisStore:
         """The stored fetch state, or None."""
         data = await self._r.get(keys.state(url))
         return None if data is None else codec.state_from_bytes(_bytes(data))
+
+    @_wrap_errors("get_states")
+    async def get_states(self, urls: Sequence[str]) -> list[FetchState | None]:
+        """See :meth:`feedsvc.store.Store.get_states` (one MGET per :data:`BATCH`)."""
+        values = await self._mget([keys.state(u) for u in urls])
+        return [None if v is None else codec.state_from_bytes(_bytes(v)) for v in values]
+
+    async def _mget(self, names: Sequence[str]) -> list[object]:
+        values: list[object] = []
+        for i in range(0, len(names), BATCH):
+            values.extend(await self._r.mget(names[i:i + BATCH]))
+        return values
 
     @_wrap_errors("put_state")
     async def put_state(self, url: str, state: FetchState) -> None:
