@@ -26,11 +26,11 @@ from feedsvc.cpu import CpuPool, sites_stamp
 from feedsvc.errors import ConfigError
 from feedsvc.feeds import FeedCache
 from feedsvc.fetch import Fetcher
-from feedsvc.metrics import Metrics
+from feedsvc.metrics import MULTIPROC_ENV, Metrics
 from feedsvc.pipeline import Pipeline
 from feedsvc.scheduler import Scheduler
 from feedsvc.store import Store, create_store
-from feedsvc.web import LIVE, METRICS, STORE, Live, add_routes
+from feedsvc.web import LIVE, METRICS, STORE, Live, add_routes, refresh_metrics
 
 log = logging.getLogger("feedsvc.app")
 
@@ -39,11 +39,14 @@ CPU = web.AppKey("cpu", CpuPool)
 # changed feed would wait seconds to be re-rendered (issue #3 item 2).
 RENDER_CPU = web.AppKey("render_cpu", CpuPool)
 # Under contention the serving loop comes first, then the renderer (a changed feed), then
-# extraction (a crawl): Linux gives a task of nice 5 about a third, nice 10 about a
-# tenth, of the CPU share of a nice-0 one (CFS weights 335 and 110 against 1024).
+# extraction (a crawl): Linux gives a task of nice 5 about a third of the CPU share of a
+# nice-0 one (CFS weight 335 against 1024); extraction workers run in SCHED_IDLE too.
 RENDER_NICENESS = 5
 INGEST_NICENESS = 10
 FETCHER = web.AppKey("fetcher", Fetcher)
+# With several processes (multiprocess metrics), each one folds its counts and checks the
+# store this often, since a scrape reaches only one of them (issue #3 item 5).
+METRICS_INTERVAL = 2.0
 
 
 class Runtime:
@@ -183,7 +186,7 @@ def create_app(
             return
         app[CPU] = CpuPool(
             settings.extract_workers, sites_dir=settings.sites_dir,
-            time_budget=settings.extract_timeout, niceness=INGEST_NICENESS,
+            time_budget=settings.extract_timeout, niceness=INGEST_NICENESS, idle=True,
         )
         # a poll-only process renders nothing: no render worker for it
         app[RENDER_CPU] = CpuPool(1, niceness=RENDER_NICENESS) if serve else app[CPU]
@@ -227,9 +230,25 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app.cleanup_ctx.extend([store_ctx, cpu_ctx, live_ctx, reload_ctx])
+    async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+        if not os.environ.get(MULTIPROC_ENV):
+            yield  # one process: /metrics itself folds and checks
+            return
+        task = asyncio.get_running_loop().create_task(_refresh_metrics(app))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.extend([store_ctx, cpu_ctx, live_ctx, metrics_ctx, reload_ctx])
     add_routes(app, settings.topics)
     return app
+
+
+async def _refresh_metrics(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(METRICS_INTERVAL)
+        await refresh_metrics(app)
 
 
 async def _watch_file(runtime: Runtime, interval: float) -> None:

@@ -207,9 +207,11 @@ def test_ingest_workers_yield_to_serving() -> None:
     """Extraction workers run niced so ingest does not raise feed latency (issue #3)."""
     import os
 
-    pool = CpuPool(1, niceness=10)
+    pool = CpuPool(1, niceness=10, idle=True)
     try:
         base = os.nice(0)
         assert asyncio.run(pool.run(os.nice, 0)) == min(base + 10, 19)
+        if hasattr(os, "SCHED_IDLE"):
+            assert asyncio.run(pool.run(os.sched_getscheduler, 0)) == os.SCHED_IDLE
     finally:
         pool.close()
