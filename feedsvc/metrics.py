@@ -1,14 +1,26 @@
 """Prometheus metrics (issue #3 item 5), on a registry owned by the app, not a global one,
-so several apps (tests, workers) never collide."""
+so several apps (tests, workers) never collide.
+
+``serve`` on Redis runs one polling process and N serving processes: the poller's
+fetch and extraction metrics and every server's request counts live in different
+processes. prometheus-client's multiprocess mode (values in per-process files under
+``$PROMETHEUS_MULTIPROC_DIR``, which the parent sets before starting anything) lets any
+serving process answer ``/metrics`` for all of them.
+"""
 
 from __future__ import annotations
 
+import os
 from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_ENV", "Metrics"]
+
+# prometheus-client reads it when first imported: set it before importing this module.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -39,12 +51,14 @@ class Metrics:
         self.articles_stored = Counter(
             "feedsvc_articles_stored", "New entries stored, per topic", ["topic"], registry=r
         )
+        # Across processes: the poller alone sets source errors; the store counts as down
+        # when any live process last saw it down.
         self.source_errors = Gauge(
             "feedsvc_source_errors", "Consecutive failures of each source", ["topic", "source"],
-            registry=r,
+            registry=r, multiprocess_mode="livemax",
         )
         self.store_up = Gauge("feedsvc_store_up", "1 when the store answered its last check",
-                              registry=r)
+                              registry=r, multiprocess_mode="livemin")
         self.store_up.set(1)
         # Feed requests by status, counted as plain ints on the hot path (a Prometheus
         # labelled counter costs more than the rest of a cached-feed request) and folded
@@ -61,4 +75,11 @@ class Metrics:
                 self._folded[status] = total
 
     def render(self) -> bytes:
+        """The exposition text: this app's registry, or every process's values in
+        multiprocess mode."""
+        path = os.environ.get(MULTIPROC_ENV)
+        if path:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
         return generate_latest(self.registry)

@@ -134,17 +134,22 @@ async def readyz(request: web.Request) -> web.Response:
     return web.Response(text="ready\n")
 
 
-async def metrics_handler(request: web.Request) -> web.Response:
-    """``GET /metrics`` in the Prometheus text format."""
-    metrics = request.app[METRICS]
-    cache = request.app[LIVE].feeds
-    metrics.cache_hits.inc(cache.take_hits())
+async def refresh_metrics(app: web.Application) -> None:
+    """Fold the hot path's plain counts into the Prometheus metrics and check the store."""
+    metrics = app[METRICS]
+    metrics.cache_hits.inc(app[LIVE].feeds.take_hits())
     metrics.fold()
     try:
-        await request.app[STORE].ping()
+        await app[STORE].ping()
         metrics.store_up.set(1)
     except StoreError:
         metrics.store_up.set(0)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """``GET /metrics`` in the Prometheus text format."""
+    metrics = request.app[METRICS]
+    await refresh_metrics(request.app)
     resp = web.Response(body=metrics.render())
     resp.headers[hdrs.CONTENT_TYPE] = CONTENT_TYPE_LATEST
     return resp

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 
 from tests.test_cli import run_cli
@@ -49,11 +50,13 @@ async def test_workers_need_redis(tmp_path: Path) -> None:
     assert "--workers 2 needs service.redis_url" in err
 
 
-async def test_two_workers_share_the_port_and_one_process_polls(
-    tmp_path: Path, redis_url: str
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_serving_processes_share_the_port_and_one_process_polls(
+    tmp_path: Path, redis_url: str, workers: int
 ) -> None:
-    """Two serving processes accept on one port; a third, the parent, polls alone (so a
-    crawl never shares an event loop with feed requests) and its articles reach both."""
+    """On Redis, N serving processes accept on one port; another, the parent, polls alone
+    (so a crawl never shares an event loop with feed requests) and its articles reach
+    them all. ``/metrics``, whichever process answers, counts every process's work."""
     from tests.origin import Origin
     from tests.site import STORIES, article_page, index_page
 
@@ -68,17 +71,17 @@ async def test_two_workers_share_the_port_and_one_process_polls(
             "topics": {"a": {"sources": [{"url": site.url("/index.html"), "robots": False}]}},
         }))
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "feedsvc", "serve", "--workers", "2", "-c", str(cfg),
+            sys.executable, "-m", "feedsvc", "serve", "--workers", str(workers), "-c", str(cfg),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
         try:
             pids: set[int] = set()
             for _ in range(150):
                 pids = listening_pids(port)
-                if len(pids) >= 2:
+                if len(pids) >= workers:
                     break
                 await asyncio.sleep(0.1)
-            assert len(pids) == 2, pids
+            assert len(pids) == workers, pids
             assert proc.pid not in pids  # the parent polls and does not serve
             async with aiohttp.ClientSession() as http:
                 entries = 0
@@ -99,6 +102,17 @@ async def test_two_workers_share_the_port_and_one_process_polls(
                     async with http.get(f"http://127.0.0.1:{port}/feeds/a.atom",
                                         headers={"Connection": "close"}) as r:
                         assert (await r.text()).count("<entry>") == len(STORIES)
+                # the poller's counts (no HTTP of its own) and the servers' requests
+                await asyncio.sleep(2.5)  # each process folds its counts every 2 s
+                for _ in range(4):
+                    async with http.get(f"http://127.0.0.1:{port}/metrics",
+                                        headers={"Connection": "close"}) as r:
+                        text = await r.text()
+                    assert f'feedsvc_articles_stored_total{{topic="a"}} {len(STORIES)}.0' in text
+                    assert 'feedsvc_fetches_total{host="127.0.0.1:' in text
+                    served = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                              if line.startswith('feedsvc_feed_requests_total{status="200"}')]
+                    assert served and served[0] >= 10 + 1
             assert site.hits["/index.html"] == 1  # polled once: one poller, not one per worker
         finally:
             proc.terminate()
