@@ -244,7 +244,7 @@ def _run_server(
     if cpu_workers is not None:
         settings = replace(settings, extract_workers=cpu_workers)
     app = create_app(settings, start_scheduler=poll, reload_signals=True,
-                     config_watch_interval=2.0)
+                     config_watch_interval=2.0, prerender=True)
     log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,
              len(settings.topics), settings.listen_host, settings.listen_port,
              settings.redis_url_redacted or "in-process", "" if poll else ", not polling")

@@ -117,6 +117,15 @@ class FeedCache:
         finally:
             self._background.pop(topic, None)
 
+    async def render_all(self) -> None:
+        """Render every topic now; with the store down, leave them to the first request."""
+        for topic in self._locks:
+            try:
+                await self.refresh(topic)
+            except StoreError as exc:
+                log.warning("feeds not pre-rendered, store unavailable: %s", exc)
+                return
+
     def _render_wait(self, topic: str) -> float:
         """Seconds until ``topic`` may be rendered again in the background."""
         last = self._last_render.get(topic)

@@ -178,6 +178,22 @@ async def test_changed_feed_served_stale_while_rerendering_and_bursts_coalesce(
     await cache.close()
 
 
+async def test_prerender_renders_every_feed_before_the_first_request(
+    store: MemoryStore, cpu: CpuPool
+) -> None:
+    """``serve`` renders stored feeds at start-up: no request waits for a first render."""
+    await store.add_article("superpowers", article(1))
+    app = create_app(SETTINGS, store=store, cpu=cpu, start_scheduler=False, prerender=True)
+    async with TestClient(TestServer(app)) as client:
+        feeds = client.app[LIVE].feeds  # type: ignore[index]
+        assert feeds.renders == len(SETTINGS.topics)
+        ready = feeds.current("superpowers")
+        assert ready is not None and ready.entries == 1
+        resp = await client.get("/feeds/superpowers.atom")
+        assert await resp.read() == ready.body
+        assert feeds.renders == len(SETTINGS.topics)  # the request rendered nothing
+
+
 async def test_renders_of_a_changing_topic_are_spaced_out(store: MemoryStore, cpu: CpuPool) -> None:
     """A crawl changing a topic for a while costs one render per interval, not one per
     burst (issue #3 item 2: rendering competed with serving during a cold crawl)."""
