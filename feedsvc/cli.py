@@ -198,9 +198,9 @@ async def _run_poller(
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("feedsvc %s: %d serving processes on http://%s:%d/, this one %s", __version__,
-             len(children), settings.listen_host, settings.listen_port,
-             "polling" if poll else "idle (--no-poll)")
+    log.info("feedsvc %s: %d serving process%s on http://%s:%d/, this one %s", __version__,
+             len(children), "" if len(children) == 1 else "es", settings.listen_host,
+             settings.listen_port, "polling" if poll else "idle (--no-poll)")
     try:
         while not stop.is_set():
             try:
