@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -20,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import yaml
 
@@ -96,6 +97,23 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("check-config", help="validate and print the resolved configuration")
     config_arg(k)
     return p
+
+
+def entry() -> NoReturn:
+    """The console entry point: :func:`main`, then exit without the interpreter's teardown.
+
+    Every resource ``main`` opens (store, process pools, sockets) is closed before it
+    returns; what remains is the interpreter unloading lxml, aiohttp, pydantic and the
+    rest, ~65 ms: a seventh of a ``crawl --once`` of a 50-item feed at per_host 8
+    (issue #3 item 3). Log handlers and the standard streams are flushed first.
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        # a closed pipe (`| head`): nothing more can be said
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

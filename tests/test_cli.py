@@ -107,3 +107,31 @@ async def test_json_logs_one_object_per_line(tmp_path: Path) -> None:
     failure = [e for e in events if e["logger"] == "feedsvc.pipeline"]
     assert failure and failure[0]["level"] == "warning"
     assert "HTTP 404" in failure[0]["msg"] and "gone.html" in failure[0]["msg"]
+
+
+async def test_entry_point_exits_without_teardown_and_loses_no_output(tmp_path: Path) -> None:
+    """The console entry point skips the interpreter's teardown (~65 ms, issue #3) after
+    flushing: a handler registered for teardown never runs, every line still arrives,
+    and the exit code is main()'s."""
+    cfg = write_config(tmp_path, [{"url": "https://news.test/a.html"}])
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('TEARDOWN', file=sys.stderr, flush=True))\n"
+        f"sys.argv = ['feedsvc', 'check-config', '-c', {cfg!r}]\n"
+        "print('x' * 100_000, end='')\n"  # buffered output the fast exit must flush
+        "from feedsvc.cli import entry\n"
+        "entry()\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0
+    assert b"TEARDOWN" not in err
+    assert out.startswith(b"x" * 100_000)
+    assert b"topics:" in out and out.endswith(b"\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("topics: 7\n")
+    code, _, err_text = await run_cli("check-config", "-c", str(bad))
+    assert code == 2 and "config error" in err_text
