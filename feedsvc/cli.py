@@ -19,7 +19,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from feedsvc.cpu import CpuPool
 
 log = logging.getLogger("feedsvc")
+# How often a serving process checks that its parent, the poller, is still there.
+PARENT_CHECK_INTERVAL = 1.0
 
 
 class _JsonFormatter(logging.Formatter):
@@ -238,14 +240,29 @@ def _signal_all(children: list[multiprocessing.process.BaseProcess], sig: int) -
 
 
 def _serve_worker(config_path: str, log_format: str, log_level: str) -> None:
-    """Entry point of an extra serving process: serves feeds, never polls."""
+    """Entry point of a serving process beside the poller: serves feeds, never polls."""
     setup_logging(log_format, log_level)
     settings = load_config(config_path)
-    _run_server(settings, poll=False, reuse_port=True, cpu_workers=1)
+    _run_server(settings, poll=False, reuse_port=True, cpu_workers=1, parent=os.getppid())
+
+
+async def _exit_with_parent(parent: int) -> None:
+    """Stop this process (gracefully, as on SIGTERM) once its parent is gone: a poller
+    killed with SIGKILL must not leave serving processes holding the port, serving
+    feeds that no longer change."""
+    # Polled: nothing notifies a process of its parent's death short of Linux's
+    # prctl(PR_SET_PDEATHSIG), which the standard library does not expose.
+    while True:
+        await asyncio.sleep(PARENT_CHECK_INTERVAL)
+        if os.getppid() != parent:
+            break
+    log.error("the polling process (pid %d) is gone; stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _run_server(
-    settings: Settings, *, poll: bool, reuse_port: bool, cpu_workers: int | None = None
+    settings: Settings, *, poll: bool, reuse_port: bool, cpu_workers: int | None = None,
+    parent: int | None = None,
 ) -> None:
     from dataclasses import replace
 
@@ -263,6 +280,15 @@ def _run_server(
         settings = replace(settings, extract_workers=cpu_workers)
     app = create_app(settings, start_scheduler=poll, reload_signals=True,
                      config_watch_interval=2.0, prerender=True)
+    if parent is not None:
+        async def parent_watch(app: web.Application) -> AsyncIterator[None]:
+            task = asyncio.get_running_loop().create_task(_exit_with_parent(parent))
+            yield
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        app.cleanup_ctx.append(parent_watch)
     log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,
              len(settings.topics), settings.listen_host, settings.listen_port,
              settings.redis_url_redacted or "in-process", "" if poll else ", not polling")

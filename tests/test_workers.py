@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import sys
@@ -117,3 +118,40 @@ async def test_serving_processes_share_the_port_and_one_process_polls(
         finally:
             proc.terminate()
             await proc.wait()
+
+
+async def test_serving_process_stops_when_the_poller_is_killed(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """A poller killed with SIGKILL leaves no serving process holding the port."""
+    import signal
+
+    port = free_port()
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "service": {"listen": f"127.0.0.1:{port}", "redis_url": redis_url},
+        "topics": {"a": {"sources": [{"url": "http://127.0.0.1:9/index.html"}]}},
+    }))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "feedsvc", "serve", "--no-poll", "-c", str(cfg),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        pids: set[int] = set()
+        for _ in range(150):
+            pids = listening_pids(port)
+            if pids:
+                break
+            await asyncio.sleep(0.1)
+        assert len(pids) == 1 and proc.pid not in pids
+        proc.kill()  # the poller only
+        await proc.wait()
+        for _ in range(100):
+            if not listening_pids(port):
+                break
+            await asyncio.sleep(0.1)
+        assert not listening_pids(port)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of its group
