@@ -2,7 +2,7 @@
 
     python -m bench [--quick] [--full] [--soak] [--only serve,crawl,...] [--json PATH]
 
-Sections: serve, crawl, redis, poll, ingest (the default run, about 6 minutes on two
+Sections: serve, crawl, redis, poll, ingest (the default run, about 5 minutes on two
 cores) and soak (10 minutes, only with ``--soak``). Each prints its table; a summary of
 every metric with its same-run baseline, ratio, target and verdict ends the run, and the
 whole result is written as JSON to ``bench/results/`` (or ``--json PATH``). Targets are
