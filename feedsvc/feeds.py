@@ -39,6 +39,9 @@ log = logging.getLogger("feedsvc.feeds")
 # target (poll interval + 5 s, issue #3 item 3).
 MIN_RENDER_INTERVAL = 1.0
 RENDER_SPACING = 10.0
+# ...and never more than this, whatever a render costs, so a new entry still shows within
+# the poll interval + 5 s (issue #3 item 3) on a slow machine with a huge feed.
+MAX_RENDER_INTERVAL = 3.0
 
 
 class FeedCache:
@@ -132,7 +135,7 @@ class FeedCache:
         if last is None:
             return 0.0
         started, took = last
-        spacing = max(self._min_interval, RENDER_SPACING * took)
+        spacing = min(max(self._min_interval, RENDER_SPACING * took), MAX_RENDER_INTERVAL)
         return max(0.0, started + spacing - time.monotonic())
 
     def current(self, topic: str) -> RenderedFeed | None:

@@ -219,6 +219,20 @@ async def test_renders_of_a_changing_topic_are_spaced_out(store: MemoryStore, cp
     await cache.close()
 
 
+async def test_render_spacing_is_bounded(store: MemoryStore, cpu: CpuPool) -> None:
+    """However long the last render took, the next one waits at most MAX_RENDER_INTERVAL:
+    a new entry must still show within the poll interval + 5 s."""
+    from feedsvc.feeds import MAX_RENDER_INTERVAL, FeedCache
+
+    cache = FeedCache(SETTINGS, store, cpu, min_interval=0.5)
+    await cache.get("superpowers")
+    started, _ = cache._last_render["superpowers"]
+    assert 0.5 - 0.1 <= cache._render_wait("superpowers") <= 0.5
+    cache._last_render["superpowers"] = (started, 2.0)  # as if that render took 2 s
+    assert MAX_RENDER_INTERVAL - 0.5 <= cache._render_wait("superpowers") <= MAX_RENDER_INTERVAL
+    await cache.close()
+
+
 def test_ingest_workers_yield_to_serving() -> None:
     """Extraction workers run niced so ingest does not raise feed latency (issue #3)."""
     import os
@@ -231,3 +245,22 @@ def test_ingest_workers_yield_to_serving() -> None:
             assert asyncio.run(pool.run(os.sched_getscheduler, 0)) == os.SCHED_IDLE
     finally:
         pool.close()
+
+
+async def test_service_priorities_serving_then_rendering_then_ingest(store: MemoryStore) -> None:
+    """The app's own pools: the renderer at nice 5, extraction at nice 10 in SCHED_IDLE,
+    the serving loop untouched (issue #3 item 2)."""
+    import os
+
+    from feedsvc.app import CPU, RENDER_CPU
+
+    app = create_app(SETTINGS, store=store, start_scheduler=False)
+    base = os.nice(0)
+    async with TestClient(TestServer(app)) as client:
+        render, ingest = client.app[RENDER_CPU], client.app[CPU]  # type: ignore[index]
+        assert await render.run(os.nice, 0) == min(base + 5, 19)
+        assert await ingest.run(os.nice, 0) == min(base + 10, 19)
+        if hasattr(os, "SCHED_IDLE"):
+            assert await ingest.run(os.sched_getscheduler, 0) == os.SCHED_IDLE
+            assert await render.run(os.sched_getscheduler, 0) == os.SCHED_OTHER
+    assert os.nice(0) == base
