@@ -15,10 +15,13 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from feedsvc import keys
 from feedsvc.models import Article, FetchState
 from feedsvc.store import codec
+
+_V = TypeVar("_V")
 
 # Expired entries are dropped lazily on read and by a sweep at most this often (seconds),
 # so a long-running process does not grow without bound.
@@ -43,6 +46,17 @@ class _Topic:
     seen: dict[str, float] = field(default_factory=dict)  # url -> first_seen epoch
     fingerprints: dict[str, str] = field(default_factory=dict)  # fingerprint -> url
     version: int = 0
+
+
+def _live(table: dict[str, tuple[_V, float]], key: str, now: float) -> _V | None:
+    """``table[key]``'s value unless it has expired (dropped then, like a Redis TTL)."""
+    item = table.get(key)
+    if item is None:
+        return None
+    if item[1] <= now:
+        del table[key]
+        return None
+    return item[0]
 
 
 class MemoryStore:
@@ -72,13 +86,7 @@ class MemoryStore:
                 del table[key]
 
     def _article(self, url: str, now: float) -> Article | None:
-        item = self._articles.get(url)
-        if item is None:
-            return None
-        if item[1] <= now:
-            del self._articles[url]
-            return None
-        return item[0]
+        return _live(self._articles, url, now)
 
     # -- articles ---------------------------------------------------------
     async def get_article(self, url: str) -> Article | None:
@@ -186,10 +194,7 @@ class MemoryStore:
 
     async def get_page(self, url: str) -> codec.PackedPage | None:
         """The stored page, or None."""
-        item = self._pages.get(url)
-        if item is None or item[1] <= self._clock():
-            return None
-        return item[0]
+        return _live(self._pages, url, self._clock())
 
     # -- fetch state ------------------------------------------------------
     async def get_state(self, url: str) -> FetchState | None:
@@ -202,10 +207,7 @@ class MemoryStore:
         return [self._state(url, now) for url in urls]
 
     def _state(self, url: str, now: float) -> FetchState | None:
-        item = self._states.get(url)
-        if item is None or item[1] <= now:
-            return None
-        return item[0]
+        return _live(self._states, url, now)
 
     async def put_state(self, url: str, state: FetchState) -> None:
         """Keep the state for ``keys.STATE_TTL`` seconds."""
