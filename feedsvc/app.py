@@ -17,7 +17,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -239,19 +240,26 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
-        if not os.environ.get(MULTIPROC_ENV):
-            yield  # one process: /metrics itself folds and checks
-            return
-        task = asyncio.get_running_loop().create_task(_refresh_metrics(app))
+    app.cleanup_ctx.extend([store_ctx, cpu_ctx, live_ctx, reload_ctx])
+    if os.environ.get(MULTIPROC_ENV):  # one process alone: /metrics folds and checks
+        app.cleanup_ctx.append(background_ctx(_refresh_metrics))
+    add_routes(app, settings.topics)
+    return app
+
+
+def background_ctx(
+    run: Callable[[web.Application], Coroutine[Any, Any, None]],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A ``cleanup_ctx`` running ``run(app)`` as a task while the app runs."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(run(app))
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    app.cleanup_ctx.extend([store_ctx, cpu_ctx, live_ctx, metrics_ctx, reload_ctx])
-    add_routes(app, settings.topics)
-    return app
+    return ctx
 
 
 async def _refresh_metrics(app: web.Application) -> None:

@@ -19,7 +19,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -268,7 +268,7 @@ def _run_server(
 
     from aiohttp import web
 
-    from feedsvc.app import create_app
+    from feedsvc.app import background_ctx, create_app
 
     try:
         import uvloop  # optional: a faster event loop when installed (issue #3)
@@ -281,14 +281,7 @@ def _run_server(
     app = create_app(settings, start_scheduler=poll, reload_signals=True,
                      config_watch_interval=2.0, prerender=True)
     if parent is not None:
-        async def parent_watch(app: web.Application) -> AsyncIterator[None]:
-            task = asyncio.get_running_loop().create_task(_exit_with_parent(parent))
-            yield
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        app.cleanup_ctx.append(parent_watch)
+        app.cleanup_ctx.append(background_ctx(lambda _app: _exit_with_parent(parent)))
     log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,
              len(settings.topics), settings.listen_host, settings.listen_port,
              settings.redis_url_redacted or "in-process", "" if poll else ", not polling")
