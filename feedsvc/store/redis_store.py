@@ -6,7 +6,7 @@ Layout (every key from :mod:`feedsvc.keys`, under its one prefix):
   + margin`` (retention counts from first_seen, issue #2 item 5);
 - per topic: ``entries`` (zset url -> published), ``seen`` (zset url -> first_seen),
   ``fp`` (hash fingerprint -> url) and ``version`` (INCR on every change);
-- ``host:<host>:articles`` (set of urls), ``page:<hash>``, ``state:<hash>`` with their TTLs.
+- ``page:<hash>`` (packed by the extraction worker) and ``state:<hash>``, with their TTLs.
 
 Writes that touch several keys run as one Lua script: Redis runs a script atomically and
 AOF/replicas receive its effects as one MULTI/EXEC, so a crash mid-write never leaves an
