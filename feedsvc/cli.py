@@ -19,7 +19,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("feedsvc")
 # How often a serving process checks that its parent, the poller, is still there.
 PARENT_CHECK_INTERVAL = 1.0
+# A serving process that exits is started again, unless this many in a row lived
+# less than WORKER_MIN_LIFETIME seconds each (then something is wrong beyond a crash).
+WORKER_QUICK_EXITS = 3
+WORKER_MIN_LIFETIME = 10.0
 
 
 class _JsonFormatter(logging.Formatter):
@@ -181,17 +185,20 @@ def _serve(
         for old in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
             old.unlink()
     ctx = multiprocessing.get_context("spawn")
-    children: list[multiprocessing.process.BaseProcess] = []
-    for n in range(workers):
+
+    def start_worker(n: int) -> multiprocessing.process.BaseProcess:
         # not daemonic: a worker runs its own process pool for rendering
         child: multiprocessing.process.BaseProcess = ctx.Process(
             target=_serve_worker, name=f"feedsvc-worker-{n + 1}",
             args=(settings.path, log_format, log_level),
         )
         child.start()
-        children.append(child)
+        return child
+
+    children = [start_worker(n) for n in range(workers)]
     try:
-        asyncio.run(_run_poller(settings, poll=poll, children=children))
+        code = asyncio.run(_run_poller(settings, poll=poll, children=children,
+                                       start_worker=start_worker))
     finally:
         for child in children:
             child.terminate()
@@ -199,14 +206,19 @@ def _serve(
             child.join(5)
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
-    return 0
+    return code
 
 
 async def _run_poller(
-    settings: Settings, *, poll: bool, children: list[multiprocessing.process.BaseProcess]
-) -> None:
-    """The polling process of a multi-worker service: the app without an HTTP site."""
+    settings: Settings, *, poll: bool, children: list[multiprocessing.process.BaseProcess],
+    start_worker: Callable[[int], multiprocessing.process.BaseProcess],
+) -> int:
+    """The polling process beside the serving ones: the app without an HTTP site. A
+    serving process that exits is replaced, as a pre-fork server does; one that keeps
+    exiting right after its start (a port taken, a broken install) stops the service
+    with exit code 1 rather than looping."""
     from aiohttp import web
+    from prometheus_client import multiprocess
 
     from feedsvc.app import create_app
 
@@ -221,16 +233,32 @@ async def _run_poller(
     log.info("feedsvc %s: %d serving process%s on http://%s:%d/, this one %s", __version__,
              len(children), "" if len(children) == 1 else "es", settings.listen_host,
              settings.listen_port, "polling" if poll else "idle (--no-poll)")
+    started = [time.monotonic()] * len(children)
+    quick_exits = 0
     try:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
+                continue
             except TimeoutError:
-                if not any(c.is_alive() for c in children):
-                    log.error("every serving process has exited; stopping")
-                    return
+                pass
+            for n, child in enumerate(children):
+                if child.is_alive() or stop.is_set():
+                    continue
+                assert child.pid is not None
+                multiprocess.mark_process_dead(child.pid)  # type: ignore[no-untyped-call]
+                quick = time.monotonic() - started[n] < WORKER_MIN_LIFETIME
+                quick_exits = quick_exits + 1 if quick else 0
+                if quick_exits >= WORKER_QUICK_EXITS:
+                    log.error("serving processes keep exiting right after they start "
+                              "(last exit code %s); stopping", child.exitcode)
+                    return 1
+                log.warning("serving process %d exited with code %s; starting another",
+                            child.pid, child.exitcode)
+                children[n], started[n] = start_worker(n), time.monotonic()
     finally:
         await runner.cleanup()
+    return 0
 
 
 def _signal_all(children: list[multiprocessing.process.BaseProcess], sig: int) -> None:

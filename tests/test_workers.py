@@ -155,3 +155,65 @@ async def test_serving_process_stops_when_the_poller_is_killed(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of its group
+        await proc.wait()
+
+
+def _redis_config(tmp_path: Path, port: int, redis_url: str) -> Path:
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "service": {"listen": f"127.0.0.1:{port}", "redis_url": redis_url},
+        "topics": {"a": {"sources": [{"url": "http://127.0.0.1:9/index.html"}]}},
+    }))
+    return cfg
+
+
+async def test_a_serving_process_that_dies_is_replaced(tmp_path: Path, redis_url: str) -> None:
+    """kill -9 of a serving process: the poller starts another, which serves the feed."""
+    import signal
+
+    port = free_port()
+    cfg = _redis_config(tmp_path, port, redis_url)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "feedsvc", "serve", "--no-poll", "-c", str(cfg),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        first: set[int] = set()
+        for _ in range(150):
+            first = listening_pids(port)
+            if first:
+                break
+            await asyncio.sleep(0.1)
+        assert len(first) == 1
+        os.kill(first.pop(), signal.SIGKILL)
+        now: set[int] = set()
+        for _ in range(150):
+            now = listening_pids(port)
+            if now and not now & {proc.pid}:
+                break
+            await asyncio.sleep(0.1)
+        assert len(now) == 1 and proc.returncode is None
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"http://127.0.0.1:{port}/feeds/a.atom") as r:
+            assert r.status == 200
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+
+async def test_serving_processes_that_cannot_start_stop_the_service(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """A port held by another program: the serving processes exit at once; after a few
+    tries the service stops with exit code 1 instead of restarting them forever."""
+    port = free_port()
+    cfg = _redis_config(tmp_path, port, redis_url)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        code, _, err = await asyncio.wait_for(
+            run_cli("serve", "--no-poll", "-c", str(cfg)), timeout=60)
+    assert code == 1
+    assert "keep exiting right after they start" in err
