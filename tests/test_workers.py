@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import sys
+from asyncio.subprocess import Process
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -120,44 +123,6 @@ async def test_serving_processes_share_the_port_and_one_process_polls(
             await proc.wait()
 
 
-async def test_serving_process_stops_when_the_poller_is_killed(
-    tmp_path: Path, redis_url: str
-) -> None:
-    """A poller killed with SIGKILL leaves no serving process holding the port."""
-    import signal
-
-    port = free_port()
-    cfg = tmp_path / "feeds.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "service": {"listen": f"127.0.0.1:{port}", "redis_url": redis_url},
-        "topics": {"a": {"sources": [{"url": "http://127.0.0.1:9/index.html"}]}},
-    }))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "feedsvc", "serve", "--no-poll", "-c", str(cfg),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        pids: set[int] = set()
-        for _ in range(150):
-            pids = listening_pids(port)
-            if pids:
-                break
-            await asyncio.sleep(0.1)
-        assert len(pids) == 1 and proc.pid not in pids
-        proc.kill()  # the poller only
-        await proc.wait()
-        for _ in range(100):
-            if not listening_pids(port):
-                break
-            await asyncio.sleep(0.1)
-        assert not listening_pids(port)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of its group
-        await proc.wait()
-
-
 def _redis_config(tmp_path: Path, port: int, redis_url: str) -> Path:
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text(yaml.safe_dump({
@@ -167,10 +132,10 @@ def _redis_config(tmp_path: Path, port: int, redis_url: str) -> Path:
     return cfg
 
 
-async def test_a_serving_process_that_dies_is_replaced(tmp_path: Path, redis_url: str) -> None:
-    """kill -9 of a serving process: the poller starts another, which serves the feed."""
-    import signal
-
+@contextlib.asynccontextmanager
+async def serving_only(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[Process, int, int]]:
+    """``serve --no-poll`` on Redis in its own process group; yields the parent process,
+    the port and the pid of its one serving process. Kills the whole group at the end."""
     port = free_port()
     cfg = _redis_config(tmp_path, port, redis_url)
     proc = await asyncio.create_subprocess_exec(
@@ -179,28 +144,45 @@ async def test_a_serving_process_that_dies_is_replaced(tmp_path: Path, redis_url
         start_new_session=True,
     )
     try:
-        first: set[int] = set()
-        for _ in range(150):
-            first = listening_pids(port)
-            if first:
-                break
-            await asyncio.sleep(0.1)
-        assert len(first) == 1
-        os.kill(first.pop(), signal.SIGKILL)
-        now: set[int] = set()
-        for _ in range(150):
-            now = listening_pids(port)
-            if now and not now & {proc.pid}:
-                break
-            await asyncio.sleep(0.1)
-        assert len(now) == 1 and proc.returncode is None
+        pids = await wait_listening(port, lambda p: bool(p))
+        assert len(pids) == 1 and proc.pid not in pids
+        yield proc, port, pids.pop()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of its group
+        await proc.wait()
+
+
+async def wait_listening(port: int, done: Callable[[set[int]], bool]) -> set[int]:
+    """The pids listening on ``port`` once ``done`` accepts them (or after 15 s)."""
+    pids: set[int] = set()
+    for _ in range(150):
+        pids = listening_pids(port)
+        if done(pids):
+            break
+        await asyncio.sleep(0.1)
+    return pids
+
+
+async def test_serving_process_stops_when_the_poller_is_killed(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """A poller killed with SIGKILL leaves no serving process holding the port."""
+    async with serving_only(tmp_path, redis_url) as (proc, port, _):
+        proc.kill()  # the poller only
+        await proc.wait()
+        assert not await wait_listening(port, lambda p: not p)
+
+
+async def test_a_serving_process_that_dies_is_replaced(tmp_path: Path, redis_url: str) -> None:
+    """kill -9 of a serving process: the poller starts another, which serves the feed."""
+    async with serving_only(tmp_path, redis_url) as (proc, port, first):
+        os.kill(first, signal.SIGKILL)
+        now = await wait_listening(port, lambda p: bool(p) and first not in p)
+        assert len(now) == 1 and first not in now and proc.returncode is None
         async with aiohttp.ClientSession() as http, \
                 http.get(f"http://127.0.0.1:{port}/feeds/a.atom") as r:
             assert r.status == 200
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
 
 
 async def test_serving_processes_that_cannot_start_stop_the_service(
