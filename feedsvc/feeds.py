@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 
 from feedsvc.config import Settings, TopicConfig
 from feedsvc.cpu import CpuPool
@@ -72,6 +73,13 @@ class FeedCache:
         self.hits = 0
         self._hits_reported = 0
         self.renders = 0
+        self._renders_unreported: Counter[str] = Counter()
+
+    def take_renders(self) -> dict[str, int]:
+        """Renders per topic since the last call (for the metrics)."""
+        taken = dict(self._renders_unreported)
+        self._renders_unreported.clear()
+        return taken
 
     def take_hits(self) -> int:
         """Cache hits since the last call (counted as a plain int on the hot path)."""
@@ -189,6 +197,7 @@ class FeedCache:
             feed = await self._cpu.run(render_feed, self.meta(cfg), articles)
             self._last_render[topic] = (started, time.monotonic() - started)
             self.renders += 1
+            self._renders_unreported[topic] += 1
             self._rendered.add(topic)
             self._feeds[topic] = feed
             return feed

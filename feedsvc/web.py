@@ -137,7 +137,10 @@ async def readyz(request: web.Request) -> web.Response:
 async def refresh_metrics(app: web.Application) -> None:
     """Fold the hot path's plain counts into the Prometheus metrics and check the store."""
     metrics = app[METRICS]
-    metrics.cache_hits.inc(app[LIVE].feeds.take_hits())
+    feeds = app[LIVE].feeds
+    metrics.cache_hits.inc(feeds.take_hits())
+    for topic, renders in feeds.take_renders().items():
+        metrics.renders.labels(topic).inc(renders)
     metrics.fold()
     try:
         await app[STORE].ping()

@@ -150,6 +150,7 @@ async def test_metrics_exposed(client: TestClient, store: MemoryStore) -> None: 
     assert 'feedsvc_feed_requests_total{status="200"} 2.0' in text
     assert 'feedsvc_feed_requests_total{status="404"} 1.0' in text
     assert "feedsvc_feed_cache_hits_total 1.0" in text
+    assert 'feedsvc_feed_renders_total{topic="superpowers"} 1.0' in text
     assert "feedsvc_store_up 1.0" in text
 
 
