@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import feedparser
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from lxml import etree
 
 from feedsvc.config import Settings, parse_config
@@ -23,6 +28,24 @@ def shared_path(rel: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (../shared sits beside the repo in CI only)")
     return path
+
+
+# A request or a shutdown that hangs fails the test at once, naming itself, instead of
+# waiting out aiohttp's defaults (5 min per request, 60 s per shutdown) into the
+# pytest-timeout limit, which reports nothing but an idle event loop.
+REQUEST_TIMEOUT = 20.0
+SHUTDOWN_TIMEOUT = 5.0
+
+Client = TestClient[web.Request, web.Application]
+
+
+@asynccontextmanager
+async def app_client(app: web.Application) -> AsyncIterator[Client]:
+    """The app on a loopback test server, and a client for it, both time-bounded."""
+    server = TestServer(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with TestClient(server, timeout=timeout) as client:
+        yield client
 
 
 def make_settings(topics: dict[str, Any], **service: Any) -> Settings:

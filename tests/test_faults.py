@@ -28,7 +28,6 @@ import feedparser
 import pytest
 import yaml
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from feedsvc import pipeline as pipeline_module
@@ -41,7 +40,7 @@ from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
 from feedsvc.store.redis_store import RedisStore
 from feedsvc.web import LIVE
-from tests.helpers import check_atom, make_settings
+from tests.helpers import Client, app_client, check_atom, make_settings
 from tests.origin import (
     Origin,
     Route,
@@ -65,9 +64,6 @@ TIMEOUT = 0.75
 # Body cap of the test source; the 50 MB origin must be cut off near it.
 CAP = 1_000_000
 HTML = "text/html; charset=utf-8"
-
-Client = TestClient[web.Request, web.Application]
-
 
 @pytest.fixture(scope="module")
 def cpu() -> Iterator[CpuPool]:
@@ -111,7 +107,7 @@ async def served(
 ) -> AsyncIterator[tuple[Client, Pipeline]]:
     """The real app on a test server; yields its client and the app's own pipeline."""
     app = create_app(settings, store=store, cpu=cpu, start_scheduler=poll, watch_interval=0.05)
-    async with TestClient(TestServer(app)) as client:
+    async with app_client(app) as client:
         yield client, app[LIVE].pipeline
 
 
@@ -455,7 +451,7 @@ async def test_config_reload_during_redis_outage_keeps_serving_feeds(
             write("News")
             app = create_app(load_config(str(path), env={}), store=store, cpu=cpu,
                              start_scheduler=False, watch_interval=0.05)
-            async with TestClient(TestServer(app)) as client:
+            async with app_client(app) as client:
                 live = app[LIVE]
                 assert (await live.pipeline.refresh_source(live.settings.all_sources()[0])).new
                 good = await feed_with(client, {TITLES[MOON]})

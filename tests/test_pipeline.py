@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from feedsvc.app import create_app
 from feedsvc.config import Settings
@@ -19,7 +18,7 @@ from feedsvc.pipeline import Pipeline
 from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
 from feedsvc.store.redis_store import RedisStore
-from tests.helpers import check_atom, make_settings
+from tests.helpers import app_client, check_atom, make_settings
 from tests.origin import Origin, Route
 from tests.site import (
     SPACEDAILY_PATH,
@@ -123,7 +122,7 @@ async def test_crawl_end_to_end_and_feed_read_back(origin: Origin, cpu: CpuPool)
     assert all(origin.hits[p] == 1 for p in STORIES)
 
     app = create_app(settings, store=store, cpu=cpu, start_scheduler=False)
-    async with TestClient(TestServer(app)) as client:
+    async with app_client(app) as client:
         resp = await client.get("/feeds/superpowers.atom")
         assert resp.status == 200
         parsed = check_atom(await resp.read())
@@ -193,7 +192,7 @@ async def test_restart_on_same_redis_loses_nothing(
     store = RedisStore.from_url(redis_url)
     await crawl(settings, store, cpu)
     app = create_app(settings, store=store, cpu=cpu, start_scheduler=False)
-    async with TestClient(TestServer(app)) as client:
+    async with app_client(app) as client:
         first = await (await client.get("/feeds/superpowers.atom")).read()
     await store.close()
     hits = dict(origin.hits)
@@ -205,7 +204,7 @@ async def test_restart_on_same_redis_loses_nothing(
         assert reports["Superpowers.html"].outcome == "unchanged"
         assert all(origin.hits[p] == hits[p] for p in STORIES)
         app = create_app(settings, store=store2, cpu=cpu, start_scheduler=False)
-        async with TestClient(TestServer(app)) as client:
+        async with app_client(app) as client:
             again = await (await client.get("/feeds/superpowers.atom")).read()
         assert again == first
         assert len(check_atom(again).entries) >= 3

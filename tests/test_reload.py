@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiohttp.test_utils import TestClient, TestServer
 
 from feedsvc.app import RUNTIME, create_app
 from feedsvc.config import load_config
 from feedsvc.cpu import CpuPool
 from feedsvc.store.memory import MemoryStore
 from feedsvc.web import LIVE
-from tests.helpers import article, check_atom
+from tests.helpers import app_client, article, check_atom
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,7 @@ async def test_reload_applies_valid_and_keeps_old_on_invalid(
     store = MemoryStore()
     await store.add_article("superpowers", article(1))
     app = create_app(load_config(str(path), env={}), store=store, cpu=cpu, start_scheduler=False)
-    async with TestClient(TestServer(app)) as client:
+    async with app_client(app) as client:
         runtime = app[RUNTIME]
         # valid: a renamed title and a new topic; stored entries stay
         path.write_text(config({"superpowers": "Superpowers!", "navy": "Navy"}))
@@ -69,7 +68,7 @@ async def test_file_watch_reloads(tmp_path: Path, cpu: CpuPool) -> None:
     path.write_text(config({"a": "A"}))
     app = create_app(load_config(str(path), env={}), store=MemoryStore(), cpu=cpu,
                      start_scheduler=False, config_watch_interval=0.05)
-    async with TestClient(TestServer(app)) as client:
+    async with app_client(app) as client:
         assert (await client.get("/feeds/b.atom")).status == 404
         path.write_text(config({"a": "A", "b": "B"}))
         for _ in range(100):
@@ -138,7 +137,7 @@ async def test_reload_keeps_articles_waiting_for_the_store(tmp_path: Path, cpu: 
     path.write_text(config({"superpowers": "SUPERPOWERS"}))
     store = MemoryStore()
     app = create_app(load_config(str(path), env={}), store=store, cpu=cpu, start_scheduler=False)
-    async with TestClient(TestServer(app)):
+    async with app_client(app):
         app[LIVE].pipeline._pending["superpowers"] = [article(7)]  # as after a store outage
         path.write_text(config({"superpowers": "Renamed"}))
         assert await app[RUNTIME].reload() is True

@@ -7,13 +7,12 @@ import gzip
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from feedsvc.app import create_app
 from feedsvc.cpu import CpuPool
 from feedsvc.store.memory import MemoryStore
 from feedsvc.web import LIVE
-from tests.helpers import article, check_atom, make_settings
+from tests.helpers import Client, app_client, article, check_atom, make_settings
 
 SETTINGS = make_settings({
     "superpowers": {"title": "SUPERPOWERS", "sources": [{"url": "https://news.test/Superpowers.html"}]},
@@ -35,13 +34,13 @@ async def store() -> MemoryStore:
 
 
 @pytest.fixture
-async def client(store: MemoryStore, cpu: CpuPool) -> AsyncIterator[TestClient[object, object]]:
+async def client(store: MemoryStore, cpu: CpuPool) -> AsyncIterator[Client]:
     app = create_app(SETTINGS, store=store, cpu=cpu, start_scheduler=False, watch_interval=0.05)
-    async with TestClient(TestServer(app)) as c:
+    async with app_client(app) as c:
         yield c
 
 
-async def test_feed_served_with_validators(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+async def test_feed_served_with_validators(client: Client, store: MemoryStore) -> None:
     await store.add_article("superpowers", article(1))
     resp = await client.get("/feeds/superpowers.atom")
     assert resp.status == 200
@@ -52,7 +51,7 @@ async def test_feed_served_with_validators(client: TestClient, store: MemoryStor
     assert [e.title for e in parsed.entries] == ["Story 1"]
 
 
-async def test_conditional_get_304(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+async def test_conditional_get_304(client: Client, store: MemoryStore) -> None:
     await store.add_article("superpowers", article(1))
     first = await client.get("/feeds/superpowers.atom")
     etag, lm = first.headers["ETag"], first.headers["Last-Modified"]
@@ -74,7 +73,7 @@ async def test_conditional_get_304(client: TestClient, store: MemoryStore) -> No
     assert r.status == 200
 
 
-async def test_gzip_when_accepted(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+async def test_gzip_when_accepted(client: Client, store: MemoryStore) -> None:
     await store.add_article("superpowers", article(1))
     plain = await client.get("/feeds/superpowers.atom", headers={"Accept-Encoding": "identity"})
     body = await plain.read()
@@ -92,13 +91,13 @@ async def test_gzip_when_accepted(client: TestClient, store: MemoryStore) -> Non
     assert "Content-Encoding" not in refused.headers
 
 
-async def test_unknown_topic_is_404(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_unknown_topic_is_404(client: Client) -> None:
     r = await client.get("/feeds/nope.atom")
     assert r.status == 404
     assert await r.text() == "no such topic: nope\n"
 
 
-async def test_feed_cached_until_topic_changes(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+async def test_feed_cached_until_topic_changes(client: Client, store: MemoryStore) -> None:
     cache = client.app[LIVE].feeds  # type: ignore[index]
     await store.add_article("superpowers", article(1))
     await client.get("/feeds/superpowers.atom")
@@ -117,14 +116,14 @@ async def test_feed_cached_until_topic_changes(client: TestClient, store: Memory
     assert cache.renders == renders + 1
 
 
-async def test_health_and_ready(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+async def test_health_and_ready(client: Client, store: MemoryStore) -> None:
     r = await client.get("/healthz")
     assert r.status == 200 and await r.text() == "ok\n"
     r = await client.get("/readyz")
     assert r.status == 200
 
 
-async def test_index_lists_topics_with_autodiscovery(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_index_lists_topics_with_autodiscovery(client: Client) -> None:
     from lxml import html
 
     r = await client.get("/")
@@ -139,7 +138,7 @@ async def test_index_lists_topics_with_autodiscovery(client: TestClient) -> None
     assert labels == ["news.test/Superpowers.html", "News Test wire"]
 
 
-async def test_metrics_exposed(client: TestClient, store: MemoryStore) -> None:  # type: ignore[type-arg]
+async def test_metrics_exposed(client: Client, store: MemoryStore) -> None:
     await store.add_article("superpowers", article(1))
     await client.get("/feeds/superpowers.atom")
     await client.get("/feeds/superpowers.atom")
@@ -185,7 +184,7 @@ async def test_prerender_renders_every_feed_before_the_first_request(
     """``serve`` renders stored feeds at start-up: no request waits for a first render."""
     await store.add_article("superpowers", article(1))
     app = create_app(SETTINGS, store=store, cpu=cpu, start_scheduler=False, prerender=True)
-    async with TestClient(TestServer(app)) as client:
+    async with app_client(app) as client:
         feeds = client.app[LIVE].feeds  # type: ignore[index]
         assert feeds.renders == len(SETTINGS.topics)
         ready = feeds.current("superpowers")
@@ -257,7 +256,7 @@ async def test_service_priorities_serving_then_rendering_then_ingest(store: Memo
 
     app = create_app(SETTINGS, store=store, start_scheduler=False)
     base = os.nice(0)
-    async with TestClient(TestServer(app)) as client:
+    async with app_client(app) as client:
         render, ingest = client.app[RENDER_CPU], client.app[CPU]  # type: ignore[index]
         assert await render.run(os.nice, 0) == min(base + 5, 19)
         assert await ingest.run(os.nice, 0) == min(base + 10, 19)
