@@ -363,7 +363,9 @@ async def test_redis_outage_mid_crawl(
     store = RedisStore.from_url(redis_url)
     try:
         async with Origin(site_routes([MOON])) as origin:
-            settings = news_settings(origin.base_url)
+            # The article's origin answers only once Redis has exited: a generous fetch
+            # budget, so a slow shutdown on a loaded machine is not a fetch timeout.
+            settings = news_settings(origin.base_url, timeout=10.0)
             source = settings.all_sources()[0]
             async with served(settings, store, cpu, poll=True) as (client, pipeline):
                 good = await feed_with(client, {TITLES[MOON]})
