@@ -100,6 +100,25 @@ def _same_site(a: str, b: str) -> bool:
     return ha.removeprefix("www.") == hb.removeprefix("www.")
 
 
+class _SharedLoad:
+    """One article load awaited by every poll that wants it; cancelled when the last of
+    them stops waiting (its poll was cancelled), so no load outlives all its polls."""
+
+    def __init__(self, task: asyncio.Task[Article | None]) -> None:
+        self.task = task
+        self.waiters = 0
+
+    async def wait(self) -> Article | None:
+        self.waiters += 1
+        try:
+            # shielded: one waiter's cancellation must not cancel the others' load
+            return await asyncio.shield(self.task)
+        finally:
+            self.waiters -= 1
+            if not self.waiters:
+                self.task.cancel()  # no-op once done
+
+
 class Pipeline:
     """Polls sources and stores what they yield. ``on_change(topic)`` fires after a
     topic's entries changed, so the web layer can re-render without polling."""
@@ -126,7 +145,7 @@ class Pipeline:
         self._pending: dict[str, list[Article]] = {}
         self._errors: dict[str, int] = {}
         self._article_workers = settings.concurrency * 4
-        self._inflight: dict[str, asyncio.Future[Article | None]] = {}
+        self._inflight: dict[str, _SharedLoad] = {}
 
     # -- public -------------------------------------------------------------
     def adopt(self, old: Pipeline) -> None:
@@ -292,7 +311,16 @@ class Pipeline:
             for i, (url, hint) in queue:
                 results[i] = await self._fetch_article(topic, source, url, hint, now)
 
-        await asyncio.gather(*(worker() for _ in range(min(len(todo), self._article_workers))))
+        # A task group, not gather: when one worker fails (the store went away), the
+        # others are cancelled with the poll instead of fetching on, unowned, after it
+        # has reported the failure.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(len(todo), self._article_workers)):
+                    group.create_task(worker())
+        except BaseExceptionGroup as failed:
+            # Callers handle a plain StoreError (or see the first bug as it is).
+            raise failed.exceptions[0] from None
         return results
 
     async def _fetch_article(
@@ -302,12 +330,12 @@ class Pipeline:
         None: failed (recorded in its fetch state, retried after backoff)."""
         # Two sources (an index and a feed) may link the same story in the same round:
         # the second waits for the first's fetch instead of fetching it again.
-        task = self._inflight.get(url)
-        if task is None:
+        shared = self._inflight.get(url)
+        if shared is None:
             task = asyncio.ensure_future(self._load_article(source, url, hint, now))
-            self._inflight[url] = task
+            shared = self._inflight[url] = _SharedLoad(task)
             task.add_done_callback(lambda _t: self._inflight.pop(url, None))
-        article = await asyncio.shield(task)
+        article = await shared.wait()
         if article is None:
             return None
         added = await self._add(topic.name, article)

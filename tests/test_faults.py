@@ -34,6 +34,7 @@ from feedsvc import pipeline as pipeline_module
 from feedsvc.app import RUNTIME, create_app
 from feedsvc.config import Settings, load_config
 from feedsvc.cpu import CpuPool
+from feedsvc.errors import StoreError
 from feedsvc.fetch import Fetcher
 from feedsvc.pipeline import Pipeline
 from feedsvc.store import Store
@@ -539,6 +540,42 @@ async def test_article_fetched_during_outage_is_buffered_not_lost(
             assert origin.hits[NAVY] == 1  # from the buffer, not fetched again
     finally:
         await store.close()
+
+
+class FailsOnce(MemoryStore):
+    """A store whose first ``put_page`` fails, as a Redis going away mid-crawl would."""
+
+    failed = False
+
+    async def put_page(self, url: str, page: Any, *, ttl: float | None = None) -> None:
+        if not self.failed:
+            self.failed = True
+            raise StoreError("store went away")
+        await super().put_page(url, page, ttl=ttl)
+
+
+async def test_store_failure_ends_the_polls_other_fetches(cpu: CpuPool) -> None:
+    """When the store fails mid-crawl, the poll reports it and stops: the article fetches
+    it started are cancelled, not left running unowned (they would go on fetching and
+    extracting the rest of the index after the poll has returned "failed")."""
+    stories = [numbered_story(n) for n in range(12)]
+    # The first story comes at once and its store write fails; the others are slow.
+    routes: dict[str, RouteSpec] = {
+        f"/reports/s{n}.html": Route(page, delay=0.0 if n == 0 else 0.2)
+        for n, (_, page) in enumerate(stories)
+    }
+    routes[INDEX] = good_index(list(routes))
+    store = FailsOnce()
+    await cpu.run(os.getpid)  # the pool's worker is up: the first extraction is quick
+    async with Origin(routes) as origin, \
+            Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
+        settings = news_settings(origin.base_url, timeout=5.0)
+        source = settings.all_sources()[0]
+        report = await Pipeline(settings, store, fetcher, cpu).refresh_source(source)
+        assert report.outcome == "failed" and "store went away" in (report.error or "")
+        fetched = sum(origin.hits[p] for p in routes if p != INDEX)
+        await asyncio.sleep(0.5)  # orphaned fetches would go on through the index
+        assert sum(origin.hits[p] for p in routes if p != INDEX) == fetched < len(stories)
 
 
 # -- kill -9 ---------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from feedsvc.app import create_app
 from feedsvc.config import Settings
@@ -305,6 +307,60 @@ async def test_same_wire_story_on_two_sites_is_one_entry(cpu: CpuPool) -> None:
         # and a second poll does not fetch either copy again
         await crawl(settings, store, cpu)
         assert a.hits["/reports/story_999.html"] == b.hits["/reports/story_999.html"] == 1
+
+
+def two_topics_one_story(site: Origin) -> tuple[Settings, asyncio.Event]:
+    """Two topics whose indexes link the same slow story; the event is set when the
+    story is requested."""
+    requested = asyncio.Event()
+    page = article_page(*STORIES[MOON])
+
+    async def slow_story(request: web.Request) -> web.Response:
+        requested.set()
+        await asyncio.sleep(0.3)
+        return web.Response(text=page, content_type="text/html")
+
+    site.routes[MOON] = slow_story
+    for name in ("a", "b"):
+        site.routes[f"/{name}.html"] = index_page([MOON])
+    settings = make_settings({
+        name: {"sources": [{"url": site.url(f"/{name}.html"), "robots": False}]}
+        for name in ("a", "b")
+    })
+    return settings, requested
+
+
+async def test_story_linked_by_two_polls_at_once_is_fetched_once(cpu: CpuPool) -> None:
+    """Two sources polled at the same time link one story: the second poll waits for
+    the first one's fetch instead of fetching it again; both topics get the entry."""
+    async with Origin() as site:
+        settings, _ = two_topics_one_story(site)
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=8, per_host=4) as fetcher:
+            reports = await Pipeline(settings, store, fetcher, cpu).refresh_all()
+        assert [r.new for r in reports] == [1, 1]
+        assert site.hits[MOON] == 1
+        for topic in ("a", "b"):
+            assert [e.title for e in await store.topic_articles(topic, 10)] == [STORIES[MOON][0]]
+
+
+async def test_shared_fetch_survives_the_cancellation_of_one_poll(cpu: CpuPool) -> None:
+    """One of two polls waiting for the same story is cancelled (a config reload, a
+    shutdown): the fetch goes on for the other, which stores the story."""
+    async with Origin() as site:
+        settings, requested = two_topics_one_story(site)
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=8, per_host=4) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            first, second = (asyncio.create_task(pipeline.refresh_source(s))
+                             for s in settings.all_sources())
+            await asyncio.wait_for(requested.wait(), 5.0)
+            first.cancel()
+            report = await second
+            with pytest.raises(asyncio.CancelledError):
+                await first
+        assert report.new == 1 and site.hits[MOON] == 1
+        assert [e.title for e in await store.topic_articles("b", 10)] == [STORIES[MOON][0]]
 
 
 async def test_failed_article_retried_after_backoff_while_index_is_304(cpu: CpuPool) -> None:
