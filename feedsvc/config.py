@@ -10,6 +10,7 @@ hand-written checks.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -52,8 +53,11 @@ def parse_duration(value: Any) -> float:
         seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
     else:
         raise ValueError("expected a duration such as 15m, 30d or 20s")
-    if seconds <= 0:
+    # not (seconds > 0) also refuses NaN; YAML's .inf would be a TTL no store can set
+    if not seconds > 0:
         raise ValueError("must be greater than zero")
+    if math.isinf(seconds):
+        raise ValueError("must be finite (use e.g. 3650d for a very long time)")
     return seconds
 
 

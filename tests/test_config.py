@@ -52,6 +52,21 @@ def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), "inf", 0, -5, "", "soon"])
+def test_bad_durations_are_refused(value: object) -> None:
+    # YAML's .inf would make a TTL no store can set (and NaN compares false to any
+    # bound), so a duration must be a finite, positive number of seconds.
+    with pytest.raises(ValueError, match=r"duration|greater than zero|finite"):
+        parse_duration(value)
+
+
+def test_infinite_retention_in_yaml_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("topics:\n  t:\n    retention: .inf\n    sources: [{url: 'https://a.test/'}]\n")
+    with pytest.raises(ConfigError, match="retention"):
+        load_config(str(path), env={})
+
+
 @pytest.mark.parametrize(
     ("text", "size"), [("5MB", 5_000_000), ("5MiB", 5 * 1024 * 1024), ("512KB", 512_000), (1000, 1000)]
 )

@@ -88,7 +88,8 @@ def _dumps(obj: dict[str, Any]) -> bytes:
 def _loads(raw: bytes, what: str) -> dict[str, Any]:
     try:
         obj = json.loads(raw.decode("utf-8", "surrogatepass"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    # RecursionError: absurdly nested arrays, which only a damaged value would hold
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise StoreError(f"stored {what} is not valid JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise StoreError(f"stored {what} is not a JSON object")
@@ -127,10 +128,20 @@ def article_from_bytes(data: bytes) -> Article:
         for name, value in obj.items():
             if name not in _ARTICLE_FIELDS:
                 continue
-            kwargs[name] = datetime.fromisoformat(value) if name in _ARTICLE_DATES else value
+            kwargs[name] = _aware(value) if name in _ARTICLE_DATES else value
         return Article(**kwargs)
     except (TypeError, ValueError) as exc:
         raise StoreError(f"stored article is malformed: {exc}") from exc
+
+
+def _aware(value: str | None) -> datetime | None:
+    """A stored date; every one was written with its offset (:func:`require_aware`)."""
+    if value is None:
+        return None
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError(f"date {value!r} has no time zone")
+    return when
 
 
 def state_to_bytes(state: FetchState) -> bytes:
@@ -192,4 +203,8 @@ def page_from_bytes(data: bytes) -> tuple[bytes, str | None]:
     end = _CTYPE_LEN.size + n
     if len(raw) < end:
         raise StoreError("stored page is truncated")
-    return raw[end:], raw[_CTYPE_LEN.size : end].decode("utf-8", "surrogatepass")
+    try:
+        ctype = raw[_CTYPE_LEN.size : end].decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"stored page's content type is not UTF-8: {exc}") from exc
+    return raw[end:], ctype

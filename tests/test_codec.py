@@ -1,0 +1,41 @@
+"""The stores' byte codec: damaged values raise StoreError, never a decoder's own error
+(the pipeline and the re-extraction handle StoreError; anything else would end a poll)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from feedsvc.errors import StoreError
+from feedsvc.store import codec
+from tests.helpers import article
+
+
+def test_round_trips() -> None:
+    a = article(1)
+    assert codec.article_from_bytes(codec.article_to_bytes(a)) == a
+    page = codec.PackedPage.pack(b"<html>x</html>", "text/html; charset=utf-8")
+    assert page.unpack() == (b"<html>x</html>", "text/html; charset=utf-8")
+
+
+def test_page_with_undecodable_content_type_is_store_error() -> None:
+    raw = codec._CTYPE_LEN.pack(2) + b"\xff\xfe" + b"<html></html>"
+    with pytest.raises(StoreError, match="content type"):
+        codec.page_from_bytes(codec.pack(raw))
+
+
+def test_deeply_nested_json_is_store_error() -> None:
+    raw = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(StoreError, match="not valid JSON"):
+        codec.state_from_bytes(codec.pack(raw))
+
+
+def test_stored_date_without_time_zone_is_store_error() -> None:
+    obj = json.loads(codec.unpack(codec.article_to_bytes(article(1))))
+    obj["published"] = datetime(2017, 2, 13, 9).isoformat()  # naive: no offset
+    with pytest.raises(StoreError, match="time zone"):
+        codec.article_from_bytes(codec.pack(json.dumps(obj).encode()))
+    obj["published"] = datetime(2017, 2, 13, 9, tzinfo=UTC).isoformat()
+    assert codec.article_from_bytes(codec.pack(json.dumps(obj).encode())).published.tzinfo
