@@ -40,7 +40,10 @@ def next_after_failure(
 ) -> float:
     """When to retry a failing source: doubling backoff from a minute, capped at a day
     and at nothing less than Retry-After; jittered so failing sources desynchronise."""
-    backoff = min(60.0 * 2.0 ** max(error_count - 1, 0), MAX_BACKOFF, max(interval, 60.0) * 16)
+    # The exponent is bounded first: 2.0 ** 1024 overflows, and a link that fails every
+    # poll reaches a thousand errors within weeks. 2 ** 20 minutes is far past any cap.
+    doublings = min(max(error_count - 1, 0), 20)
+    backoff = min(60.0 * 2.0**doublings, MAX_BACKOFF, max(interval, 60.0) * 16)
     backoff *= random.uniform(0.9, 1.1)
     return now + max(backoff, min(retry_after or 0.0, MAX_FLOOR))
 

@@ -1,0 +1,51 @@
+"""The schedule stage's timing rules (Miniflux-style): interval, origin floors, backoff."""
+
+from __future__ import annotations
+
+import pytest
+
+from feedsvc.models import FetchState
+from feedsvc.scheduler import (
+    MAX_FLOOR,
+    next_after_failure,
+    next_after_success,
+    start_delay,
+)
+
+NOW = 1_000_000.0
+
+
+def test_success_waits_the_interval_or_the_origins_floor() -> None:
+    assert next_after_success(NOW, 900, None) == NOW + 900
+    assert next_after_success(NOW, 900, 3600) == NOW + 3600  # max-age / Retry-After
+    assert next_after_success(NOW, 900, 60) == NOW + 900  # a floor never shortens it
+    assert next_after_success(NOW, 900, 10 * MAX_FLOOR) == NOW + MAX_FLOOR
+
+
+@pytest.mark.parametrize(("errors", "base"), [(1, 60), (2, 120), (3, 240), (5, 960)])
+def test_failure_backoff_doubles_from_a_minute(errors: int, base: float) -> None:
+    delay = next_after_failure(NOW, 60, errors, None) - NOW
+    assert base * 0.9 <= delay <= base * 1.1  # jittered
+
+
+def test_failure_backoff_is_capped_and_honours_retry_after() -> None:
+    # capped at 16 intervals (and a day), however long the source has been failing
+    assert next_after_failure(NOW, 60, 40, None) - NOW <= 60 * 16 * 1.1
+    assert next_after_failure(NOW, 60, 1, 900) - NOW == 900  # Retry-After wins
+
+
+@pytest.mark.parametrize("errors", [1024, 1025, 10**6])
+def test_failure_backoff_survives_any_error_count(errors: int) -> None:
+    # 2.0 ** 1024 overflows a float: a link failing every poll for weeks must still get
+    # its capped backoff, not an OverflowError that ends the whole poll.
+    assert next_after_failure(NOW, 60, errors, None) - NOW <= 60 * 16 * 1.1
+
+
+def test_start_spreads_sources_and_keeps_a_backoff_across_restarts() -> None:
+    assert start_delay(0, 10, None, NOW) == 0
+    assert 0 < start_delay(9, 10, None, NOW) <= 5
+    failing = FetchState(error_count=2, next_due=NOW + 600)
+    assert start_delay(0, 1, failing, NOW) == 600
+    healthy = FetchState(next_due=NOW + 600)
+    assert start_delay(0, 1, healthy, NOW) == 0  # polled at once after a restart
+    assert start_delay(0, 1, healthy, NOW, resume=True) == 600  # a reload keeps it
