@@ -365,9 +365,12 @@ class Pipeline:
         article = self._article(url, result, extraction, hint)
         # The page is kept so a changed site rule can re-extract it without a re-fetch.
         await self._keep_page(article.url, extraction.page)
-        await self.store.put_state(url, FetchState(
-            etag=result.etag, last_modified=result.last_modified, last_status=result.status,
-            last_fetched=now, last_ok=now, canonical=article.url,
+        # replace(), not a new FetchState: the link keeps the topics it was entered into,
+        # or a topic whose entry aged out would take the story back as new.
+        await self.store.put_state(url, replace(
+            state, etag=result.etag, last_modified=result.last_modified,
+            last_status=result.status, last_fetched=now, last_ok=now, canonical=article.url,
+            error_count=0, last_error=None, next_due=0.0,
         ))
         return article
 

@@ -363,6 +363,37 @@ async def test_shared_fetch_survives_the_cancellation_of_one_poll(cpu: CpuPool) 
         assert [e.title for e in await store.topic_articles("b", 10)] == [STORIES[MOON][0]]
 
 
+async def test_entry_aged_out_of_one_topic_stays_out_when_another_topic_stores_it(
+    cpu: CpuPool,
+) -> None:
+    """Topic a's entry expires (retention 1 d). Later topic b links the same story for
+    the first time and stores it again: that must not make topic a forget it had the
+    story, or a's next poll would bring the aged-out entry back as new."""
+    now = [1_800_000_000.0]
+    async with Origin() as site:
+        site.routes[MOON] = article_page(*STORIES[MOON])
+        site.routes["/a.html"] = index_page([MOON])
+        site.routes["/b.html"] = index_page([])
+        settings = make_settings({
+            "a": {"retention": "1d", "sources": [{"url": site.url("/a.html"), "robots": False}]},
+            "b": {"retention": "30d", "sources": [{"url": site.url("/b.html"), "robots": False}]},
+        })
+        store = MemoryStore(clock=lambda: now[0])
+        a, b = (settings.topics[t].sources[0] for t in ("a", "b"))
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu, clock=lambda: now[0])
+            assert (await pipeline.refresh_source(a)).new == 1
+            now[0] += 3 * 86400  # the story has aged out of topic a (and of the store)
+            await store.prune("a", seen_before=now[0] - 86400, keep=100)
+            assert (await pipeline.refresh_source(a)).new == 0
+            site.routes["/b.html"] = index_page([MOON])
+            assert (await pipeline.refresh_source(b)).new == 1
+            assert (await pipeline.refresh_source(a)).new == 0
+        state = await store.get_state(site.url(MOON))
+        assert state is not None and set(state.topics) == {"a", "b"}
+        assert await store.topic_articles("a", 10) == []
+
+
 async def test_failed_article_retried_after_backoff_while_index_is_304(cpu: CpuPool) -> None:
     title, dateline, paras = STORIES[NAVY]
     async with Origin() as site:
