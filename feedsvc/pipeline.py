@@ -281,7 +281,7 @@ class Pipeline:
                 refresh_list.append((stored, hint))
             if await self._add(topic.name, stored):
                 new += 1
-            await self._entered(url, state, topic.name)
+            await self._entered(url, topic.name)
         results = await self._fetch_articles(topic, source, fetch_list, now)
         new += sum(1 for r in results if r is True)
         failed = [hint.url for (_, hint), r in zip(fetch_list, results, strict=True) if r is None]
@@ -341,11 +341,14 @@ class Pipeline:
         added = await self._add(topic.name, article)
         # Entered, or a copy (same text fingerprint) of an entry the topic already has:
         # either way this link is done for this topic.
-        await self._entered(url, await self.store.get_state(url), topic.name)
+        await self._entered(url, topic.name)
         return added
 
-    async def _entered(self, url: str, state: FetchState | None, topic: str) -> None:
-        state = state or FetchState(canonical=url)
+    async def _entered(self, url: str, topic: str) -> None:
+        # Read afresh, not from the poll's batch read: another poll may have entered the
+        # link into its own topic meanwhile, and writing back an older state would drop
+        # that topic (which would then take a pruned entry back as new).
+        state = await self.store.get_state(url) or FetchState(canonical=url)
         if topic not in state.topics:
             await self.store.put_state(url, replace(state, topics=(*state.topics, topic)))
 

@@ -16,6 +16,7 @@ from feedsvc.app import create_app
 from feedsvc.config import Settings
 from feedsvc.cpu import CpuPool
 from feedsvc.fetch import Fetcher
+from feedsvc.models import Article
 from feedsvc.pipeline import Pipeline
 from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
@@ -392,6 +393,38 @@ async def test_entry_aged_out_of_one_topic_stays_out_when_another_topic_stores_i
         state = await store.get_state(site.url(MOON))
         assert state is not None and set(state.topics) == {"a", "b"}
         assert await store.topic_articles("a", 10) == []
+
+
+class SlowAdd(MemoryStore):
+    """A store whose add_article takes a while, as a round-trip to Redis does."""
+
+    async def add_article(self, topic: str, article: Article, *,
+                          retention: float | None = None) -> bool:
+        await asyncio.sleep(0.05)
+        return await super().add_article(topic, article, retention=retention)
+
+
+async def test_two_polls_entering_one_stored_story_both_record_their_topic(
+    cpu: CpuPool,
+) -> None:
+    """A story stored under topic c is linked by topics a and b, polled at the same
+    time: the link's state must end up listing all three topics."""
+    async with Origin() as site:
+        site.routes[MOON] = article_page(*STORIES[MOON])
+        for name in "abc":
+            site.routes[f"/{name}.html"] = index_page([MOON])
+        settings = make_settings({
+            name: {"sources": [{"url": site.url(f"/{name}.html"), "robots": False}]}
+            for name in "abc"
+        })
+        store = SlowAdd()
+        async with Fetcher(user_agent="t", concurrency=4, per_host=4) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            assert (await pipeline.refresh_source(settings.topics["c"].sources[0])).new == 1
+            reports = await pipeline.refresh_all(["a", "b"])
+        assert [r.new for r in reports] == [1, 1]
+        state = await store.get_state(site.url(MOON))
+        assert state is not None and set(state.topics) == {"a", "b", "c"}
 
 
 async def test_failed_article_retried_after_backoff_while_index_is_304(cpu: CpuPool) -> None:
