@@ -80,6 +80,11 @@ def _source_says_changed(hint: LinkHint, stored: Article) -> bool:
     return (hint.updated - have).total_seconds() > 60
 
 
+def _latest(*dates: datetime | None) -> datetime | None:
+    known = [d for d in dates if d is not None]
+    return max(known) if known else None
+
+
 def _failed(state: FetchState, exc: FeedsvcError, now: float, interval: float) -> FetchState:
     """``state`` after one more failure: counted, explained, and backed off (never
     sooner than the origin's Retry-After)."""
@@ -383,27 +388,34 @@ class Pipeline:
         """Fetch a stored article again because its feed says it changed (conditional
         GET with the stored validators), and update the entry in place."""
         state = await self.store.get_state(stored.url) or FetchState()
+        if state.error_count and state.next_due > now:
+            return  # an earlier refresh failed: backing off, the stored version stands
+        assert hint.updated is not None  # only refreshed when the feed gave a date
         try:
             result = await self._fetch(hint.url, source, etag=state.etag,
                                        last_modified=state.last_modified)
             if result.not_modified:
-                return
-            extraction = await self._extract(result, hint)
+                # The page is what we stored: that version is current as of the feed's
+                # date (which the entry now carries), so it is not asked for again.
+                updated = replace(stored, updated=_latest(hint.updated, stored.updated))
+            else:
+                extraction = await self._more_pages(
+                    await self._extract(result, hint), source, hint
+                )
+                fresh = self._article(stored.url, result, extraction, hint)
+                updated = replace(fresh, url=stored.url, first_seen=stored.first_seen)
+                await self._keep_page(stored.url, extraction.page)
         except (FetchError, ExtractError) as exc:
             log.info("refresh of %s failed, keeping the stored version: %s", stored.url, exc)
+            await self.store.put_state(stored.url, _failed(state, exc, now, source.poll_interval))
             return
-        fresh = self._article(stored.url, result, extraction, hint)
-        # Never older than what the feed announced, or the next poll would refresh again.
-        assert hint.updated is not None  # only refreshed when the feed gave a date
-        ex_updated = extraction.article.updated
-        when = max(hint.updated, ex_updated) if ex_updated else hint.updated
-        updated = replace(fresh, url=stored.url, first_seen=stored.first_seen, updated=when)
-        await self._keep_page(stored.url, extraction.page)
         for topic in await self.store.update_article(updated, list(self.settings.topics)):
             self._changed(topic)
         await self.store.put_state(stored.url, replace(
-            state, etag=result.etag, last_modified=result.last_modified, last_fetched=now,
-            last_ok=now, last_status=result.status, canonical=stored.url,
+            state, etag=result.etag or state.etag,
+            last_modified=result.last_modified or state.last_modified, last_fetched=now,
+            last_ok=now, last_status=result.status, canonical=stored.url, error_count=0,
+            last_error=None, next_due=0.0,
         ))
 
     async def _keep_page(self, url: str, page: PackedPage | None) -> None:
@@ -490,7 +502,9 @@ class Pipeline:
             published=ex.published or hint.published or now,
             first_seen=now,
             author=ex.author or hint.author,
-            updated=ex.updated,
+            # Never older than the date the feed gave the item: the page was fetched
+            # after it, and an older date would make every poll "refresh" the story.
+            updated=_latest(ex.updated, hint.updated),
             dateline=ex.dateline,
             lead_image=ex.lead_image,
             lang=ex.lang,

@@ -124,11 +124,15 @@ def spacedaily_html() -> bytes | None:
     return path.read_bytes() if path.exists() else None
 
 
-def atom(base: str, items: list[tuple[str, str, datetime]]) -> str:
-    """An Atom feed whose entries carry <updated> (path, title, updated)."""
+def atom(
+    base: str, items: list[tuple[str, str, datetime]], published: datetime | None = None
+) -> str:
+    """An Atom feed whose entries carry <updated> (path, title, updated), and
+    <published> when given (the same for every entry)."""
+    pub = f"<published>{published.isoformat()}</published>" if published else ""
     entries = "".join(
         f"<entry><id>{base}{p}</id><title>{t}</title><link href=\"{base}{p}\"/>"
-        f"<updated>{d.isoformat()}</updated></entry>"
+        f"{pub}<updated>{d.isoformat()}</updated></entry>"
         for p, t, d in items
     )
     return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'

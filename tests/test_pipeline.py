@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from tests.site import (
     SPACEDAILY_PATH,
     STORIES,
     article_page,
+    atom,
     conditional,
     index_page,
     rss,
@@ -251,8 +254,6 @@ async def test_rule_change_reextracts_stored_pages_without_refetch(
 
 async def test_feed_update_refetches_stored_article(cpu: CpuPool) -> None:
     """A stored article is fetched again only when its feed dates it later."""
-    from tests.site import atom
-
     title, dateline, paras = STORIES[SAT]
     page = {"html": article_page(title, dateline, paras)}
     async with Origin() as site:
@@ -283,6 +284,120 @@ async def test_feed_update_refetches_stored_article(cpu: CpuPool) -> None:
         assert [a.url for a in await store.topic_articles("t", 10)] == [site.url(SAT)]
         await crawl(settings, store, cpu)
         assert site.hits[SAT] == 2  # not refreshed again
+
+
+class Wire:
+    """An origin with one story (SAT, conditional GET) in an Atom feed; ``more`` adds
+    a second item, which changes the feed so it is parsed again."""
+
+    def __init__(self, site: Origin, published: datetime, updated: datetime) -> None:
+        self.site, self.published, self.updated, self.more = site, published, updated, False
+        title, dateline, paras = STORIES[SAT]
+        self.page = article_page(title, dateline, paras)
+        site.routes[SAT] = conditional(lambda: self.page.encode(), "text/html; charset=utf-8")
+        site.routes[NAVY] = article_page(*STORIES[NAVY])
+        site.routes["/atom.xml"] = conditional(lambda: self.feed().encode(), "application/atom+xml")
+
+    def feed(self) -> str:
+        items = [(SAT, STORIES[SAT][0], self.updated)]
+        if self.more:
+            items.append((NAVY, STORIES[NAVY][0], self.updated))
+        return atom(self.site.base_url, items, published=self.published)
+
+    def settings(self) -> Settings:
+        return make_settings({"t": {"sources": [
+            {"url": self.site.url("/atom.xml"), "kind": "feed", "robots": False}]}})
+
+
+async def test_item_updated_after_it_was_published_is_fetched_once(cpu: CpuPool) -> None:
+    """An item published at 09:00 and updated at 10:00, stored after both: polls that
+    parse the feed again do not fetch it again."""
+    async with Origin() as site:
+        wire = Wire(site, datetime(2017, 2, 13, 9, tzinfo=UTC), datetime(2017, 2, 13, 10, tzinfo=UTC))
+        store = MemoryStore()
+        await crawl(wire.settings(), store, cpu)
+        wire.more = True
+        await crawl(wire.settings(), store, cpu)
+        assert site.hits[SAT] == 1 and site.hits[NAVY] == 1
+        stored = await store.get_article(site.url(SAT))
+        assert stored is not None and stored.updated == wire.updated
+
+
+async def test_dated_change_with_the_page_unchanged_is_asked_once(cpu: CpuPool) -> None:
+    """The feed dates the item later but the page answers 304: the entry takes the
+    feed's date, and the page is not asked for again on later polls."""
+    async with Origin() as site:
+        wire = Wire(site, datetime(2017, 2, 13, 9, tzinfo=UTC), datetime(2017, 2, 13, 9, tzinfo=UTC))
+        store = MemoryStore()
+        await crawl(wire.settings(), store, cpu)
+        wire.updated = datetime(2017, 2, 14, tzinfo=UTC)
+        await crawl(wire.settings(), store, cpu)
+        assert origin_statuses(site, SAT) == ["", "etag"]  # a conditional GET: 304
+        wire.more = True
+        await crawl(wire.settings(), store, cpu)
+        assert origin_statuses(site, SAT) == ["", "etag"]
+        stored = await store.get_article(site.url(SAT))
+        assert stored is not None and stored.updated == wire.updated
+
+
+async def test_failed_refresh_backs_off_and_keeps_the_stored_story(cpu: CpuPool) -> None:
+    async with Origin() as site:
+        wire = Wire(site, datetime(2017, 2, 13, 9, tzinfo=UTC), datetime(2017, 2, 13, 9, tzinfo=UTC))
+        store = MemoryStore()
+        await crawl(wire.settings(), store, cpu)
+        before = await store.get_article(site.url(SAT))
+        site.routes[SAT] = Route("gone", status=404)
+        wire.updated = datetime(2017, 2, 14, tzinfo=UTC)
+        await crawl(wire.settings(), store, cpu)
+        assert site.hits[SAT] == 2
+        wire.more = True  # parsed again, still dated later: backing off, not fetched
+        await crawl(wire.settings(), store, cpu)
+        assert site.hits[SAT] == 2
+        assert await store.get_article(site.url(SAT)) == before
+        state = await store.get_state(site.url(SAT))
+        assert state is not None and state.error_count == 1 and "404" in (state.last_error or "")
+
+
+async def test_refresh_of_a_multi_page_story_keeps_every_page(tmp_path: Path) -> None:
+    """A story joined from two pages (site rule next_page_link) is refreshed whole."""
+    (tmp_path / "127.0.0.1.txt").write_text(
+        "title: //h1\nbody: //div[@id='body']\nnext_page_link: //a[@class='next']\n")
+    filler = " ".join(["Text of the story, long enough to count as one."] * 4)
+    version = {"page1": "PAGE-ONE-V1"}
+
+    def page(body: str, nxt: str = "") -> str:
+        return (f"<html><head><title>S</title></head><body><h1>Story</h1><div id='body'>"
+                f"<p>{body} {filler}</p></div>{nxt}</body></html>")
+
+    async def story(request: web.Request) -> web.Response:
+        if request.query.get("page") == "2":
+            return web.Response(text=page("PAGE-TWO"), content_type="text/html")
+        nxt = "<a class='next' href='/story?page=2'>next</a>"
+        return web.Response(text=page(version["page1"], nxt), content_type="text/html")
+
+    pool = CpuPool(1, sites_dir=str(tmp_path))
+    try:
+        async with Origin({"/story": story}) as site:
+            when = {"t": datetime(2017, 2, 13, 9, tzinfo=UTC)}
+
+            async def feed(request: web.Request) -> web.Response:
+                return web.Response(text=atom(site.base_url, [("/story", "Story", when["t"])]),
+                                    content_type="application/atom+xml")
+
+            site.routes["/atom.xml"] = feed
+            settings = replace(make_settings({"t": {"sources": [
+                {"url": site.url("/atom.xml"), "kind": "feed", "robots": False}]}}),
+                sites_dir=str(tmp_path))
+            store = MemoryStore()
+            await crawl(settings, store, pool)
+            version["page1"], when["t"] = "PAGE-ONE-V2", datetime(2017, 2, 20, tzinfo=UTC)
+            await crawl(settings, store, pool)
+            stored = await store.get_article(site.url("/story"))
+            assert stored is not None
+            assert "PAGE-ONE-V2" in stored.content_html and "PAGE-TWO" in stored.content_html
+            assert "PAGE-ONE-V1" not in stored.content_html
+    finally:
+        pool.close()
 
 
 async def test_same_wire_story_on_two_sites_is_one_entry(cpu: CpuPool) -> None:
