@@ -316,11 +316,13 @@ class Fetcher:
         for _hop in range(self.max_redirects + 1):
             host = str(current.origin())
             async with self._slot(host):
-                if check_robots:
-                    await self.robots.check(session, current, budget=timeout)
                 started = loop.time()
                 try:
+                    # robots.txt is part of the fetch: its time comes out of the same
+                    # budget, so a slow robots.txt cannot stretch the source's timeout.
                     async with asyncio.timeout(max(budget, 0.0)):
+                        if check_robots:
+                            await self.robots.check(session, current, budget=budget)
                         outcome = await self._request(
                             session, url, current, headers, max_bytes, etag, last_modified
                         )

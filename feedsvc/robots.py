@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,18 @@ from feedsvc.errors import BlockedError
 log = logging.getLogger(__name__)
 
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 §2.5
+# RFC 9309 §2.4: a cached copy SHOULD NOT be used for more than 24 h. Entries this long
+# past their expiry (no longer good even as a stale fallback) are dropped, so the cache
+# holds only origins seen lately, not every article host ever linked.
+STALE_MAX = 24 * 3600.0
+
+
+def product_token(user_agent: str) -> str:
+    """The name robots.txt groups are matched against (RFC 9309 §2.2.1): the first
+    product token of the User-Agent, without its version or comment. Matching the whole
+    header would let a word of the comment (a project URL's host) select a group."""
+    match = re.match(r"\s*([A-Za-z_-]+)", user_agent)
+    return match.group(1) if match else user_agent
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +78,32 @@ class RobotsCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.user_agent = user_agent
+        self.robot_name = product_token(user_agent)
         self.ttl = ttl
         self.error_ttl = error_ttl
         self.timeout = timeout
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._next_sweep = clock() + ttl
         self.fetches = 0  # robots.txt requests made (for tests and metrics)
+
+    def __len__(self) -> int:
+        """Origins cached."""
+        return len(self._entries)
+
+    def _sweep(self, now: float) -> None:
+        """Drop entries past any use (see STALE_MAX), and their locks; at most once per
+        ``ttl``, so a check costs nothing extra."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.ttl
+        for origin, entry in list(self._entries.items()):
+            if entry.expires + STALE_MAX <= now:
+                del self._entries[origin]
+        for origin, lock in list(self._locks.items()):
+            if origin not in self._entries and not lock.locked():
+                del self._locks[origin]
 
     async def check(self, session: aiohttp.ClientSession, url: URL, *, budget: float) -> None:
         """Raise :class:`BlockedError` if robots.txt forbids ``url`` for our user agent.
@@ -80,6 +112,7 @@ class RobotsCache:
         cache's own ``timeout``: the smaller applies.
         """
         origin = str(url.origin())
+        self._sweep(self._clock())
         entry = self._entries.get(origin)
         if entry is None or entry.expires <= self._clock():
             # One fetch per origin even when many requests arrive at once.
@@ -95,7 +128,7 @@ class RobotsCache:
                 f"robots.txt unreachable ({entry.unreachable}); "
                 "assuming disallow (RFC 9309 §2.3.1.4)",
             )
-        if entry.rules is not None and not entry.rules.can_fetch(str(url), self.user_agent):
+        if entry.rules is not None and not entry.rules.can_fetch(str(url), self.robot_name):
             raise BlockedError(str(url), "disallowed by robots.txt")
 
     async def _refresh(
@@ -124,7 +157,7 @@ class RobotsCache:
             reason = "timed out"
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        if old is not None and old.good:
+        if old is not None and old.good and now < old.expires + STALE_MAX:
             log.info("robots.txt %s: %s; keeping the cached copy", robots_url, reason)
             return _Entry(old.rules, now + self.error_ttl)
         # DEBUG: the source's own failure line already carries this reason (one clear

@@ -11,8 +11,10 @@ import time
 import zlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from feedsvc.errors import (
     BlockedError,
@@ -22,6 +24,7 @@ from feedsvc.errors import (
     UnsupportedContentError,
 )
 from feedsvc.fetch import Fetcher, parse_max_age, parse_retry_after
+from feedsvc.robots import STALE_MAX, RobotsCache, product_token
 from tests.origin import (
     Handler,
     Origin,
@@ -484,6 +487,48 @@ async def test_robots_group_for_our_product_token_wins(fetcher: Fetcher) -> None
         with pytest.raises(BlockedError):
             await fetcher.fetch(site.url("/mine"), timeout=2, max_bytes=MB)
     assert site.hits["/mine"] == 0
+
+
+async def test_robots_groups_match_our_product_token_not_the_ua_comment(
+    fetcher: Fetcher,
+) -> None:
+    # RFC 9309 §2.2.1: groups are matched against the product token ("feedsvc-test");
+    # "example" appears only in the User-Agent's comment (a URL) and must not match.
+    robots = "User-agent: example\nDisallow: /\n"
+    async with Origin({"/robots.txt": _robots(robots), "/p": PAGE}) as site:
+        assert (await fetcher.fetch(site.url("/p"), timeout=2, max_bytes=MB)).status == 200
+
+
+def test_product_token() -> None:
+    assert product_token(UA) == "feedsvc-test"
+    assert product_token("Bot_Name") == "Bot_Name"
+
+
+async def test_robots_time_counts_against_the_fetch_timeout(fetcher: Fetcher) -> None:
+    """0.6 s for robots.txt and 0.6 s for the page: a 1 s budget is exceeded."""
+    routes: dict[str, RouteSpec] = {
+        "/robots.txt": Route(body="", content_type="text/plain", delay=0.6),
+        "/p": Route(body=PAGE, delay=0.6),
+    }
+    async with Origin(routes) as site:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="timed out"):
+            await fetcher.fetch(site.url("/p"), timeout=1.0, max_bytes=MB)
+        assert time.monotonic() - started < 1.15
+
+
+async def test_robots_cache_forgets_origins_not_seen_for_a_day() -> None:
+    now = [1000.0]
+    cache = RobotsCache(UA, ttl=3600, clock=lambda: now[0])
+    async with Origin({"/robots.txt": _robots("")}) as a, Origin({"/robots.txt": _robots("")}) as b, \
+            aiohttp.ClientSession() as session:
+        await cache.check(session, URL(a.url("/p")), budget=2)
+        assert len(cache) == 1
+        now[0] += 3600 + STALE_MAX + 1  # a's copy expired a day ago: no use even as stale
+        await cache.check(session, URL(b.url("/p")), budget=2)
+        assert len(cache) == 1  # b only
+        await cache.check(session, URL(a.url("/p")), budget=2)
+        assert a.hits["/robots.txt"] == 2
 
 
 async def test_check_robots_false_skips_robots(fetcher: Fetcher) -> None:
