@@ -286,16 +286,19 @@ class Settings:
         )
 
 
+_PASSWORD_PARAM = re.compile(r"(?i)([?&]password=)[^&#]*")
+
+
 def redact_url(url: str | None) -> str | None:
-    """Replace a URL's password with ``***``."""
+    """Replace a URL's password with ``***``: in its userinfo, and in a ``password``
+    query parameter (which redis-py accepts too)."""
     if not url:
         return url
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        url = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
+    return _PASSWORD_PARAM.sub(r"\1***", url)
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

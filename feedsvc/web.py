@@ -53,11 +53,14 @@ ATOM_TYPE = "application/atom+xml"
 
 def _accepts_gzip(request: web.Request) -> bool:
     accept = request.headers.get(hdrs.ACCEPT_ENCODING)
-    if not accept or "gzip" not in accept:
+    if not accept:
+        return False
+    accept = accept.lower()  # codings and q are case-insensitive (RFC 9110 §8.4.1, §12.4.2)
+    if "gzip" not in accept:
         return False
     for part in accept.split(","):
         coding, _, params = part.strip().partition(";")
-        if coding.strip().lower() == "gzip":
+        if coding.strip() == "gzip":
             q = params.strip().removeprefix("q=").strip()
             return not (q and q.replace("0", "").strip(".") == "")  # "q=0" refuses it
     return False

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from feedsvc.config import load_config, parse_config, parse_duration, parse_size
+from feedsvc.config import load_config, parse_config, parse_duration, parse_size, redact_url
 from feedsvc.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -160,6 +160,18 @@ def test_env_overrides(tmp_path: Path) -> None:
     # secrets never printed
     assert "s3cret" not in repr(s)
     assert s.redis_url_redacted == "redis://:***@r:6379/0"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://:s3cret@r:6379/0", "redis://:***@r:6379/0"),
+    ("redis://user:s3cret@r/0", "redis://user:***@r/0"),
+    # redis-py also takes the password as a query parameter
+    ("redis://r:6379/0?password=s3cret", "redis://r:6379/0?password=***"),
+    ("rediss://r/0?ssl_cert_reqs=none&Password=s3cret", "rediss://r/0?ssl_cert_reqs=none&Password=***"),
+    ("unix:///run/redis.sock?db=1", "unix:///run/redis.sock?db=1"),
+])
+def test_redis_password_never_shown(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
 
 
 def test_bad_env_override_is_a_config_error(tmp_path: Path) -> None:

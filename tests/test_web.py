@@ -91,6 +91,20 @@ async def test_gzip_when_accepted(client: Client, store: MemoryStore) -> None:
     assert "Content-Encoding" not in refused.headers
 
 
+@pytest.mark.parametrize(("accept", "gzipped"), [
+    ("GZIP", True), ("x-Gzip, Gzip;q=0.5", True), ("gzip;Q=0", False), ("GZip; q=0.000", False),
+])
+async def test_accept_encoding_is_case_insensitive(
+    client: Client, store: MemoryStore, accept: str, gzipped: bool
+) -> None:
+    # RFC 9110 §8.4.1 and §12.4.2: content codings and the q parameter are
+    # case-insensitive.
+    await store.add_article("superpowers", article(1))
+    r = await client.get("/feeds/superpowers.atom", headers={"Accept-Encoding": accept},
+                         auto_decompress=False)
+    assert (r.headers.get("Content-Encoding") == "gzip") is gzipped
+
+
 async def test_unknown_topic_is_404(client: Client) -> None:
     r = await client.get("/feeds/nope.atom")
     assert r.status == 404
