@@ -73,6 +73,10 @@ class Runtime:
         self.watch_interval = watch_interval
         self._watcher: asyncio.Task[None] | None = None
         self._reextract: asyncio.Task[int] | None = None
+        # One reload at a time: two at once (a double SIGHUP, or a SIGHUP while the file
+        # watch sees the same edit) each stopped the same old scheduler and started
+        # their own, leaving every source polled twice.
+        self._reload_lock = asyncio.Lock()
         self.reloads = 0
 
     def build(self, settings: Settings) -> Live:
@@ -120,6 +124,10 @@ class Runtime:
 
         Returns True when the new configuration was applied.
         """
+        async with self._reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
         live = self.app[LIVE]
         path = live.settings.path
         try:
@@ -225,6 +233,7 @@ def create_app(
             log.info("SIGHUP: reloading the config")
             if on_sighup is not None:
                 on_sighup()
+            tasks[:] = [t for t in tasks if not t.done()]
             tasks.append(loop.create_task(runtime.reload()))
 
         if reload_signals:

@@ -63,6 +63,29 @@ async def test_reload_applies_valid_and_keeps_old_on_invalid(
         assert (await client.get("/feeds/superpowers.atom")).status == 200
 
 
+def running(prefix: str) -> int:
+    return sum(1 for t in asyncio.all_tasks()
+               if t.get_name().startswith(prefix) and not t.done())
+
+
+async def test_overlapping_reloads_leave_one_scheduler_and_one_watcher(
+    tmp_path: Path, cpu: CpuPool
+) -> None:
+    """Two SIGHUPs in a row, or a SIGHUP while the file watch also sees the edit: the
+    reloads run one after the other. Run together, each stopped the same old scheduler
+    and started its own, leaving two sets of poll tasks (every source polled twice)."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(config({"a": "A", "b": "B"}))
+    app = create_app(load_config(str(path), env={}), store=MemoryStore(), cpu=cpu)
+    async with app_client(app):
+        runtime = app[RUNTIME]
+        assert (running("poll "), running("feed version watcher")) == (2, 1)
+        assert await asyncio.gather(runtime.reload(), runtime.reload(), runtime.reload()) \
+            == [True, True, True]
+        assert (running("poll "), running("feed version watcher")) == (2, 1)
+    assert (running("poll "), running("feed version watcher")) == (0, 0)
+
+
 async def test_file_watch_reloads(tmp_path: Path, cpu: CpuPool) -> None:
     path = tmp_path / "feeds.yaml"
     path.write_text(config({"a": "A"}))
