@@ -190,7 +190,9 @@ def _serve(
         # not daemonic: a worker runs its own process pool for rendering
         child: multiprocessing.process.BaseProcess = ctx.Process(
             target=_serve_worker, name=f"feedsvc-worker-{n + 1}",
-            args=(settings.path, log_format, log_level),
+            # our pid, not the child's later getppid(): had we died before the child
+            # asked, it would read its new parent's pid and never notice
+            args=(settings.path, log_format, log_level, os.getpid()),
         )
         child.start()
         return child
@@ -267,11 +269,12 @@ def _signal_all(children: list[multiprocessing.process.BaseProcess], sig: int) -
             os.kill(child.pid, sig)
 
 
-def _serve_worker(config_path: str, log_format: str, log_level: str) -> None:
-    """Entry point of a serving process beside the poller: serves feeds, never polls."""
+def _serve_worker(config_path: str, log_format: str, log_level: str, parent: int) -> None:
+    """Entry point of a serving process beside the poller (pid ``parent``): serves
+    feeds, never polls."""
     setup_logging(log_format, log_level)
     settings = load_config(config_path)
-    _run_server(settings, poll=False, reuse_port=True, cpu_workers=1, parent=os.getppid())
+    _run_server(settings, poll=False, reuse_port=True, cpu_workers=1, parent=parent)
 
 
 async def _exit_with_parent(parent: int) -> None:

@@ -174,6 +174,29 @@ async def test_serving_process_stops_when_the_poller_is_killed(
         assert not await wait_listening(port, lambda p: not p)
 
 
+async def test_serving_process_whose_poller_died_before_it_started_stops(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """The poller is killed while a serving process is still starting: the process must
+    still notice (it is told the poller's pid rather than asking for its parent once up,
+    by which time its parent is someone else) and stop instead of serving forever."""
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()  # a pid that no longer runs: the poller, dead already
+    cfg = _redis_config(tmp_path, free_port(), redis_url)
+    code = (f"from feedsvc.cli import _serve_worker; "
+            f"_serve_worker({str(cfg)!r}, 'text', 'INFO', {gone.pid})")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0
+    assert f"the polling process (pid {gone.pid}) is gone" in err.decode()
+
+
 async def test_a_serving_process_that_dies_is_replaced(tmp_path: Path, redis_url: str) -> None:
     """kill -9 of a serving process: the poller starts another, which serves the feed."""
     async with serving_only(tmp_path, redis_url) as (proc, port, first):
