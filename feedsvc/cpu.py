@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -32,12 +34,31 @@ _rules: Any = None
 _rules_stamp: object = None
 
 
+# How often a worker checks that the process that started it is still there.
+PARENT_CHECK_INTERVAL = 1.0
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit once ``parent`` is gone. A worker blocks reading its task queue, whose write
+    end it holds itself, so it would never see EOF: a serving process killed with
+    SIGKILL (and replaced by the poller) would leave its pool running forever."""
+    while True:
+        time.sleep(PARENT_CHECK_INTERVAL)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def _init_worker(
-    sites_dir: str | None, time_budget: float | None, niceness: int, idle: bool = False
+    sites_dir: str | None, time_budget: float | None, niceness: int, idle: bool = False,
+    parent: int | None = None,
 ) -> None:
     global _sites_dir, _time_budget
     _sites_dir = sites_dir
     _time_budget = time_budget
+    if parent is not None:
+        threading.Thread(
+            target=_watch_parent, args=(parent,), name="parent watch", daemon=True
+        ).start()
     if niceness:
         # Ingest yields the CPU to the process serving feeds: on a busy machine the
         # feed request p99 matters more than how fast a crawl finishes (issue #3 item 2).
@@ -143,7 +164,7 @@ class CpuPool:
         exists (``crawl --once`` creates its pool first thing); replacement pools after a
         crash are spawned."""
         self.workers = workers or os.cpu_count() or 1
-        self._args = (sites_dir, time_budget, niceness, idle)
+        self._args = (sites_dir, time_budget, niceness, idle, os.getpid())
         self._executor: Executor = self._new_executor("fork" if fork_now else "spawn")
         if fork_now:
             # The fork context starts all workers on the first submit; wait for them.

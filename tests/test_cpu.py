@@ -1,0 +1,64 @@
+"""The CPU pool's process handling: a crashed worker is replaced, and workers never
+outlive the process that started them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from feedsvc.cpu import CpuPool
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_a_killed_worker_is_replaced() -> None:
+    """A worker killed by the OOM killer or a crash in a C parser: the next call
+    starts a fresh pool instead of failing for good."""
+    pool = CpuPool(1)
+    try:
+        first = await pool.run(os.getpid)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while alive(first):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        second = await pool.run(os.getpid)
+        assert second != first and alive(second)
+    finally:
+        pool.close()
+
+
+async def test_workers_exit_when_their_parent_dies(tmp_path: Path) -> None:
+    """The process owning the pool dies without closing it (SIGKILL): its workers
+    notice within a second or two and exit, instead of waiting for work forever."""
+    pids = tmp_path / "pids"
+    code = ("import os, sys; from feedsvc.cpu import CpuPool; pool = CpuPool(2); "
+            "pids = {pool._executor.submit(os.getpid).result() for _ in range(20)}; "
+            f"open({str(pids)!r}, 'w').write(' '.join(map(str, pids))); "
+            "os.kill(os.getpid(), 9)")
+    # No pipes: orphaned workers would hold them open, and wait() would wait for that.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    assert await asyncio.wait_for(proc.wait(), timeout=30) == -signal.SIGKILL
+    workers = [int(p) for p in pids.read_text().split()]
+    assert workers
+    deadline = time.monotonic() + 10
+    try:
+        while any(alive(p) for p in workers):
+            assert time.monotonic() < deadline, f"workers still running: {workers}"
+            await asyncio.sleep(0.1)
+    finally:
+        for pid in filter(alive, workers):
+            os.kill(pid, signal.SIGKILL)
