@@ -63,8 +63,13 @@ def entry_updated(article: Article) -> datetime:
     return _aware(article.updated or article.published)
 
 
-def render_feed(meta: FeedMeta, articles: Sequence[Article]) -> RenderedFeed:
-    """Render ``articles`` (already in feed order, newest first) as an Atom feed."""
+def render_feed(
+    meta: FeedMeta, articles: Sequence[Article], *, modified: datetime | None = None
+) -> RenderedFeed:
+    """Render ``articles`` (already in feed order, newest first) as an Atom feed.
+
+    ``modified`` is the HTTP Last-Modified (default: the newest entry's date).
+    """
     fg = FeedGenerator()
     fg.id(meta.self_url)
     fg.title(xml_safe(meta.title))
@@ -95,7 +100,8 @@ def render_feed(meta: FeedMeta, articles: Sequence[Article]) -> RenderedFeed:
     # mtime=0 keeps the gzip bytes deterministic for the same body.
     gz = gzip.compress(body, compresslevel=6, mtime=0)
     etag_gzip = etag[:-1] + '-gzip"'
-    http_date = updated.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    last_modified = modified or updated
+    http_date = last_modified.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
     common = {"Last-Modified": http_date, "Vary": "Accept-Encoding",
               "Cache-Control": "public, max-age=60"}
     plain_304 = {**common, "ETag": etag}
@@ -105,7 +111,7 @@ def render_feed(meta: FeedMeta, articles: Sequence[Article]) -> RenderedFeed:
         gzipped=gz,
         etag=etag,
         etag_gzip=etag_gzip,
-        last_modified=updated,
+        last_modified=last_modified,
         http_date=http_date,
         entries=len(articles),
         headers={**plain_304, "Content-Type": ATOM_CONTENT_TYPE},

@@ -130,6 +130,34 @@ async def test_feed_cached_until_topic_changes(client: Client, store: MemoryStor
     assert cache.renders == renders + 1
 
 
+async def test_last_modified_moves_whenever_the_feed_changes(
+    client: Client, store: MemoryStore
+) -> None:
+    """A story dated before the newest entry (a late find) changes the feed: a reader
+    revalidating with If-Modified-Since must get it, not a 304. A re-render that yields
+    the same bytes keeps the validators."""
+    cache = client.app[LIVE].feeds  # type: ignore[index]
+    await store.add_article("superpowers", article(1, topic_day=5))
+    first = await client.get("/feeds/superpowers.atom")
+    lm = first.headers["Last-Modified"]
+    await store.add_article("superpowers", article(2, topic_day=1))
+    for _ in range(200):
+        body = await (await client.get("/feeds/superpowers.atom")).read()
+        if len(check_atom(body).entries) == 2:
+            break
+        await asyncio.sleep(0.02)
+    r = await client.get("/feeds/superpowers.atom", headers={"If-Modified-Since": lm})
+    assert r.status == 200 and r.headers["Last-Modified"] != lm
+    lm, renders = r.headers["Last-Modified"], cache.renders
+    cache.invalidate("superpowers")  # re-rendered, same bytes
+    for _ in range(200):
+        if cache.renders > renders:
+            break
+        await asyncio.sleep(0.02)
+    r = await client.get("/feeds/superpowers.atom", headers={"If-Modified-Since": lm})
+    assert cache.renders > renders and r.status == 304 and r.headers["Last-Modified"] == lm
+
+
 async def test_health_and_ready(client: Client, store: MemoryStore) -> None:
     r = await client.get("/healthz")
     assert r.status == 200 and await r.text() == "ok\n"
