@@ -135,10 +135,9 @@ class Runtime:
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
             return False
-        for attr in ("redis_url", "listen_host", "listen_port", "extract_workers", "sites_dir"):
+        for attr, key in RESTART_ONLY.items():
             if getattr(settings, attr) != getattr(live.settings, attr):
-                log.warning("config reload: service.%s changed; it takes effect after a restart",
-                            attr.removeprefix("listen_") if attr.startswith("listen") else attr)
+                log.warning("config reload: %s changed; it takes effect after a restart", key)
         await self.stop(live)
         new = self.build(settings)
         new.feeds.adopt(live.feeds)
@@ -154,6 +153,20 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+
+# Settings read once at start-up (the store, the listening socket, the fetcher's
+# session and limits, the CPU pools): a reload keeps the running values and says so.
+RESTART_ONLY = {
+    "redis_url": "service.redis_url",
+    "listen_host": "service.listen",
+    "listen_port": "service.listen",
+    "user_agent": "service.user_agent",
+    "concurrency": "defaults.concurrency",
+    "per_host": "defaults.per_host",
+    "extract_workers": "service.extract_workers",
+    "extract_timeout": "service.extract_timeout",
+    "sites_dir": "service.sites_dir",
+}
 
 
 def _stamp(path: str) -> tuple[int, int, int] | None:
@@ -176,12 +189,14 @@ def create_app(
     on_sighup: Callable[[], None] | None = None,
     serve: bool = True,
     prerender: bool = False,
+    extract_workers: int | None = None,
 ) -> web.Application:
     """The feedsvc application. A ``store`` or ``cpu`` passed in is not closed by the app.
 
     ``reload_signals`` reloads the config on SIGHUP; ``config_watch_interval`` (seconds)
     also reloads it when the file changes. ``prerender`` renders every feed during
-    start-up, before the server accepts connections.
+    start-up, before the server accepts connections. ``extract_workers`` sizes the
+    extraction pool instead of the config (a serving process beside a poller needs one).
     """
     app = web.Application()
     app[METRICS] = Metrics()
@@ -203,7 +218,7 @@ def create_app(
             yield
             return
         app[CPU] = CpuPool(
-            settings.extract_workers, sites_dir=settings.sites_dir,
+            extract_workers or settings.extract_workers, sites_dir=settings.sites_dir,
             time_budget=settings.extract_timeout, niceness=INGEST_NICENESS, idle=True,
         )
         # a poll-only process renders nothing: no render worker for it

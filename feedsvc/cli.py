@@ -295,8 +295,6 @@ def _run_server(
     settings: Settings, *, poll: bool, reuse_port: bool, cpu_workers: int | None = None,
     parent: int | None = None,
 ) -> None:
-    from dataclasses import replace
-
     from aiohttp import web
 
     from feedsvc.app import background_ctx, create_app
@@ -307,10 +305,10 @@ def _run_server(
         loop = None
     else:
         loop = uvloop.new_event_loop()
-    if cpu_workers is not None:
-        settings = replace(settings, extract_workers=cpu_workers)
+    # cpu_workers sizes this process's pool without touching the settings, which stay
+    # the file's: a reload compares them with the file again.
     app = create_app(settings, start_scheduler=poll, reload_signals=True,
-                     config_watch_interval=2.0, prerender=True)
+                     config_watch_interval=2.0, prerender=True, extract_workers=cpu_workers)
     if parent is not None:
         app.cleanup_ctx.append(background_ctx(lambda _app: _exit_with_parent(parent)))
     log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,

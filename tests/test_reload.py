@@ -63,6 +63,31 @@ async def test_reload_applies_valid_and_keeps_old_on_invalid(
         assert (await client.get("/feeds/superpowers.atom")).status == 200
 
 
+async def test_reload_names_the_settings_that_need_a_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Settings read once at start-up are named when a reload changes them, and only
+    then: a process whose pool size was set for it (a serving process beside the
+    poller) does not warn about extract_workers on every reload."""
+    path = tmp_path / "feeds.yaml"
+    data = yaml.safe_load(config({"a": "A"}))
+    data["service"]["extract_workers"] = 4
+    path.write_text(yaml.safe_dump(data))
+    app = create_app(load_config(str(path), env={}), store=MemoryStore(),
+                     start_scheduler=False, extract_workers=1)
+    async with app_client(app):
+        with caplog.at_level(logging.WARNING, logger="feedsvc.app"):
+            assert await app[RUNTIME].reload() is True
+        assert "restart" not in caplog.text
+        data["service"]["user_agent"] = "other/2.0"
+        data["defaults"] = {"per_host": 4}
+        path.write_text(yaml.safe_dump(data))
+        with caplog.at_level(logging.WARNING, logger="feedsvc.app"):
+            assert await app[RUNTIME].reload() is True
+        for key in ("service.user_agent", "defaults.per_host"):
+            assert f"{key} changed; it takes effect after a restart" in caplog.text
+
+
 def running(prefix: str) -> int:
     return sum(1 for t in asyncio.all_tasks()
                if t.get_name().startswith(prefix) and not t.done())
