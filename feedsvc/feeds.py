@@ -62,6 +62,11 @@ def _modified_after(previous: RenderedFeed | None) -> datetime:
     return now
 
 
+# After the store failed a render, requests that have an older feed to fall back on
+# get it for this long without trying the store again.
+STORE_DOWN_GRACE = 1.0
+
+
 class FeedCache:
     """Rendered feeds per topic, re-rendered only when their topic changes."""
 
@@ -87,6 +92,7 @@ class FeedCache:
         self._rendered: set[str] = set()  # rendered under this configuration
         self._locks = {name: asyncio.Lock() for name in settings.topics}
         self._background: dict[str, asyncio.Task[None]] = {}
+        self._store_failed_at = float("-inf")  # monotonic time of the last failure
         self.hits = 0
         self._hits_reported = 0
         self.renders = 0
@@ -186,6 +192,15 @@ class FeedCache:
         if feed is not None or topic not in self._locks:
             return feed
         feed = self._feeds.get(topic)
+        if feed is not None and (
+            self._locks[topic].locked()
+            or time.monotonic() - self._store_failed_at < STORE_DOWN_GRACE
+        ):
+            # A feed from before a config reload is still there: serve it rather than
+            # queue behind a render already under way, or try a store that just failed.
+            # Otherwise, during an outage, each request waits out the store's timeout
+            # in turn behind the per-topic lock.
+            return feed
         try:
             return await self.refresh(topic)
         except StoreError:
@@ -206,6 +221,7 @@ class FeedCache:
                 articles = await self._store.topic_articles(topic, cfg.max_entries)
             except StoreError:
                 self._dirty.add(topic)
+                self._store_failed_at = time.monotonic()
                 raise
             # Recorded before rendering, so the watcher does not take the version it
             # already sees for a new change while the render runs.

@@ -41,7 +41,7 @@ from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
 from feedsvc.store.redis_store import RedisStore
 from feedsvc.web import LIVE
-from tests.helpers import Client, app_client, check_atom, make_settings
+from tests.helpers import Client, app_client, article, check_atom, make_settings
 from tests.origin import (
     Origin,
     Route,
@@ -473,6 +473,53 @@ async def test_config_reload_during_redis_outage_keeps_serving_feeds(
                 assert titles(body) == {TITLES[MOON]}
     finally:
         await store.close()
+
+
+class SlowlyDown(MemoryStore):
+    """A store that, once ``down``, takes a second to fail (a Redis whose host stopped
+    answering: each call waits out a connect timeout)."""
+
+    down = False
+
+    async def topic_versions(self, topics: Any) -> dict[str, int]:
+        if self.down:
+            await asyncio.sleep(1.0)
+            raise StoreError("timed out")
+        return await super().topic_versions(topics)
+
+
+async def test_requests_after_a_reload_during_an_outage_do_not_queue(
+    tmp_path: Path, cpu: CpuPool
+) -> None:
+    """After a reload while the store is down, the feed rendered under the old config
+    is served at once: requests do not line up behind each other's failed attempt to
+    re-render (each waiting out the store's timeout in turn)."""
+    path = tmp_path / "feeds.yaml"
+
+    def write(title: str) -> None:
+        path.write_text(yaml.safe_dump({"topics": {TOPIC: {
+            "title": title, "sources": [{"url": "http://127.0.0.1:9/"}]}}}))
+
+    write("News")
+    store = SlowlyDown()
+    await store.add_article(TOPIC, article(1))
+    app = create_app(load_config(str(path), env={}), store=store, cpu=cpu, start_scheduler=False)
+    async with app_client(app) as client:
+        good = await feed(client)
+        store.down = True
+        write("World news")
+        assert await app[RUNTIME].reload() is True
+        for _ in range(3):
+            started = time.monotonic()
+            bodies = await asyncio.gather(*(feed(client) for _ in range(5)))
+            assert bodies == [good] * 5
+            # one request may wait for the store to fail; the others must not queue
+            assert time.monotonic() - started < 1.6
+        store.down = False
+        deadline = time.monotonic() + 5.0
+        while feedparser.parse(await feed(client)).feed.title != "World news":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
 
 
 async def test_status_page_stays_quick_during_redis_outage(
