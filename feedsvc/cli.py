@@ -30,6 +30,8 @@ from feedsvc.config import Settings, dump_settings, load_config
 from feedsvc.errors import ConfigError, FeedsvcError
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from feedsvc.cpu import CpuPool
 
 log = logging.getLogger("feedsvc")
@@ -39,6 +41,9 @@ PARENT_CHECK_INTERVAL = 1.0
 # less than WORKER_MIN_LIFETIME seconds each (then something is wrong beyond a crash).
 WORKER_QUICK_EXITS = 3
 WORKER_MIN_LIFETIME = 10.0
+# On SIGTERM, requests in flight get this long to finish: well inside the 10 s a
+# container engine waits before SIGKILL.
+SHUTDOWN_TIMEOUT = 5.0
 
 
 class _JsonFormatter(logging.Formatter):
@@ -295,34 +300,56 @@ def _run_server(
     settings: Settings, *, poll: bool, reuse_port: bool, cpu_workers: int | None = None,
     parent: int | None = None,
 ) -> None:
-    from aiohttp import web
-
     from feedsvc.app import background_ctx, create_app
 
+    loop_factory = None
     try:
         import uvloop  # optional: a faster event loop when installed (issue #3)
     except ImportError:
-        loop = None
+        pass
     else:
-        loop = uvloop.new_event_loop()
+        loop_factory = uvloop.new_event_loop
     # cpu_workers sizes this process's pool without touching the settings, which stay
     # the file's: a reload compares them with the file again.
     app = create_app(settings, start_scheduler=poll, reload_signals=True,
                      config_watch_interval=2.0, prerender=True, extract_workers=cpu_workers)
     if parent is not None:
         app.cleanup_ctx.append(background_ctx(lambda _app: _exit_with_parent(parent)))
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_serve_app(app, settings, reuse_port=reuse_port, poll=poll))
+
+
+async def _serve_app(
+    app: web.Application, settings: Settings, *, reuse_port: bool, poll: bool
+) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then clean up, whatever the moment.
+
+    Not ``web.run_app``: its signal handler raises out of the start-up (pools started,
+    feeds being pre-rendered) without cleaning up, and the process then hung at exit
+    waiting for a pool worker that was never told to stop. Here a signal only sets an
+    event; start-up completes, then everything is cleaned up in order.
+    """
+    from aiohttp import web
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,
              len(settings.topics), settings.listen_host, settings.listen_port,
              settings.redis_url_redacted or "in-process", "" if poll else ", not polling")
-    web.run_app(
-        app,
-        host=settings.listen_host,
-        port=settings.listen_port,
-        print=None,
-        loop=loop,
-        access_log=None,
-        reuse_port=reuse_port or None,
-    )
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT)
+    try:
+        await runner.setup()
+        if stop.is_set():
+            return
+        site = web.TCPSite(runner, settings.listen_host, settings.listen_port,
+                           reuse_port=reuse_port or None)
+        await site.start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 async def _crawl(settings: Settings, topics: list[str] | None, cpu: CpuPool) -> int:

@@ -197,6 +197,57 @@ async def test_serving_process_whose_poller_died_before_it_started_stops(
     assert f"the polling process (pid {gone.pid}) is gone" in err.decode()
 
 
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if stat[0] != "Z":
+                parents[int(entry)] = int(stat[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+async def test_sigterm_while_a_serving_process_starts_leaves_no_process(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """The service is stopped while its serving process is still starting (pools up,
+    feeds being pre-rendered): every process exits. With aiohttp's run_app the signal
+    raised out of the start-up, the cleanup never ran, and the serving process hung at
+    exit waiting for its render worker, orphaned, holding the port."""
+    cfg = _redis_config(tmp_path, free_port(), redis_url)
+    for delay in (0.0, 0.1, 0.2, 0.25):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "feedsvc", "serve", "--no-poll", "-c", str(cfg),
+            stderr=asyncio.subprocess.PIPE)
+        assert proc.stderr is not None
+        family: set[int] = set()
+        try:
+            while b"serving 1 topics" not in await asyncio.wait_for(proc.stderr.readline(), 30):
+                pass
+            await asyncio.sleep(delay)
+            family = descendants(proc.pid)
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.stderr.read(), timeout=30)
+            assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
+            for _ in range(100):
+                if not family & descendants(1):
+                    break
+                await asyncio.sleep(0.1)
+            assert not family & descendants(1), f"left running after {delay} s: {family}"
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            for pid in family:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
 async def test_a_serving_process_that_dies_is_replaced(tmp_path: Path, redis_url: str) -> None:
     """kill -9 of a serving process: the poller starts another, which serves the feed."""
     async with serving_only(tmp_path, redis_url) as (proc, port, first):
