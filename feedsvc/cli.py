@@ -199,7 +199,14 @@ def _serve(
             # asked, it would read its new parent's pid and never notice
             args=(settings.path, log_format, log_level, os.getpid()),
         )
-        child.start()
+        # Started with SIGHUP blocked (the mask survives spawn's exec): a SIGHUP we
+        # forward while it starts stays pending until it can reload, instead of
+        # killing it (the default action). _serve_app unblocks it when ready.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+        try:
+            child.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return child
 
     children = [start_worker(n) for n in range(workers)]
@@ -342,6 +349,9 @@ async def _serve_app(
                            shutdown_timeout=SHUTDOWN_TIMEOUT)
     try:
         await runner.setup()
+        # The SIGHUP handler is in place now (reload_ctx): take any SIGHUP held since
+        # a parent started us with it blocked.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
         if stop.is_set():
             return
         site = web.TCPSite(runner, settings.listen_host, settings.listen_port,

@@ -212,6 +212,18 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def serving_children(pid: int) -> set[int]:
+    """The serving processes started by the poller ``pid`` (not its resource tracker,
+    nor their pool workers)."""
+    out = set()
+    for child in descendants(pid):
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[1]) == pid and b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.add(child)
+    return out
+
+
 async def test_sigterm_while_a_serving_process_starts_leaves_no_process(
     tmp_path: Path, redis_url: str
 ) -> None:
@@ -257,6 +269,29 @@ async def test_a_serving_process_that_dies_is_replaced(tmp_path: Path, redis_url
         async with aiohttp.ClientSession() as http, \
                 http.get(f"http://127.0.0.1:{port}/feeds/a.atom") as r:
             assert r.status == 200
+
+
+async def test_sighup_while_a_serving_process_starts_does_not_kill_it(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """The poller forwards SIGHUP to its serving processes. One still starting (no
+    handler yet) took it with the default action and died; now it is held until the
+    process can reload, and the replacement of a dead serving process comes up."""
+    async with serving_only(tmp_path, redis_url) as (proc, port, first):
+        os.kill(first, signal.SIGKILL)
+        replacement: set[int] = set()
+        for _ in range(300):
+            replacement = serving_children(proc.pid) - {first}
+            if replacement:
+                break
+            await asyncio.sleep(0.01)
+        assert replacement, "no replacement started"
+        for _ in range(10):  # through the replacement's start-up
+            os.kill(proc.pid, signal.SIGHUP)
+            await asyncio.sleep(0.05)
+        now = await wait_listening(port, lambda p: bool(p) and first not in p)
+        assert len(now) == 1 and now == replacement
+        assert proc.returncode is None
 
 
 async def test_serving_processes_that_cannot_start_stop_the_service(
