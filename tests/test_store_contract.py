@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -160,6 +161,21 @@ async def test_order_uses_instants_across_time_zones(store: Store) -> None:
         "https://a.example/utc",
         "https://a.example/east",
     ]
+
+
+async def test_update_moves_the_entry_to_its_new_fingerprint(store: Store) -> None:
+    """A refreshed story gets a new text fingerprint: a copy of the new text at another
+    URL is a duplicate, and a copy of the old text no longer is (its fingerprint is
+    free again)."""
+    a = art("https://a.example/1", fingerprint="old-text")
+    assert await store.add_article("t", a)
+    assert await store.update_article(replace(a, fingerprint="new-text"), ["t"]) == ["t"]
+    assert not await store.add_article("t", art("https://wire.example/copy", fingerprint="new-text"))
+    assert await store.add_article("t", art("https://wire.example/old", fingerprint="old-text"))
+    # back to a text another entry now holds: that entry keeps it, and "new-text" is free
+    assert await store.update_article(replace(a, fingerprint="old-text"), ["t"]) == ["t"]
+    assert not await store.add_article("t", art("https://x.example/3", fingerprint="old-text"))
+    assert await store.add_article("t", art("https://wire.example/new", fingerprint="new-text"))
 
 
 async def test_versions_change_on_add_and_prune_only(store: Store) -> None:

@@ -53,8 +53,10 @@ class Store(Protocol):
         rule changed, issue #4 item 4), keeping its ``first_seen`` and expiry.
 
         Each topic in ``topics`` that holds the URL is re-ordered by the new ``published``
-        and gets a new version; those topics are returned. Nothing is stored (and ``[]``
-        is returned) when the article is not stored.
+        and gets a new version; those topics are returned. A new ``fingerprint`` moves the
+        entry in each topic's duplicate index: the old one is freed, the new one taken
+        unless another entry holds it. Nothing is stored (and ``[]`` is returned) when the
+        article is not stored.
         """
 
     async def topic_articles(self, topic: str, limit: int) -> list[Article]:

@@ -139,6 +139,12 @@ class MemoryStore:
             if t is None or article.url not in t.entries:
                 continue
             t.entries[article.url] = article.published.timestamp()
+            if old.fingerprint != article.fingerprint:
+                # the entry now stands for its new text, not the old one
+                if old.fingerprint and t.fingerprints.get(old.fingerprint) == article.url:
+                    del t.fingerprints[old.fingerprint]
+                if article.fingerprint:
+                    t.fingerprints.setdefault(article.fingerprint, article.url)
             t.version += 1
             changed.append(name)
         return changed

@@ -96,11 +96,19 @@ _UPDATE = """
 local cur = redis.call('GET', KEYS[1])
 if not cur or redis.sha1hex(cur) ~= ARGV[4] then return -1 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+local old_fp, new_fp = ARGV[6], ARGV[7]
 local changed = {}
-for i = 6, #ARGV do
-  local entries, version = KEYS[2 * (i - 5)], KEYS[2 * (i - 5) + 1]
+for i = 8, #ARGV do
+  local k = 3 * (i - 8) + 2
+  local entries, version, fps = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   if redis.call('ZSCORE', entries, ARGV[1]) then
     redis.call('ZADD', entries, ARGV[3], ARGV[1])
+    if old_fp ~= new_fp then
+      if old_fp ~= '' and redis.call('HGET', fps, old_fp) == ARGV[1] then
+        redis.call('HDEL', fps, old_fp)
+      end
+      if new_fp ~= '' then redis.call('HSETNX', fps, new_fp, ARGV[1]) end
+    end
     redis.call('INCR', version)
     redis.call('PUBLISH', ARGV[5], ARGV[i])
     changed[#changed + 1] = ARGV[i]
@@ -315,7 +323,10 @@ class RedisStore:
         codec.require_aware(article)
         akey = keys.article(article.url)
         names = list(dict.fromkeys(topics))
-        topic_keys = [k for t in names for k in (keys.topic_entries(t), keys.topic_version(t))]
+        topic_keys = [
+            k for t in names
+            for k in (keys.topic_entries(t), keys.topic_version(t), keys.topic_fingerprints(t))
+        ]
         for _ in range(_CAS_ATTEMPTS):
             cur = await self._r.get(akey)
             if cur is None:
@@ -331,6 +342,9 @@ class RedisStore:
                     _score(art.published.timestamp()),
                     hashlib.sha1(raw).hexdigest(),
                     keys.CHANGES_CHANNEL,
+                    # the entry's fingerprint moves with its text (old, new)
+                    _enc(old.fingerprint or ""),
+                    _enc(art.fingerprint or ""),
                     *map(_enc, names),
                 ],
             )
