@@ -19,6 +19,8 @@ STATE_TTL = 90 * 86400
 ARTICLE_TTL_MARGIN = 86400
 # Retention assumed when a caller does not pass the topic's (the config default, 30d).
 DEFAULT_RETENTION = 30 * 86400
+# How long an add_article call's receipt outlives it (see add_receipt).
+ADD_RECEIPT_TTL = 60
 # Channel on which replicas announce topic changes (issue #3 item 1).
 CHANGES_CHANNEL = PREFIX + "changes"
 
@@ -62,3 +64,10 @@ def topic_fingerprints(topic: str) -> str:
 def topic_version(topic: str) -> str:
     """Integer: bumped on every change to the topic, for cheap cache checks."""
     return f"{PREFIX}topic:{topic}:version"
+
+
+def add_receipt(token: str) -> str:
+    """String, ADD_RECEIPT_TTL seconds: set by the add script when one add_article call
+    (``token``) added its entry, so the call can tell, after redis-py re-sent the script
+    on a lost reply, that the entry it then finds is its own."""
+    return f"{PREFIX}added:{token}"

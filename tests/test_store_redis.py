@@ -6,6 +6,7 @@ Runs on the private redis-server of tests/redis_fixtures.py (never the one on 63
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import time
@@ -379,3 +380,62 @@ async def test_page_ttl_follows_page_retention(rstore: RedisStore, raw: aioredis
     assert 95 <= await raw.ttl(keys.page("https://a.example/p")) <= 100
     await rstore.put_page("https://a.example/q", page)
     assert await raw.ttl(keys.page("https://a.example/q")) > keys.PAGE_TTL - 5
+
+
+class SlowFirstScriptReply:
+    """A TCP proxy to Redis that holds back the reply to the first EVALSHA for
+    ``delay`` seconds: the script ran, but the client's socket timeout fires first."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.port, self.delay, self.armed = port, delay, True
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        for w in self.writers:
+            w.close()
+        for w in self.writers:
+            with contextlib.suppress(OSError):
+                await w.wait_closed()
+        await self.server.wait_closed()
+
+    async def _handle(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        sr, sw = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writers += [cw, sw]
+        hold = asyncio.Event()
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
+            with contextlib.suppress(OSError):
+                while data := await src.read(65536):
+                    if up and self.armed and b"EVALSHA" in data.upper():
+                        self.armed = False
+                        hold.set()
+                    elif not up and hold.is_set():
+                        hold.clear()
+                        await asyncio.sleep(self.delay)
+                    dst.write(data)
+            dst.close()
+
+        await asyncio.gather(pump(cr, sw, True), pump(sr, cw, False))
+
+
+async def test_add_whose_reply_was_lost_still_reports_added(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    """The add script ran but its reply came after the socket timeout, so redis-py sent
+    it again; the second run found the entry and said 'not added', and the pipeline
+    then skipped the new-entry bookkeeping (count, prune, change notice)."""
+    warm = RedisStore.from_url(redis_url)
+    await warm.add_article("warm", art("https://a.example/warm"))  # scripts loaded
+    await warm.close()
+    async with SlowFirstScriptReply(redis_server.port, delay=0.5) as url:
+        store = RedisStore.from_url(url, socket_timeout=0.2)
+        try:
+            assert await store.add_article("t", art("https://a.example/new")) is True
+            assert [a.url for a in await store.topic_articles("t", 5)] == ["https://a.example/new"]
+        finally:
+            await store.close()

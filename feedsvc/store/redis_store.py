@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import hashlib
 import math
+import secrets
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -89,6 +90,7 @@ redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[4], ARGV[2], ARGV[1]) end
 redis.call('INCR', KEYS[5])
 redis.call('PUBLISH', ARGV[8], ARGV[9])
+redis.call('SET', KEYS[6], '1', 'EX', ARGV[10])
 return 1
 """
 
@@ -284,7 +286,12 @@ class RedisStore:
         """See :meth:`feedsvc.store.Store.add_article`."""
         codec.require_aware(article)
         akey = keys.article(article.url)
-        for _ in range(_CAS_ATTEMPTS):
+        receipt = keys.add_receipt(secrets.token_hex(8))
+        for attempt in range(_CAS_ATTEMPTS):
+            if attempt and await self._r.exists(receipt):
+                # An earlier attempt added the entry but its reply was lost, and redis-py
+                # re-sent the script, whose second run found the entry and refused.
+                return True
             cur = await self._r.get(akey)
             art, expect = article, ""
             if cur is not None:
@@ -300,6 +307,7 @@ class RedisStore:
                     keys.topic_seen(topic),
                     keys.topic_fingerprints(topic),
                     keys.topic_version(topic),
+                    receipt,
                 ],
                 args=[
                     _enc(art.url),
@@ -311,6 +319,7 @@ class RedisStore:
                     expect,
                     keys.CHANGES_CHANNEL,
                     _enc(topic),
+                    keys.ADD_RECEIPT_TTL,
                 ],
             )
             if result >= 0:
