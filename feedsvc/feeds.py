@@ -127,6 +127,9 @@ class FeedCache:
         for topic, feed in old._feeds.items():
             if topic in self._locks:
                 self._feeds[topic] = feed
+        # counts not yet folded into the metrics would be lost with the old cache
+        self.hits += old.take_hits()
+        self._renders_unreported.update(old.take_renders())
 
     def invalidate(self, topic: str) -> None:
         """Mark ``topic`` changed and re-render it in the background."""

@@ -88,6 +88,23 @@ async def test_reload_names_the_settings_that_need_a_restart(
             assert f"{key} changed; it takes effect after a restart" in caplog.text
 
 
+async def test_cache_counts_survive_a_reload(tmp_path: Path, cpu: CpuPool) -> None:
+    """Hits and renders counted since the last /metrics scrape are not lost when a
+    reload replaces the feed cache."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(config({"a": "A"}))
+    store = MemoryStore()
+    await store.add_article("a", article(1))
+    app = create_app(load_config(str(path), env={}), store=store, cpu=cpu, start_scheduler=False)
+    async with app_client(app) as client:
+        for _ in range(3):
+            assert (await client.get("/feeds/a.atom")).status == 200  # 1 render, 2 hits
+        assert await app[RUNTIME].reload() is True
+        text = await (await client.get("/metrics")).text()
+    assert "feedsvc_feed_cache_hits_total 2.0" in text
+    assert 'feedsvc_feed_renders_total{topic="a"} 1.0' in text
+
+
 def running(prefix: str) -> int:
     return sum(1 for t in asyncio.all_tasks()
                if t.get_name().startswith(prefix) and not t.done())
