@@ -84,10 +84,12 @@ def render_feed(
     fg.updated(updated)
     for article in articles:
         fe = fg.add_entry(order="append")
-        # The canonical URL is stable across restarts and re-renders (issue #2 item 6).
-        fe.id(article.url)
-        fe.title(xml_safe(article.title) or article.url)
-        fe.link(href=article.url, rel="alternate", type="text/html")
+        # The canonical URL is stable across restarts and re-renders (issue #2 item 6);
+        # like every string, it must be XML-safe, or one page would break the feed.
+        url = xml_safe(article.url)
+        fe.id(url)
+        fe.title(xml_safe(article.title) or url)
+        fe.link(href=url, rel="alternate", type="text/html")
         fe.published(_aware(article.published))
         fe.updated(entry_updated(article))
         if article.author:

@@ -117,6 +117,14 @@ def test_canonical_from_another_site_is_ignored() -> None:
     assert art.canonical_url is None
 
 
+def test_canonical_with_control_characters_is_ignored() -> None:
+    story = "".join(f"<p>Paragraph {i} of the story, long enough to be content, with commas, "
+                    "words, and sentences a reader wants.</p>" for i in range(6))
+    page = (f'<html><head><link rel="canonical" href="/news/a&#1;b.html"></head>'
+            f"<body><div>{story}</div></body></html>")
+    assert extract_article(page, "https://news.example/news/ab.html").canonical_url is None
+
+
 def test_cookie_banner_not_in_story() -> None:
     art = extract_article(_page("cookie-banner.html"), URL)
     assert "cookies" not in art.text.lower()

@@ -62,6 +62,14 @@ def test_illegal_xml_characters_are_removed_not_fatal() -> None:
     assert parsed.entries[0].author == "Author"
 
 
+def test_a_control_character_in_an_entry_url_does_not_break_the_feed() -> None:
+    # One page's URL must not make the whole topic unrenderable.
+    odd = article(1, url="https://news.example/a\x01b.html")
+    parsed = check_atom(render_feed(META, [odd, article(2)]).body)
+    assert [e.link for e in parsed.entries] == [
+        "https://news.example/ab.html", "https://news.test/reports/story_2.html"]
+
+
 def test_rendering_is_deterministic_and_ids_stable() -> None:
     arts = [article(i) for i in range(5)]
     a, b = render_feed(META, arts), render_feed(META, list(arts))

@@ -315,9 +315,14 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
     canon = canon or props.get("og:url")
     if canon:
         absolute = urljoin(url, canon.strip())
-        if _same_site(absolute, url):
+        # A control character (e.g. from "&#1;") makes no usable URL, and the canonical
+        # URL becomes the entry's id and link: the page's own URL stands instead.
+        if _same_site(absolute, url) and not _CONTROL.search(absolute):
             meta.canonical_url = absolute
     return meta
+
+
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
 def _same_site(a: str, b: str) -> bool:
