@@ -130,3 +130,27 @@ def test_fingerprint_tokens_are_the_regex_words() -> None:
     for _ in range(5000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
         assert fingerprint(text) == reference(text), repr(text)
+
+
+STORY = "".join(f"<p>Paragraph {i} of the story, long enough to be content, with commas, words, "
+                "and sentences a reader wants.</p>" for i in range(6))
+
+
+def test_text_after_a_lazy_image_is_kept() -> None:
+    page = (f'<html><body><div class="story">{STORY}<p>The mayor <img src="/icons/q.png" alt="">'
+            " said the flood barriers held overnight, and residents may return home on Friday.</p>"
+            '<noscript><img src="/img/real.jpg"></noscript>'
+            f"{STORY}</div></body></html>")
+    art = extract_article(page, "https://news.example/a.html")
+    assert ("The mayor said the flood barriers held overnight, and residents may return home "
+            "on Friday.") in art.text
+    assert "https://news.example/img/real.jpg" in art.content_html
+
+
+def test_br_paragraphs_keep_the_spaces_between_inline_elements() -> None:
+    rows = "".join(f"Paragraph {i} of the story is long enough, with commas, words, and "
+                   "sentences.<br><br>" for i in range(8))
+    page = (f"<html><body><table><tr><td>{rows}The <b>prime</b> <i>minister</i> resigned "
+            f"today.<br><br>{rows}</td></tr></table></body></html>")
+    art = extract_article(page, "https://news.example/a.html")
+    assert "The prime minister resigned today." in art.text.splitlines()

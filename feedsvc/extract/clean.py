@@ -95,7 +95,7 @@ def resolve_lazy_images(root: lhtml.HtmlElement) -> int:
                 prev = inner[-1] if len(inner) == 1 else None
             if prev is not None and prev.tag == "img":
                 fallback = imgs[0]
-                fallback.tail = None
+                fallback.tail = prev.tail  # the text after the image is story text
                 prev.getparent().replace(prev, fallback)
                 noscript.drop_tree()
                 count += 1
@@ -178,7 +178,9 @@ def _split_br_paragraphs(node: lhtml.HtmlElement) -> None:
                 groups.append([])
             else:
                 groups[-1].append(c)
-            if tail and tail.strip():
+            # A space between two inline elements ("<b>prime</b> <i>minister</i>") is
+            # text; only whitespace opening a paragraph is dropped.
+            if tail and (tail.strip() or groups[-1]):
                 groups[-1].append(tail)
         el.text = None
         for c in children:
