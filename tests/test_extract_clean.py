@@ -154,3 +154,13 @@ def test_br_paragraphs_keep_the_spaces_between_inline_elements() -> None:
             f"today.<br><br>{rows}</td></tr></table></body></html>")
     art = extract_article(page, "https://news.example/a.html")
     assert "The prime minister resigned today." in art.text.splitlines()
+
+
+def test_deeply_nested_table_era_page_keeps_its_whole_story() -> None:
+    # 400 paragraphs, each opening a <font> that is never closed: 400 levels deep.
+    para = "Paragraph {} of the story, long enough to be content, with commas and words. "
+    page = ("<html><body><div class=story>"
+            + "".join("<p><font size=2>" + para.format(i) for i in range(400))
+            + "</div></body></html>")
+    art = extract_article(page, "https://news.example/a.html")
+    assert "Paragraph 399 of the story" in art.text
