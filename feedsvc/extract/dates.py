@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import warnings
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+from dateutil import parser as dateutil_parser
 
 _MONTHS = {
     m: i + 1
@@ -27,6 +30,18 @@ _TEXT_DATE = re.compile(
     re.I,
 )
 _ISO_PREFIX = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+# "Thu, 16 Feb 2017 10:00:00 +0100" (RFC 2822 §3.3; the day name is optional)
+_RFC2822 = re.compile(r"^\s*(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}")
+_CLOCK = re.compile(r"\d{1,2}:\d{2}")
+# Zone names bylines use, with their UTC offsets in seconds (dateutil needs them given:
+# names are ambiguous in general, e.g. IST).
+_ZONES = {
+    "UTC": 0, "GMT": 0, "Z": 0,
+    "EST": -5 * 3600, "EDT": -4 * 3600, "CST": -6 * 3600, "CDT": -5 * 3600,
+    "MST": -7 * 3600, "MDT": -6 * 3600, "PST": -8 * 3600, "PDT": -7 * 3600,
+    "BST": 3600, "CET": 3600, "CEST": 2 * 3600, "EET": 2 * 3600, "EEST": 3 * 3600,
+    "MSK": 3 * 3600, "JST": 9 * 3600, "AEST": 10 * 3600, "AEDT": 11 * 3600,
+}
 _URL_DATE = re.compile(r"/(?P<y>(?:19|20)\d{2})/(?P<m>0?[1-9]|1[0-2])/(?P<d>0?[1-9]|[12]\d|3[01])/")
 
 
@@ -55,16 +70,36 @@ def parse_date(text: str | None) -> datetime | None:
                 result = datetime.fromisoformat(iso[:10])
             except ValueError:
                 result = None
-    if result is None:
+    if result is None and _RFC2822.match(text):
+        # Only for RFC 2822's own shape: given anything else the email parser guesses,
+        # reading "10:30 PM EST" as 10:30 UTC.
         try:
             result = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             result = None
+    if result is None:
+        result = _english_date_time(text)
     if result is None:
         result = text_date(text)
     if result is None or not _plausible(result):
         return None
     return _aware(result)
+
+
+def _english_date_time(text: str) -> datetime | None:
+    """A date with its time as bylines write it ("February 16, 2017 10:30 PM EST"), by
+    python-dateutil, which knows 12-hour clocks; the text must be only that."""
+    day = text_date(text)
+    if day is None or not _CLOCK.search(text):
+        return None  # dateutil would fill a missing day or year in from today
+    with warnings.catch_warnings():
+        # A zone name it does not know leaves the time naive (taken as UTC below).
+        warnings.simplefilter("ignore", dateutil_parser.UnknownTimezoneWarning)
+        try:
+            value = dateutil_parser.parse(text, tzinfos=_ZONES)
+        except (ValueError, OverflowError):
+            return None
+    return value if value.date() == day.date() else None
 
 
 def text_date(text: str) -> datetime | None:

@@ -258,10 +258,10 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
         ("meta:datePublished", props.get("datepublished")),
         ("meta:og:published_time", props.get("og:published_time")),
         ("meta:dc:date", props.get("dc:date:issued") or props.get("dc:date")
-         or props.get("dcterms.created")),
+         or props.get("dcterms:created")),
         ("meta:parsely-pub-date", props.get("parsely-pub-date")),
         ("meta:pubdate", props.get("pubdate") or props.get("publish-date")
-         or props.get("sailthru.date") or props.get("date")),
+         or props.get("sailthru:date") or props.get("date")),
     ):
         parsed = parse_date(value) if isinstance(value, str) else None
         if parsed:
