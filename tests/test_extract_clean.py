@@ -30,6 +30,8 @@ HOSTILE = [
     '<div><p>broken <b>markup <i>never closed <svg onload=alert(12)>',
     '<object data="x.swf"></object><embed src="x.swf"><base href="https://evil.example/">',
     '<p style="background:url(javascript:alert(13))">styled</p><meta http-equiv=refresh>',
+    '<blockquote cite="javascript:alert(14)">q</blockquote><q cite=" JavaScript:alert(15)">q</q>',
+    '<img src="https://a.example/x.jpg" srcset="javascript:alert(16) 1x, https://a.example/y.jpg 2x">',
 ]
 
 
@@ -164,3 +166,34 @@ def test_deeply_nested_table_era_page_keeps_its_whole_story() -> None:
             + "</div></body></html>")
     art = extract_article(page, "https://news.example/a.html")
     assert "Paragraph 399 of the story" in art.text
+
+
+def _story_with(images: str) -> str:
+    return f'<html><body><div class="story">{STORY}<p>{images}</p>{STORY}</div></body></html>'
+
+
+def test_srcset_urls_with_commas_stay_whole() -> None:
+    # A URL may contain commas (image CDNs' transforms); only a comma after whitespace
+    # or at the end of a URL separates candidates (WHATWG HTML, "parse a srcset").
+    page = _story_with('<img src="/img/pic.jpg" srcset="/img/w_300,c_fill/pic.jpg 300w,'
+                       ' /img/w_600,c_fill/pic.jpg 2x, /img/a.jpg, /img/b.jpg 3x">')
+    art = extract_article(page, "https://news.example/section/a.html")
+    img = lhtml.fragment_fromstring(art.content_html, create_parent="div").find(".//img")
+    assert img is not None
+    assert img.get("srcset") == ("https://news.example/img/w_300,c_fill/pic.jpg 300w, "
+                                 "https://news.example/img/w_600,c_fill/pic.jpg 2x, "
+                                 "https://news.example/img/a.jpg, https://news.example/img/b.jpg 3x")
+
+
+def test_story_images_are_not_taken_for_trackers() -> None:
+    page = _story_with(
+        '<img src="/uploads/2024/google-pixel-9-pro-review.jpg" width="1200" height="800">'
+        '<img src="/uploads/eye-tracking-study.png">'
+        '<img src="https://sb.scorecardresearch.com/p?c1=2&amp;c2=123">'
+        '<img src="/stats/pixel.gif?id=3"><img src="https://x.example/tracking/open.gif">'
+        '<img src="/img/spacer.png" width="1" height="1">')
+    art = extract_article(page, "https://news.example/a.html")
+    srcs = [i.get("src") for i in lhtml.fragment_fromstring(
+        art.content_html, create_parent="div").iter("img")]
+    assert srcs == ["https://news.example/uploads/2024/google-pixel-9-pro-review.jpg",
+                    "https://news.example/uploads/eye-tracking-study.png"]

@@ -20,9 +20,19 @@ _LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-ur
 _LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
 _PLACEHOLDER = re.compile(r"^(?:data:|about:blank)|(?:blank|spacer|placeholder|pixel|transparent|"
                           r"lazy|loading|grey|gray)[^/]*\.(?:gif|png|svg)$", re.I)
-_TRACKER = re.compile(r"(?:pixel|beacon|tracking|tracker|analytics|/b\.gif|/t\.gif|"
-                      r"doubleclick\.net|/1x1\.|/count(?:er)?\?|feedburner|/ping\?)", re.I)
+# Tracking images: known collectors' hosts, or a path part that is exactly such a word
+# ("/pixel.gif", "/tracking/open.gif"), never the word inside a name
+# ("google-pixel-9-review.jpg", "eye-tracking-study.png" are story images).
+_TRACKER = re.compile(r"(?:doubleclick\.net|google-analytics\.com|scorecardresearch\.com|"
+                      r"quantserve\.com|facebook\.com/tr\b|feedburner|"
+                      r"[/.](?:pixel|beacon|tracking|tracker|analytics)(?:[./?_]|$)|"
+                      r"/[bt]\.gif|/1x1\.|/count(?:er)?\?|/ping\?)", re.I)
+# A srcset candidate (WHATWG HTML, "parse a srcset attribute"): a URL (no whitespace; a
+# trailing comma ends it) and descriptors up to the next comma. URLs may hold commas.
+_SRCSET_CANDIDATE = re.compile(r"[\s,]*([^\s,][^\s]*?)(,+(?=\s|$)|,*\s+([^,]*)(?:,|$)|,*$)")
 _IMAGE_DATA = re.compile(r"^data:image/(?:png|gif|jpe?g|webp|avif);base64,", re.I)
+# What a cite or srcset URL may be once made absolute: web URLs only.
+_SAFE_URL = re.compile(r"^\s*https?://", re.I)
 
 ALLOWED_TAGS = {
     "a", "abbr", "acronym", "address", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite",
@@ -59,8 +69,14 @@ ALLOWED_ATTRIBUTES = {
 
 
 def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
-    # nh3's url_schemes apply to every URL attribute; data: is allowed only as an image
-    # (issue #4 item 5), and never for links.
+    # nh3's url_schemes apply to href/src but not to cite or srcset, which hold URLs too:
+    # no javascript: (or any other active scheme) there either.
+    if attr == "cite" and not _SAFE_URL.match(value):
+        return None
+    if attr == "srcset":
+        kept = [c for c in value.split(", ") if _SAFE_URL.match(c)]
+        return ", ".join(kept) or None
+    # data: is allowed only as an image (issue #4 item 5), and never for links.
     if value.lower().lstrip().startswith("data:"):
         return value if tag == "img" and attr == "src" and _IMAGE_DATA.match(value) else None
     return value
@@ -124,26 +140,32 @@ def _dimension(value: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def absolute_srcset(srcset: str, base_url: str) -> str:
+    """``srcset`` with every candidate URL made absolute (descriptors kept)."""
+    out = []
+    for m in _SRCSET_CANDIDATE.finditer(srcset):
+        url = m.group(1).rstrip(",")
+        if not url:
+            continue
+        descriptors = " ".join((m.group(3) or "").split())
+        out.append(" ".join(filter(None, [urljoin(base_url, url), descriptors])))
+    return ", ".join(out)
+
+
 def finish_tree(node: lhtml.HtmlElement, base_url: str) -> None:
     """Drop tracking pixels, make ``srcset`` absolute, split ``<br><br>`` runs into paragraphs."""
     for img in list(node.iter("img")):
         src = (img.get("src") or "").strip()
         w, h = _dimension(img.get("width")), _dimension(img.get("height"))
+        sized = w is not None and h is not None and w > 1 and h > 1  # declared, visible
         if not src or (w is not None and w <= 1) or (h is not None and h <= 1) or \
-                _TRACKER.search(src):
+                (not sized and _TRACKER.search(src)):
             img.drop_tree()
             continue
         img.set("src", urljoin(base_url, src))
-        srcset = img.get("srcset")
-        if srcset:
-            img.set("srcset", ", ".join(
-                " ".join([urljoin(base_url, part.split()[0]), *part.split()[1:]])
-                for part in srcset.split(",") if part.strip()))
-    for source in node.iter("source"):
-        if source.get("srcset"):
-            source.set("srcset", ", ".join(
-                " ".join([urljoin(base_url, part.split()[0]), *part.split()[1:]])
-                for part in source.get("srcset").split(",") if part.strip()))
+    for el in node.iter("img", "source"):
+        if el.get("srcset"):
+            el.set("srcset", absolute_srcset(el.get("srcset"), base_url))
     _split_br_paragraphs(node)
     for p in list(node.iter("p")):
         if not (p.text or "").strip() and len(p) == 0:
