@@ -78,6 +78,12 @@ def test_visible_text_separates_blocks() -> None:
     ("http://news.example:80", "http://news.example/"),
     ("http://news.example:8080/x?utm_medium=a", "http://news.example:8080/x"),
     ("https://news.example/x?b=2&a=1", "https://news.example/x?b=2&a=1"),
+    # the query is left as the site wrote it, tracking parameters aside
+    ("https://news.example/story.php?12345", "https://news.example/story.php?12345"),
+    ("https://news.example/x?id=1;page=2", "https://news.example/x?id=1;page=2"),
+    ("https://news.example/x?q=a%20b+c&UTM_Source=x&t=%E2%9C%93",
+     "https://news.example/x?q=a%20b+c&t=%E2%9C%93"),
+    ("https://news.example/x?utm_source=a&fbclid=b", "https://news.example/x"),
 ])
 def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected

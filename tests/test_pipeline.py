@@ -471,6 +471,14 @@ async def test_shared_fetch_survives_the_cancellation_of_one_poll(cpu: CpuPool) 
             first, second = (asyncio.create_task(pipeline.refresh_source(s))
                              for s in settings.all_sources())
             await asyncio.wait_for(requested.wait(), 5.0)
+            # both polls are waiting for the one load (a load nobody waits for any
+            # more is cancelled, so cancelling the first too early would end it)
+            for _ in range(400):
+                if any(load.waiters == 2 for load in pipeline._inflight.values()):
+                    break
+                await asyncio.sleep(0.005)
+            else:
+                pytest.fail("the second poll never waited for the shared load")
             first.cancel()
             report = await second
             with pytest.raises(asyncio.CancelledError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 # Parameters that only say where a reader came from; they never select content.
 _TRACKING = frozenset({
@@ -30,9 +30,16 @@ def canonical_url(url: str) -> str:
         netloc = f"{auth}@{host}"
     if port is not None and _DEFAULT_PORTS.get(scheme) != port:
         netloc += f":{port}"
-    query = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith("utm_") and k.lower() not in _TRACKING
-    ]
+    # Whole "&"-separated parts are dropped or kept as written: decoding and re-encoding
+    # would turn "?12345" into "?12345=" and "?id=1;page=2" into "?id=1%3Bpage%3D2",
+    # which the site may not serve as the same page.
+    query = "&".join(
+        part for part in parts.query.split("&")
+        if part and not _is_tracking(unquote_plus(part.partition("=")[0]).lower())
+    )
     path = parts.path or ("/" if netloc else "")
-    return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _is_tracking(key: str) -> bool:
+    return key.startswith("utm_") or key in _TRACKING
