@@ -15,20 +15,33 @@ _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I
 )
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_COMMENT = re.compile(rb"<!--.*?-->", re.S)
 
-# The WHATWG Encoding Standard maps these labels to windows-1252: pages that say
-# "iso-8859-1" routinely contain cp1252 curly quotes in 0x80-0x9F.
-_WINDOWS_1252 = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "ascii", "us-ascii"}
+# Labels the WHATWG Encoding Standard (the table browsers follow) maps to another codec
+# than Python's namesake, or that Python does not know. Browsers decode them so, and so
+# pages are written for them: "iso-8859-1" pages carry cp1252 curly quotes in 0x80-0x9F,
+# Shift_JIS pages NEC symbols (cp932), EUC-KR pages extended Hangul (cp949).
+_WHATWG = {
+    **dict.fromkeys(("iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1",
+                     "ascii", "us-ascii", "cp819", "ibm819"), "cp1252"),
+    **dict.fromkeys(("gb2312", "gbk", "x-gbk", "csgb2312", "chinese"), "gb18030"),
+    **dict.fromkeys(("iso-8859-9", "iso8859-9", "iso_8859-9", "latin5", "l5"), "cp1254"),
+    **dict.fromkeys(("windows-874", "dos-874", "tis-620", "iso-8859-11", "iso8859-11"),
+                    "cp874"),
+    **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "ms932",
+                     "windows-31j", "csshiftjis"), "cp932"),
+    **dict.fromkeys(("euc-kr", "ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "ksc_5601",
+                     "windows-949", "korean", "cseuckr"), "cp949"),
+    **{f"x-cp125{n}": f"cp125{n}" for n in range(9)},
+}
 
 
 def _codec(label: str | None) -> str | None:
     if not label:
         return None
     label = label.strip().lower()
-    if label in _WINDOWS_1252:
-        return "cp1252"
-    if label in ("gb2312", "gbk", "x-gbk"):  # WHATWG: decoded as gb18030, their superset
-        return "gb18030"
+    if label in _WHATWG:
+        return _WHATWG[label]
     try:
         return codecs.lookup(label).name
     except LookupError:
@@ -69,7 +82,8 @@ def decode_html(body: bytes | str, headers: Mapping[str, str] | None = None) -> 
     codec = header_charset(headers)
     source = "http-header"
     if codec is None:
-        m = _META_CHARSET.search(body[:4096])
+        # A <meta> inside a comment is not a declaration (the tokenizer skips comments).
+        m = _META_CHARSET.search(_COMMENT.sub(b"", body[:4096]))
         codec = _codec(m.group(1).decode("ascii", "replace")) if m else None
         source = "meta"
         # A page served as UTF-16 cannot declare so in ASCII; such a meta lies (WHATWG).
