@@ -6,6 +6,7 @@ import pickle
 from pathlib import Path
 
 from feedsvc.extract import extract_article, load_site_rules
+from feedsvc.extract.rules import parse_rule
 
 PAGE = """<html><head><title>Generic title</title></head><body>
 <div class="nav"><a href="/">Home</a></div>
@@ -93,3 +94,21 @@ def test_test_url_and_contains_parsed(tmp_path: Path) -> None:
     assert rule is not None
     assert rule.tests == (("https://www.rules.example/story", ("Rule body paragraph one",)),)
     assert rule.prune is False
+
+
+def test_inline_replace_string_may_hold_a_colon(tmp_path: Path) -> None:
+    rule = parse_rule('replace_string(<div style="display:none">): <div>\nbody: //div\n')
+    assert rule.replacements == (('<div style="display:none">', "<div>"),)
+
+
+def test_prune_no_keeps_the_rule_body_whole(tmp_path: Path) -> None:
+    """With "prune: no" the rule's body is the story as its author chose it: a short
+    paragraph the generic pruning would drop stays."""
+    page = ("<html><body><div id='story'><p>By Jane Roe</p>"
+            "<p>Rule body paragraph one, the story itself, with enough words in it.</p>"
+            "<p>Share prices slumped.</p></div></body></html>")
+    for prune, kept in (("yes", False), ("no", True)):
+        rules = _rules(tmp_path, "prune.example", f"body: //div[@id='story']\nprune: {prune}\n")
+        art = extract_article(page, "https://prune.example/story", rules=rules)
+        assert ("Share prices slumped." in art.text) is kept, prune
+        assert "Rule body paragraph one" in art.text

@@ -200,11 +200,13 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
             " (no candidate: whole body)")
         if doc.recovered:
             explain["content"] += f"; recovered {len(doc.recovered)} story box(es) beside it"
-    dropped = prune_boilerplate(node)
-    if dropped:
-        explain["pruned"] = "; ".join(dropped[:10])
-    if drop_bylines(node):
-        explain["byline"] = "byline block dropped from story"
+    # "prune: no" in a site rule: its body is the story as the rule's author chose it.
+    if rule is None or rule.prune or not explain.get("content", "").startswith("rule body"):
+        dropped = prune_boilerplate(node)
+        if dropped:
+            explain["pruned"] = "; ".join(dropped[:10])
+        if drop_bylines(node):
+            explain["byline"] = "byline block dropped from story"
     if title:
         # The title is shown as the entry title; a heading repeating it is dropped.
         for heading in node.iter("h1", "h2"):

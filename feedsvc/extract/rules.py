@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 _MULTI = ("title", "body", "author", "date", "strip", "strip_id_or_class", "strip_image_src",
           "single_page_link", "next_page_link", "find_string", "replace_string", "test_url",
           "test_contains")
-_REPLACE_INLINE = re.compile(r"^replace_string\((?P<find>.*)\)$")
+_REPLACE_INLINE = re.compile(r"^replace_string\((?P<find>.*)\)\s*:(?P<repl>.*)$")
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,14 @@ def parse_rule(text: str, name: str = "") -> SiteRule:
         line = raw.strip()
         if not line or line.startswith("#") or ":" not in line:
             continue
+        # Matched on the whole line first: the text to find may itself hold ":"
+        # (replace_string(<div style="display:none">): <div>).
+        inline = _REPLACE_INLINE.match(line)
+        if inline:
+            replacements.append((inline["find"], inline["repl"].strip()))
+            continue
         key, _, value = line.partition(":")
         key, value = key.strip(), value.strip()
-        inline = _REPLACE_INLINE.match(key)
-        if inline:
-            replacements.append((inline["find"], value))
-            continue
         key = key.lower()
         if key == "prune":
             prune = value.lower() not in ("no", "false", "0")
