@@ -6,6 +6,7 @@ import hashlib
 import random
 import re
 import unicodedata
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -203,3 +204,23 @@ def test_story_images_are_not_taken_for_trackers() -> None:
         art.content_html, create_parent="div").iter("img")]
     assert srcs == ["https://news.example/uploads/2024/google-pixel-9-pro-review.jpg",
                     "https://news.example/uploads/eye-tracking-study.png"]
+
+
+@pytest.mark.parametrize("rule", [None, "body: //div[@class='story']\n"])
+def test_relative_urls_resolve_against_base_href(rule: str | None, tmp_path: Path) -> None:
+    from feedsvc.extract import load_site_rules
+
+    page = ('<html><head><base href="https://cdn.example/assets/"></head><body>'
+            f'<div class="story">{STORY}<p><img src="pic.jpg" srcset="pic2.jpg 2x">'
+            '<a href="next.html">next</a></p><video src="v.mp4" poster="p.jpg"></video>'
+            f"{STORY}</div></body></html>")
+    rules = None
+    if rule:
+        (tmp_path / "news.example.txt").write_text(rule)
+        rules = load_site_rules(str(tmp_path))
+    art = extract_article(page, "https://news.example/section/a.html", rules=rules)
+    for url in ('src="https://cdn.example/assets/pic.jpg"',
+                'srcset="https://cdn.example/assets/pic2.jpg 2x"',
+                'href="https://cdn.example/assets/next.html"',
+                'poster="https://cdn.example/assets/p.jpg"'):
+        assert url in art.content_html

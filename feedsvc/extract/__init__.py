@@ -161,6 +161,9 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
     except (etree.ParserError, ValueError) as exc:
         raise ExtractError(f"{url}: unparseable HTML: {exc}") from exc
     resolve_lazy_images(root)
+    # Every relative URL of the story resolves against the page's <base href>, if any
+    # (HTML's "document base URL"), else the page's own URL.
+    base = _document_base(root, url)
     meta = extract_meta(root, url)
     explain.update(meta.explain)
 
@@ -180,7 +183,7 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
             published, explain["published"] = parse_date(found[0]), f"rule date: {found[1]}"
         single_page_url = _xpath_link(root, rule.single_page_link, url)
         next_page_url = _xpath_link(root, rule.next_page_link, url)
-        node = _rule_body(root, rule, url, explain)
+        node = _rule_body(root, rule, base, explain)
     if node is None:
         # No URL for readability: given one it rewrites every link of the whole page
         # absolute (a sixth of its time on news pages); only the story's links need it,
@@ -193,7 +196,7 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
         node = result.find(".//body/div") if result.tag == "html" else result
         if node is None:
             node = result
-        node.make_links_absolute(url, resolve_base_href=False, handle_failures="discard")
+        node.make_links_absolute(base, resolve_base_href=False, handle_failures="discard")
         best = doc.best_elem
         explain["content"] = "readability" + (
             f" best <{best.tag} class={best.get('class')!r}>" if best is not None else
@@ -214,7 +217,7 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
             if text and (text == title or title in text or text in meta.raw_title):
                 heading.drop_tree()
             break
-    finish_tree(node, url)
+    finish_tree(node, base)
     content_html = sanitize(lhtml.tostring(node, encoding="unicode", method="html"))
     story_text = visible_text(content_html)
     if not story_text:
@@ -246,6 +249,16 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
         single_page_url=single_page_url,
         next_page_url=next_page_url,
     )
+
+
+def _document_base(root: lhtml.HtmlElement, url: str) -> str:
+    """The page's first ``<base href>`` resolved against ``url`` (web URLs only)."""
+    for base in root.iter("base"):
+        href = (base.get("href") or "").strip()
+        if href:
+            resolved = urljoin(url, href)
+            return resolved if resolved.startswith(("http://", "https://")) else url
+    return url
 
 
 def _rule_body(root: lhtml.HtmlElement, rule: SiteRule, url: str,

@@ -166,6 +166,9 @@ def finish_tree(node: lhtml.HtmlElement, base_url: str) -> None:
     for el in node.iter("img", "source"):
         if el.get("srcset"):
             el.set("srcset", absolute_srcset(el.get("srcset"), base_url))
+    for video in node.iter("video"):  # lxml's make_links_absolute does not know poster
+        if video.get("poster"):
+            video.set("poster", urljoin(base_url, video.get("poster").strip()))
     _split_br_paragraphs(node)
     for p in list(node.iter("p")):
         if not (p.text or "").strip() and len(p) == 0:
