@@ -19,11 +19,12 @@ Index pages, what is kept (in order of first appearance, de-duplicated):
   article's, as HTML-AAM maps them), an ARIA navigation/banner/contentinfo/
   complementary role, or an element whose class/id reads ``leftnav``, ``menu``,
   ``sidebar``, ``breadcrumbs``, ``pagination``...; the walk up from the link stops
-  at the first ``<article>`` or ``<main>``, whose links are content. Also dropped: the site root,
+  at the first ``<article>`` or ``<main>``, whose links are content, and at ``<body>``, whose
+  classes describe the page's layout. Also dropped: the site root,
   common non-article sections (``/tag/``, ``/author/``, ``/about``, ``/rss``,
   ``/page/2``...) and links to images, PDFs, scripts and other files.
 
-Feeds are parsed with feedparser (RSS 0.9x/1.0/2.0, Atom, JSON Feed); each item's
+Feeds are parsed with feedparser (RSS 0.9x/1.0/2.0, Atom; not JSON Feed); each item's
 title, date (UTC, tz-aware) and author become the link's hints. A feed with parse
 errors ("bozo") is accepted as long as it yielded entries.
 """
@@ -145,6 +146,10 @@ def _in_navigation(anchor: Any) -> bool:
     """True if the nearest landmark around ``anchor`` is navigation, not content."""
     for el in anchor.iterancestors():
         tag = el.tag if isinstance(el.tag, str) else ""
+        if tag in ("body", "html"):
+            # Their classes describe the whole page's layout ("no-sidebar",
+            # "nav-closed"), not where the link sits.
+            return False
         if tag in _CONTENT_TAGS:
             return False
         if tag in _LANDMARK_TAGS or (el.get("role") or "").lower() in _NAV_ROLES:

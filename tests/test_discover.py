@@ -237,6 +237,15 @@ def test_selector_trusts_the_user_over_the_heuristic() -> None:
     ]
 
 
+@pytest.mark.parametrize("classes", ["home blog", "home blog no-sidebar", "page has-sidebar",
+                                     "js nav-closed"])
+def test_layout_classes_on_body_do_not_make_every_link_navigation(classes: str) -> None:
+    page = (f'<html><body class="{classes}"><div id="content">'
+            '<a href="/2024/one.html">One</a><a href="/2024/two.html">Two</a></div></body></html>')
+    assert urls(index(page)) == ["https://www.example.com/2024/one.html",
+                                 "https://www.example.com/2024/two.html"]
+
+
 def test_navigation_landmarks_dropped_but_article_headers_kept() -> None:
     page = """<html><body>
     <header><a href="/world/">World</a><a href="/news/politics/">Politics</a></header>
