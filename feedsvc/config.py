@@ -17,13 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from feedsvc import __version__
 from feedsvc.errors import ConfigError
+from feedsvc.redact import host_label, redact_url
 
 DEFAULT_CONFIG_PATH = "config/feeds.yaml"
 DEFAULT_USER_AGENT = f"feedsvc/{__version__} (+https://github.com/feedsvc/feedsvc)"
@@ -286,21 +287,6 @@ class Settings:
         )
 
 
-_PASSWORD_PARAM = re.compile(r"(?i)([?&]password=)[^&#]*")
-
-
-def redact_url(url: str | None) -> str | None:
-    """Replace a URL's password with ``***``: in its userinfo, and in a ``password``
-    query parameter (which redis-py accepts too)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is not None:
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        url = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
-    return _PASSWORD_PARAM.sub(r"\1***", url)
-
-
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -369,7 +355,8 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
                     max_page_bytes=sdef["max_page_bytes"],
                     robots=sdef["robots"],
                     max_articles=sdef["max_articles"],
-                    name=src.name or urlsplit(src.url).netloc + urlsplit(src.url).path,
+                    # by default host and path: no userinfo, no query (they may hold secrets)
+                    name=src.name or host_label(src.url) + urlsplit(src.url).path,
                     allow_hosts=tuple(h.lower() for h in src.allow_hosts),
                 )
             )
@@ -453,7 +440,7 @@ def dump_settings(settings: Settings) -> dict[str, Any]:
                 "retention_seconds": t.retention,
                 "sources": [
                     {
-                        "url": s.url,
+                        "url": redact_url(s.url),
                         "kind": s.kind,
                         "links": s.links,
                         "follow": s.follow,

@@ -7,6 +7,8 @@ and carry on per source (the habit of Miniflux's ``fetcher/response_handler.go``
 
 from __future__ import annotations
 
+from feedsvc.redact import redact_url
+
 
 class FeedsvcError(Exception):
     """Root of every error feedsvc raises on purpose."""
@@ -23,7 +25,8 @@ class FetchError(FeedsvcError):
     """A fetch did not produce a usable body."""
 
     def __init__(self, url: str, message: str) -> None:
-        super().__init__(f"{url}: {message}")
+        # shown on /, in logs and in the stored state: never a URL's credentials
+        super().__init__(f"{redact_url(url)}: {message}")
         self.url = url
         self.message = message
 

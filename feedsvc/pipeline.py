@@ -39,6 +39,7 @@ from feedsvc.extract import canonical_url, join_pages
 from feedsvc.fetch import Fetcher
 from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
+from feedsvc.redact import host_label, redact_url
 from feedsvc.scheduler import next_after_failure, next_after_success
 from feedsvc.store import Store
 from feedsvc.store.codec import PackedPage
@@ -426,7 +427,7 @@ class Pipeline:
         self, url: str, source: SourceConfig, *, etag: str | None = None,
         last_modified: str | None = None,
     ) -> FetchResult:
-        host = urlsplit(url).netloc
+        host = host_label(url)  # never the userinfo
         started = time.monotonic()
         try:
             result = await self.fetcher.fetch(
@@ -620,7 +621,7 @@ class Pipeline:
         if self.metrics is not None:
             # The stored count survives restarts and reloads; this Pipeline's tally does not.
             self._errors[source.url] = errors
-            self.metrics.source_errors.labels(source.topic, source.url).set(errors)
+            self.metrics.source_errors.labels(source.topic, redact_url(source.url)).set(errors)
         return report
 
     def _record(
@@ -635,5 +636,5 @@ class Pipeline:
         if self.metrics is not None:
             errors = 0 if outcome != "failed" else self._errors.get(source.url, 0) + 1
             self._errors[source.url] = errors
-            self.metrics.source_errors.labels(source.topic, source.url).set(errors)
+            self.metrics.source_errors.labels(source.topic, redact_url(source.url)).set(errors)
         return report

@@ -23,6 +23,7 @@ from feedsvc.feeds import FeedCache
 from feedsvc.metrics import CONTENT_TYPE_LATEST, Metrics
 from feedsvc.models import FetchState
 from feedsvc.pipeline import Pipeline
+from feedsvc.redact import redact_url
 from feedsvc.scheduler import Scheduler
 from feedsvc.store import Store
 
@@ -193,7 +194,8 @@ async def index_handler(request: web.Request) -> web.Response:
                 except StoreError:
                     store_down = True
             rows.append(
-                f"<li><a href=\"{html.escape(src.url)}\">{html.escape(src.name)}</a> "
+                f"<li><a href=\"{html.escape(redact_url(src.url) or '')}\">"
+                f"{html.escape(src.name)}</a> "
                 f"({src.kind}): {html.escape(status)}</li>"
             )
         body.append(

@@ -306,3 +306,24 @@ async def test_service_priorities_serving_then_rendering_then_ingest(store: Memo
             assert await ingest.run(os.sched_getscheduler, 0) == os.SCHED_IDLE
             assert await render.run(os.sched_getscheduler, 0) == os.SCHED_OTHER
     assert os.nice(0) == base
+
+
+async def test_source_credentials_are_never_shown(cpu: CpuPool) -> None:
+    """A source URL with credentials or a token: not on /, not in /metrics, not in the
+    recorded error."""
+    from feedsvc.pipeline import Pipeline
+    from tests.helpers import make_settings
+
+    settings = make_settings({"t": {"sources": [
+        {"url": "http://reader:s3cret@127.0.0.1:9/private.xml?token=abc123&section=x"}]}})
+    app = create_app(settings, store=MemoryStore(), cpu=cpu, start_scheduler=False)
+    async with app_client(app) as client:
+        pipeline: Pipeline = app[LIVE].pipeline
+        report = await pipeline.refresh_source(settings.all_sources()[0])
+        assert report.outcome == "failed"
+        page = await (await client.get("/")).text()
+        metrics = await (await client.get("/metrics")).text()
+    for text in (page, metrics, report.error or ""):
+        assert "s3cret" not in text and "abc123" not in text
+    assert 'host="127.0.0.1:9"' in metrics
+    assert "section=x" in page
