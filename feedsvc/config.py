@@ -37,7 +37,7 @@ _SIZE_UNITS = {
     "k": 1024, "m": 1024**2, "g": 1024**3,
 }
 _NUM_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-TOPIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # use fullmatch: "$" allows a final "\n"
 
 
 def parse_duration(value: Any) -> float:
@@ -122,10 +122,17 @@ def _listen(value: Any) -> str:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 # A duration where 0 means "never" / "off".
-DurationOrZero = Annotated[
-    float, BeforeValidator(lambda v: 0.0 if v in (0, "0") else parse_duration(v))
-]
+DurationOrZero = Annotated[float, BeforeValidator(lambda v: _zero_or_duration(v))]
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _zero_or_duration(value: Any) -> float:
+    """0 in any unit ("0", "0s", "0d") means off; anything else is a duration."""
+    if not isinstance(value, bool) and (
+        value == 0 or (isinstance(value, str) and re.fullmatch(r"\s*0+(?:\.0+)?\s*[a-z]*\s*", value))
+    ):
+        return 0.0
+    return parse_duration(value)
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 Regex = Annotated[str, BeforeValidator(_regex)]
 Css = Annotated[str, BeforeValidator(_css)]
@@ -200,11 +207,23 @@ class _File(_Model):
     defaults: _Defaults = _Defaults()
     topics: dict[str, _Topic] = Field(min_length=1)
 
+    @field_validator("service", "defaults", mode="before")
+    @classmethod
+    def _empty_block(cls, v: Any) -> Any:
+        return {} if v is None else v  # a block whose keys are all commented out
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _names_as_text(cls, v: Any) -> Any:
+        # YAML reads "2024:" as a number and "2024-01-01:" as a date; a topic name is
+        # the text the user wrote.
+        return {str(k): t for k, t in v.items()} if isinstance(v, dict) else v
+
     @field_validator("topics")
     @classmethod
     def _topic_names(cls, v: dict[str, _Topic]) -> dict[str, _Topic]:
         for name in v:
-            if not TOPIC_NAME.match(name):
+            if not TOPIC_NAME.fullmatch(name):
                 raise ValueError(
                     f"topic name {name!r} must be lowercase letters, digits, '-' or '_' "
                     "(it becomes the feed's URL path)"
@@ -368,7 +387,8 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
             retention=tdef["retention"],
             sources=tuple(sources),
         )
-    base_url = service.base_url or f"http://{'localhost' if host in ('0.0.0.0', '::', '') else host}:{port}"
+    wildcard = host.strip("[]") in ("0.0.0.0", "::", "")
+    base_url = service.base_url or f"http://{'localhost' if wildcard else host}:{port}"
     return Settings(
         path=path,
         listen_host=host.strip("[]") or "0.0.0.0",
@@ -387,6 +407,21 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
     )
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: YAML would keep the
+    last silently, and a topic pasted twice under one name would vanish."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the YAML file at ``path`` (or ``$FEEDSVC_CONFIG``, or the default)."""
     env = os.environ if env is None else env
@@ -398,7 +433,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no object tags
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

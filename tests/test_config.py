@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from feedsvc.config import load_config, parse_config, parse_duration, parse_size, redact_url
+from feedsvc.config import (
+    Settings,
+    load_config,
+    parse_config,
+    parse_duration,
+    parse_size,
+    redact_url,
+)
 from feedsvc.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,3 +203,45 @@ def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
     assert run.stderr.strip().splitlines() == [
         f"feedsvc: config error: {bad}: topics.x.sources[0].url: not an absolute http(s) URL"
     ]
+
+
+def _load(tmp_path: Path, text: str) -> Settings:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text)
+    return load_config(str(path), env={})
+
+
+def test_ipv6_wildcard_listen_gives_a_localhost_base_url(tmp_path: Path) -> None:
+    s = _load(tmp_path, 'service: {listen: "[::]:8080"}\ntopics: {t: {sources: [{url: "https://a.test/"}]}}\n')
+    assert (s.listen_host, s.base_url) == ("::", "http://localhost:8080")
+
+
+def test_topic_names_yaml_reads_as_numbers_or_dates_are_names(tmp_path: Path) -> None:
+    s = _load(tmp_path, "topics:\n  2024: {sources: [{url: 'https://a.test/'}]}\n"
+                        "  2024-01-01: {sources: [{url: 'https://b.test/'}]}\n")
+    assert sorted(s.topics) == ["2024", "2024-01-01"]
+
+
+def test_a_key_given_twice_is_an_error_naming_its_line(tmp_path: Path) -> None:
+    text = ("topics:\n  t: {sources: [{url: 'https://a.test/'}]}\n"
+            "  t: {sources: [{url: 'https://b.test/'}]}\n")
+    with pytest.raises(ConfigError, match=r"line 3: invalid YAML: duplicate key 't'"):
+        _load(tmp_path, text)
+
+
+def test_blocks_with_every_key_commented_out_are_empty(tmp_path: Path) -> None:
+    s = _load(tmp_path, "service:\n  # listen: 127.0.0.1:8080\ndefaults:\n"
+                        "topics: {t: {sources: [{url: 'https://a.test/'}]}}\n")
+    assert s.listen_port == 8080
+
+
+@pytest.mark.parametrize("zero", ["0", "0s", "0d", 0, "0.0h"])
+def test_page_retention_zero_in_any_unit_is_off(tmp_path: Path, zero: object) -> None:
+    s = _load(tmp_path, yaml.safe_dump({"service": {"page_retention": zero},
+                                        "topics": {"t": {"sources": [{"url": "https://a.test/"}]}}}))
+    assert s.page_retention == 0
+
+
+def test_topic_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="topic name"):
+        _load(tmp_path, 'topics:\n  "news\\n": {sources: [{url: "https://a.test/"}]}\n')
