@@ -160,8 +160,19 @@ class Pipeline:
         for topic, articles in old._pending.items():
             if topic in self.settings.topics:
                 self._pending.setdefault(topic, []).extend(articles)
-        self.reports.update(old.reports)
-        self._errors.update(old._errors)
+        configured = {(s.topic, s.url) for s in self.settings.all_sources()}
+        urls = {url for _, url in configured}
+        self.reports.update((u, r) for u, r in old.reports.items() if u in urls)
+        self._errors.update((u, n) for u, n in old._errors.items() if u in urls)
+        if self.metrics is not None:
+            # A source no longer configured must not keep its error series (an alert on
+            # it would fire for ever). Zeroed first: in multiprocess mode remove() only
+            # forgets the series in this process, its file keeps the last value.
+            for source in old.settings.all_sources():
+                if (source.topic, source.url) not in configured:
+                    labels = (source.topic, redact_url(source.url))
+                    self.metrics.source_errors.labels(*labels).set(0)
+                    self.metrics.source_errors.remove(*labels)
 
     async def poll(self, source: SourceConfig) -> float:
         """Scheduler entry point: refresh ``source``, return when it is next due."""
@@ -212,7 +223,7 @@ class Pipeline:
         except StoreError as exc:
             # The origin answered; only our store failed. Keep the old validators so the
             # next poll fetches again rather than seeing a 304 for unsaved work.
-            log.warning("source %s: store unavailable: %s", source.url, exc)
+            log.warning("source %s: store unavailable: %s", source.name, exc)
             return self._record(source, "failed", error=f"store unavailable: {exc}",
                                 next_due=now + STORE_RETRY)
         except FeedsvcError as exc:
@@ -615,7 +626,7 @@ class Pipeline:
         try:
             await self.store.put_state(source.url, failed)
         except StoreError as store_exc:
-            log.warning("source %s: could not record failure: %s", source.url, store_exc)
+            log.warning("source %s: could not record failure: %s", source.name, store_exc)
         kind = "discover" if isinstance(exc, DiscoverError) else "fetch"
         report = self._record(source, "failed", error=f"{kind}: {exc}", next_due=due)
         if self.metrics is not None:

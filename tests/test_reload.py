@@ -105,6 +105,24 @@ async def test_cache_counts_survive_a_reload(tmp_path: Path, cpu: CpuPool) -> No
     assert 'feedsvc_feed_renders_total{topic="a"} 1.0' in text
 
 
+async def test_a_removed_source_leaves_no_error_series(tmp_path: Path, cpu: CpuPool) -> None:
+    """A failing source dropped from the config: its feedsvc_source_errors series goes
+    (an alert on it would otherwise fire for a source that no longer exists)."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(config({"a": "A"}))
+    app = create_app(load_config(str(path), env={}), store=MemoryStore(), cpu=cpu,
+                     start_scheduler=False)
+    async with app_client(app) as client:
+        live = app[LIVE]
+        await live.pipeline.refresh_source(live.settings.all_sources()[0])  # port 9: fails
+        text = await (await client.get("/metrics")).text()
+        assert 'feedsvc_source_errors{source="http://127.0.0.1:9/a",topic="a"} 1.0' in text
+        path.write_text(config({"b": "B"}))
+        assert await app[RUNTIME].reload() is True
+        text = await (await client.get("/metrics")).text()
+    assert 'source="http://127.0.0.1:9/a"' not in text
+
+
 def running(prefix: str) -> int:
     return sum(1 for t in asyncio.all_tasks()
                if t.get_name().startswith(prefix) and not t.done())
