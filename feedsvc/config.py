@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,6 +262,15 @@ class SourceConfig:
     max_articles: int  # article links taken from one poll of this source
     name: str
     allow_hosts: tuple[str, ...] = ()
+    # The key of this source's fetch state (validators, backoff): its URL, unless other
+    # sources (in other topics, with other follow patterns) poll the same URL. Shared,
+    # one topic's poll would store the ETag and the other's would get a 304 and never
+    # see the page's links.
+    state_key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.state_key:
+            object.__setattr__(self, "state_key", self.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +366,7 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
             raise ConfigError(f"{path}: FEEDSVC_REDIS_URL: {_message(exc.errors()[0])}") from None
 
     defaults = {**BUILTIN_DEFAULTS, **raw.defaults.model_dump(exclude_none=True)}
+    url_uses = Counter(src.url for topic in raw.topics.values() for src in topic.sources)
     topics: dict[str, TopicConfig] = {}
     for name, topic in raw.topics.items():
         tdef = {**defaults, **topic.model_dump(exclude_none=True, exclude={"sources"})}
@@ -377,6 +388,7 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
                     # by default host and path: no userinfo, no query (they may hold secrets)
                     name=src.name or host_label(src.url) + urlsplit(src.url).path,
                     allow_hosts=tuple(h.lower() for h in src.allow_hosts),
+                    state_key=src.url if url_uses[src.url] == 1 else f"{src.url}#topic={name}",
                 )
             )
         topics[name] = TopicConfig(

@@ -161,9 +161,9 @@ class Pipeline:
             if topic in self.settings.topics:
                 self._pending.setdefault(topic, []).extend(articles)
         configured = {(s.topic, s.url) for s in self.settings.all_sources()}
-        urls = {url for _, url in configured}
-        self.reports.update((u, r) for u, r in old.reports.items() if u in urls)
-        self._errors.update((u, n) for u, n in old._errors.items() if u in urls)
+        keys = {s.state_key for s in self.settings.all_sources()}
+        self.reports.update((k, r) for k, r in old.reports.items() if k in keys)
+        self._errors.update((k, n) for k, n in old._errors.items() if k in keys)
         if self.metrics is not None:
             # A source no longer configured must not keep its error series (an alert on
             # it would fire for ever). Zeroed first: in multiprocess mode remove() only
@@ -203,7 +203,7 @@ class Pipeline:
         topic = self.settings.topics[source.topic]
         try:
             await self._flush_pending(topic.name)
-            state = await self.store.get_state(source.url) or FetchState()
+            state = await self.store.get_state(source.state_key) or FetchState()
         except StoreError as exc:
             return self._record(source, "failed", error=f"store unavailable: {exc}",
                                 next_due=now + STORE_RETRY)
@@ -219,7 +219,7 @@ class Pipeline:
             new, failed = await self._ingest(topic, source, links)
             new_state = replace(self._ok_state(state, result, source, now),
                                 retry=tuple(failed[:MAX_RETRY_LINKS]))
-            await self.store.put_state(source.url, new_state)
+            await self.store.put_state(source.state_key, new_state)
         except StoreError as exc:
             # The origin answered; only our store failed. Keep the old validators so the
             # next poll fetches again rather than seeing a 304 for unsaved work.
@@ -624,14 +624,14 @@ class Pipeline:
         log.warning("source %s failed (%d in a row, next try in %.0fs): %s",
                     source.name, errors, due - now, exc)
         try:
-            await self.store.put_state(source.url, failed)
+            await self.store.put_state(source.state_key, failed)
         except StoreError as store_exc:
             log.warning("source %s: could not record failure: %s", source.name, store_exc)
         kind = "discover" if isinstance(exc, DiscoverError) else "fetch"
         report = self._record(source, "failed", error=f"{kind}: {exc}", next_due=due)
         if self.metrics is not None:
             # The stored count survives restarts and reloads; this Pipeline's tally does not.
-            self._errors[source.url] = errors
+            self._errors[source.state_key] = errors
             self.metrics.source_errors.labels(source.topic, redact_url(source.url)).set(errors)
         return report
 
@@ -643,9 +643,9 @@ class Pipeline:
             topic=source.topic, url=source.url, outcome=outcome, new=new,
             failed_articles=failed_articles, error=error, next_due=next_due,
         )
-        self.reports[source.url] = report
+        self.reports[source.state_key] = report
         if self.metrics is not None:
-            errors = 0 if outcome != "failed" else self._errors.get(source.url, 0) + 1
-            self._errors[source.url] = errors
+            errors = 0 if outcome != "failed" else self._errors.get(source.state_key, 0) + 1
+            self._errors[source.state_key] = errors
             self.metrics.source_errors.labels(source.topic, redact_url(source.url)).set(errors)
         return report

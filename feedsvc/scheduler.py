@@ -91,7 +91,7 @@ class Scheduler:
         now = self._clock()
         for i, source in enumerate(self._sources):
             try:
-                state = await self._store.get_state(source.url)
+                state = await self._store.get_state(source.state_key)
             except StoreError:
                 state = None
             delay = start_delay(i, len(self._sources), state, now, resume=resume)

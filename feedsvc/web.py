@@ -190,7 +190,7 @@ async def index_handler(request: web.Request) -> web.Response:
             status = "unknown (store unavailable)"
             if not store_down:
                 try:
-                    status = _status_line(await store.get_state(src.url), now)
+                    status = _status_line(await store.get_state(src.state_key), now)
                 except StoreError:
                     store_down = True
             rows.append(

@@ -550,6 +550,32 @@ async def test_two_polls_entering_one_stored_story_both_record_their_topic(
         assert state is not None and set(state.topics) == {"a", "b", "c"}
 
 
+async def test_one_index_in_two_topics_with_different_filters(cpu: CpuPool) -> None:
+    """The same section page feeds two topics through different follow patterns. Each
+    source has its own validators: the second poll must not get a 304 because the first
+    stored the page's ETag, or its topic would never see the page's links."""
+    async with Origin() as site:
+        for path in (MOON, NAVY):
+            site.routes[path] = article_page(*STORIES[path])
+        body = index_page([MOON, NAVY]).encode()
+        site.routes["/index.html"] = conditional(lambda: body, "text/html; charset=utf-8")
+        settings = make_settings({
+            "moon": {"sources": [{"url": site.url("/index.html"), "robots": False,
+                                  "follow": "Moon"}]},
+            "navy": {"sources": [{"url": site.url("/index.html"), "robots": False,
+                                  "follow": "[Nn]avy"}]},
+        })
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            for _ in range(2):  # one after the other: the second round gets two 304s
+                for source in settings.all_sources():
+                    assert (await pipeline.refresh_source(source)).outcome != "failed"
+        for topic, path in (("moon", MOON), ("navy", NAVY)):
+            assert [a.url for a in await store.topic_articles(topic, 5)] == [site.url(path)]
+        assert origin_statuses(site, "/index.html") == ["", "", "etag", "etag"]
+
+
 async def test_failed_article_retried_after_backoff_while_index_is_304(cpu: CpuPool) -> None:
     title, dateline, paras = STORIES[NAVY]
     async with Origin() as site:
