@@ -113,6 +113,7 @@ class _SharedLoad:
     def __init__(self, task: asyncio.Task[Article | None]) -> None:
         self.task = task
         self.waiters = 0
+        self.abandoned = False  # cancelled for want of waiters: a new poll starts afresh
 
     async def wait(self) -> Article | None:
         self.waiters += 1
@@ -121,8 +122,9 @@ class _SharedLoad:
             return await asyncio.shield(self.task)
         finally:
             self.waiters -= 1
-            if not self.waiters:
-                self.task.cancel()  # no-op once done
+            if not self.waiters and not self.task.done():
+                self.abandoned = True
+                self.task.cancel()
 
 
 class Pipeline:
@@ -348,10 +350,17 @@ class Pipeline:
         # Two sources (an index and a feed) may link the same story in the same round:
         # the second waits for the first's fetch instead of fetching it again.
         shared = self._inflight.get(url)
-        if shared is None:
+        if shared is None or shared.abandoned:
             task = asyncio.ensure_future(self._load_article(source, url, hint, now))
             shared = self._inflight[url] = _SharedLoad(task)
-            task.add_done_callback(lambda _t: self._inflight.pop(url, None))
+            own = shared
+
+            def forget(_task: asyncio.Task[Article | None]) -> None:
+                # only this load's own entry: an abandoned one may be replaced already
+                if self._inflight.get(url) is own:
+                    del self._inflight[url]
+
+            task.add_done_callback(forget)
         article = await shared.wait()
         if article is None:
             return None

@@ -18,7 +18,7 @@ from feedsvc.app import create_app
 from feedsvc.config import Settings
 from feedsvc.cpu import CpuPool
 from feedsvc.fetch import Fetcher
-from feedsvc.models import Article
+from feedsvc.models import Article, LinkHint
 from feedsvc.pipeline import Pipeline
 from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
@@ -574,6 +574,30 @@ async def test_one_index_in_two_topics_with_different_filters(cpu: CpuPool) -> N
         for topic, path in (("moon", MOON), ("navy", NAVY)):
             assert [a.url for a in await store.topic_articles(topic, 5)] == [site.url(path)]
         assert origin_statuses(site, "/index.html") == ["", "", "etag", "etag"]
+
+
+async def test_a_poll_arriving_as_an_abandoned_load_is_cancelled_starts_its_own(
+    cpu: CpuPool,
+) -> None:
+    """The only poll waiting for a story is cancelled, and in the same instant another
+    poll asks for the story: it must start a load of its own, not join the one being
+    cancelled (it would be cancelled with it)."""
+    async with Origin() as site:
+        settings, requested = two_topics_one_story(site)
+        store = MemoryStore()
+        a, b = settings.all_sources()
+        hint = LinkHint(url=site.url(MOON))
+        async with Fetcher(user_agent="t", concurrency=8, per_host=4) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            first = asyncio.create_task(pipeline._fetch_article(
+                settings.topics["a"], a, hint.url, hint, time.time()))
+            await asyncio.wait_for(requested.wait(), 5.0)
+            first.cancel()
+            second = asyncio.create_task(pipeline._fetch_article(
+                settings.topics["b"], b, hint.url, hint, time.time()))
+            assert await asyncio.wait_for(second, 10.0) is True
+            assert first.cancelled()
+        assert [e.url for e in await store.topic_articles("b", 5)] == [site.url(MOON)]
 
 
 async def test_failed_article_retried_after_backoff_while_index_is_304(cpu: CpuPool) -> None:
