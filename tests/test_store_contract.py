@@ -386,10 +386,6 @@ async def test_hostile_and_unicode_text_preserved(store: Store) -> None:
     assert await page_of(store, a.url) == (b"\xff\xfe\x00", "text/html; charset=\u00e9")
 
 
-async def test_ping(store: Store) -> None:
-    await store.ping()
-
-
 # -- MemoryStore expiry (Redis expiry is checked by TTL in test_store_redis.py) ----------
 
 
