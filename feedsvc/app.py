@@ -135,9 +135,10 @@ class Runtime:
         except ConfigError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
             return False
-        for attr, key in RESTART_ONLY.items():
-            if getattr(settings, attr) != getattr(live.settings, attr):
-                log.warning("config reload: %s changed; it takes effect after a restart", key)
+        changed = [key for attr, key in RESTART_ONLY.items()
+                   if getattr(settings, attr) != getattr(live.settings, attr)]
+        for key in dict.fromkeys(changed):  # once each ("listen" is host and port)
+            log.warning("config reload: %s changed; it takes effect after a restart", key)
         await self.stop(live)
         new = self.build(settings)
         new.feeds.adopt(live.feeds)

@@ -86,6 +86,12 @@ async def test_reload_names_the_settings_that_need_a_restart(
             assert await app[RUNTIME].reload() is True
         for key in ("service.user_agent", "defaults.per_host"):
             assert f"{key} changed; it takes effect after a restart" in caplog.text
+        caplog.clear()
+        data["service"]["listen"] = "127.0.0.2:9999"  # host and port: one warning
+        path.write_text(yaml.safe_dump(data))
+        with caplog.at_level(logging.WARNING, logger="feedsvc.app"):
+            assert await app[RUNTIME].reload() is True
+        assert caplog.text.count("service.listen changed") == 1
 
 
 async def test_cache_counts_survive_a_reload(tmp_path: Path, cpu: CpuPool) -> None:
