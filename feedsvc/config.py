@@ -122,18 +122,23 @@ def _listen(value: Any) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-# A duration where 0 means "never" / "off".
-DurationOrZero = Annotated[float, BeforeValidator(lambda v: _zero_or_duration(v))]
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+_ZERO = re.compile(r"\s*0+(?:\.0+)?\s*(?:ms|s|m|h|d|w)?\s*", re.I)
 
 
 def _zero_or_duration(value: Any) -> float:
     """0 in any unit ("0", "0s", "0d") means off; anything else is a duration."""
     if not isinstance(value, bool) and (
-        value == 0 or (isinstance(value, str) and re.fullmatch(r"\s*0+(?:\.0+)?\s*[a-z]*\s*", value))
+        value == 0 or (isinstance(value, str) and _ZERO.fullmatch(value))
     ):
         return 0.0
     return parse_duration(value)
+
+
+# A duration where 0 means "never" / "off".
+DurationOrZero = Annotated[float, BeforeValidator(_zero_or_duration)]
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 Regex = Annotated[str, BeforeValidator(_regex)]
 Css = Annotated[str, BeforeValidator(_css)]
