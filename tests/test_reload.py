@@ -10,9 +10,11 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 
 from feedsvc.app import RUNTIME, create_app
 from feedsvc.config import load_config
@@ -37,14 +39,20 @@ def config(topics: dict[str, str]) -> str:
     })
 
 
+def app_on(path: Path, topics: dict[str, str], **kwargs: Any) -> web.Application:
+    """The app on a config file at ``path``, written first with ``topics``."""
+    path.write_text(config(topics))
+    return create_app(load_config(str(path), env={}), **kwargs)
+
+
 async def test_reload_applies_valid_and_keeps_old_on_invalid(
     tmp_path: Path, cpu: CpuPool, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "feeds.yaml"
-    path.write_text(config({"superpowers": "SUPERPOWERS"}))
     store = MemoryStore()
     await store.add_article("superpowers", article(1))
-    app = create_app(load_config(str(path), env={}), store=store, cpu=cpu, start_scheduler=False)
+    app = app_on(path, {"superpowers": "SUPERPOWERS"}, store=store, cpu=cpu,
+                 start_scheduler=False)
     async with app_client(app) as client:
         runtime = app[RUNTIME]
         # valid: a renamed title and a new topic; stored entries stay
@@ -98,10 +106,9 @@ async def test_cache_counts_survive_a_reload(tmp_path: Path, cpu: CpuPool) -> No
     """Hits and renders counted since the last /metrics scrape are not lost when a
     reload replaces the feed cache."""
     path = tmp_path / "feeds.yaml"
-    path.write_text(config({"a": "A"}))
     store = MemoryStore()
     await store.add_article("a", article(1))
-    app = create_app(load_config(str(path), env={}), store=store, cpu=cpu, start_scheduler=False)
+    app = app_on(path, {"a": "A"}, store=store, cpu=cpu, start_scheduler=False)
     async with app_client(app) as client:
         for _ in range(3):
             assert (await client.get("/feeds/a.atom")).status == 200  # 1 render, 2 hits
@@ -115,9 +122,7 @@ async def test_a_removed_source_leaves_no_error_series(tmp_path: Path, cpu: CpuP
     """A failing source dropped from the config: its feedsvc_source_errors series goes
     (an alert on it would otherwise fire for a source that no longer exists)."""
     path = tmp_path / "feeds.yaml"
-    path.write_text(config({"a": "A"}))
-    app = create_app(load_config(str(path), env={}), store=MemoryStore(), cpu=cpu,
-                     start_scheduler=False)
+    app = app_on(path, {"a": "A"}, store=MemoryStore(), cpu=cpu, start_scheduler=False)
     async with app_client(app) as client:
         live = app[LIVE]
         await live.pipeline.refresh_source(live.settings.all_sources()[0])  # port 9: fails
@@ -141,8 +146,7 @@ async def test_overlapping_reloads_leave_one_scheduler_and_one_watcher(
     reloads run one after the other. Run together, each stopped the same old scheduler
     and started its own, leaving two sets of poll tasks (every source polled twice)."""
     path = tmp_path / "feeds.yaml"
-    path.write_text(config({"a": "A", "b": "B"}))
-    app = create_app(load_config(str(path), env={}), store=MemoryStore(), cpu=cpu)
+    app = app_on(path, {"a": "A", "b": "B"}, store=MemoryStore(), cpu=cpu)
     async with app_client(app):
         runtime = app[RUNTIME]
         assert (running("poll "), running("feed version watcher")) == (2, 1)
@@ -154,9 +158,8 @@ async def test_overlapping_reloads_leave_one_scheduler_and_one_watcher(
 
 async def test_file_watch_reloads(tmp_path: Path, cpu: CpuPool) -> None:
     path = tmp_path / "feeds.yaml"
-    path.write_text(config({"a": "A"}))
-    app = create_app(load_config(str(path), env={}), store=MemoryStore(), cpu=cpu,
-                     start_scheduler=False, config_watch_interval=0.05)
+    app = app_on(path, {"a": "A"}, store=MemoryStore(), cpu=cpu, start_scheduler=False,
+                 config_watch_interval=0.05)
     async with app_client(app) as client:
         assert (await client.get("/feeds/b.atom")).status == 404
         path.write_text(config({"a": "A", "b": "B"}))
@@ -223,9 +226,9 @@ async def test_reload_keeps_articles_waiting_for_the_store(tmp_path: Path, cpu: 
     """Articles fetched while the store was down wait in the pipeline; a reload must not
     drop them."""
     path = tmp_path / "feeds.yaml"
-    path.write_text(config({"superpowers": "SUPERPOWERS"}))
     store = MemoryStore()
-    app = create_app(load_config(str(path), env={}), store=store, cpu=cpu, start_scheduler=False)
+    app = app_on(path, {"superpowers": "SUPERPOWERS"}, store=store, cpu=cpu,
+                 start_scheduler=False)
     async with app_client(app):
         app[LIVE].pipeline._pending["superpowers"] = [article(7)]  # as after a store outage
         path.write_text(config({"superpowers": "Renamed"}))
