@@ -371,12 +371,16 @@ class Pipeline:
         return added
 
     async def _entered(self, url: str, topic: str) -> None:
-        # Read afresh, not from the poll's batch read: another poll may have entered the
-        # link into its own topic meanwhile, and writing back an older state would drop
-        # that topic (which would then take a pruned entry back as new).
-        state = await self.store.get_state(url) or FetchState(canonical=url)
-        if topic not in state.topics:
-            await self.store.put_state(url, replace(state, topics=(*state.topics, topic)))
+        # One atomic step on the stored state, not the poll's batch read written back:
+        # another poll (or replica) may be entering the link into its own topic at the
+        # same moment, and losing that topic would take a pruned entry back as new.
+        def enter(state: FetchState | None) -> FetchState:
+            state = state or FetchState(canonical=url)
+            return state if topic in state.topics else replace(
+                state, topics=(*state.topics, topic)
+            )
+
+        await self.store.update_state(url, enter)
 
     async def _load_article(
         self, source: SourceConfig, url: str, hint: LinkHint, now: float
@@ -388,16 +392,17 @@ class Pipeline:
             result = await self._fetch(hint.url, source)
             extraction = await self._more_pages(await self._extract(result, hint), source, hint)
         except (FetchError, ExtractError) as exc:
-            await self.store.put_state(url, _failed(state, exc, now, source.poll_interval))
+            await self._record_failure(url, exc, now, source.poll_interval)
             log.warning("article %s: %s", url, exc)
             return None
         article = self._article(url, result, extraction, hint)
         # The page is kept so a changed site rule can re-extract it without a re-fetch.
         await self._keep_page(article.url, extraction.page)
-        # replace(), not a new FetchState: the link keeps the topics it was entered into,
-        # or a topic whose entry aged out would take the story back as new.
-        await self.store.put_state(url, replace(
-            state, etag=result.etag, last_modified=result.last_modified,
+        # Only the fetch fields change: the link keeps the topics it was entered into
+        # (maybe while this fetch ran), or a topic whose entry aged out would take the
+        # story back as new.
+        await self.store.update_state(url, lambda s: replace(
+            s or FetchState(), etag=result.etag, last_modified=result.last_modified,
             last_status=result.status, last_fetched=now, last_ok=now, canonical=article.url,
             error_count=0, last_error=None, next_due=0.0,
         ))
@@ -428,16 +433,30 @@ class Pipeline:
                 await self._keep_page(stored.url, extraction.page)
         except (FetchError, ExtractError) as exc:
             log.info("refresh of %s failed, keeping the stored version: %s", stored.url, exc)
-            await self.store.put_state(stored.url, _failed(state, exc, now, source.poll_interval))
+            await self._record_failure(stored.url, exc, now, source.poll_interval)
             return
         for topic in await self.store.update_article(updated, list(self.settings.topics)):
             self._changed(topic)
-        await self.store.put_state(stored.url, replace(
-            state, etag=result.etag or state.etag,
-            last_modified=result.last_modified or state.last_modified, last_fetched=now,
-            last_ok=now, last_status=result.status, canonical=stored.url, error_count=0,
-            last_error=None, next_due=0.0,
-        ))
+
+        def refreshed(state: FetchState | None) -> FetchState:
+            state = state or FetchState()
+            return replace(
+                state, etag=result.etag or state.etag,
+                last_modified=result.last_modified or state.last_modified, last_fetched=now,
+                last_ok=now, last_status=result.status, canonical=stored.url, error_count=0,
+                last_error=None, next_due=0.0,
+            )
+
+        await self.store.update_state(stored.url, refreshed)
+
+    async def _record_failure(
+        self, url: str, exc: FeedsvcError, now: float, interval: float
+    ) -> FetchState:
+        """Count one more failure of ``url`` on its stored state (atomically: the error
+        count and the topics are whatever they are now, not when the fetch began)."""
+        return await self.store.update_state(
+            url, lambda s: _failed(s or FetchState(), exc, now, interval)
+        )
 
     async def _keep_page(self, url: str, page: PackedPage | None) -> None:
         if page is not None:  # packed by the worker when page_retention > 0
@@ -627,15 +646,15 @@ class Pipeline:
     async def _fail(
         self, source: SourceConfig, state: FetchState, exc: FeedsvcError, now: float
     ) -> SourceReport:
-        failed = _failed(state, exc, now, source.poll_interval)
+        try:
+            failed = await self._record_failure(source.state_key, exc, now, source.poll_interval)
+        except StoreError as store_exc:
+            log.warning("source %s: could not record failure: %s", source.name, store_exc)
+            failed = _failed(state, exc, now, source.poll_interval)
         errors, due = failed.error_count, failed.next_due
         # One clear line per failing source (issue #2 item 7).
         log.warning("source %s failed (%d in a row, next try in %.0fs): %s",
                     source.name, errors, due - now, exc)
-        try:
-            await self.store.put_state(source.state_key, failed)
-        except StoreError as store_exc:
-            log.warning("source %s: could not record failure: %s", source.name, store_exc)
         kind = "discover" if isinstance(exc, DiscoverError) else "fetch"
         report = self._record(source, "failed", error=f"{kind}: {exc}", next_due=due)
         if self.metrics is not None:

@@ -550,6 +550,41 @@ async def test_two_polls_entering_one_stored_story_both_record_their_topic(
         assert state is not None and set(state.topics) == {"a", "b", "c"}
 
 
+async def test_replicas_entering_stored_stories_at_once_keep_every_topic(
+    cpu: CpuPool, redis_url: str
+) -> None:
+    """Two replicas on one Redis, each polling three topics at once, all linking the
+    same stored stories: every link's state ends up listing all seven topics. Entering a
+    link is one atomic update; read-then-write lets one replica's write drop the topic
+    the other wrote between its read and its write."""
+    topics = "abcdefg"
+    async with Origin() as site:
+        for path, story in STORIES.items():
+            site.routes[path] = article_page(*story)
+        for name in topics:
+            site.routes[f"/{name}.html"] = index_page(list(STORIES))
+        settings = make_settings({
+            name: {"sources": [{"url": site.url(f"/{name}.html"), "robots": False}]}
+            for name in topics
+        })
+        stores = [RedisStore.from_url(redis_url) for _ in range(2)]
+        try:
+            async with Fetcher(user_agent="t", concurrency=8, per_host=8) as fetcher:
+                one, two = (Pipeline(settings, s, fetcher, cpu) for s in stores)
+                first = await one.refresh_source(settings.topics["a"].sources[0])
+                assert first.new == len(STORIES)
+                reports = await asyncio.gather(
+                    one.refresh_all(["b", "c", "d"]), two.refresh_all(["e", "f", "g"])
+                )
+            assert [r.new for rs in reports for r in rs] == [len(STORIES)] * 6
+            for path in STORIES:
+                state = await stores[0].get_state(site.url(path))
+                assert state is not None and sorted(state.topics) == list(topics), path
+        finally:
+            for s in stores:
+                await s.close()
+
+
 async def test_one_index_in_two_topics_with_different_filters(cpu: CpuPool) -> None:
     """The same section page feeds two topics through different follow patterns. Each
     source has its own validators: the second poll must not get a 304 because the first

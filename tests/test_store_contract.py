@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -338,6 +339,46 @@ async def test_state_roundtrip(store: Store) -> None:
     assert await store.get_state("https://a.example/blank") == FetchState()
     await store.put_state("https://a.example/feed", FetchState(error_count=1))
     assert await store.get_state("https://a.example/feed") == FetchState(error_count=1)
+
+
+async def test_update_state_creates_and_changes(store: Store) -> None:
+    url = "https://a.example/link"
+    seen: list[FetchState | None] = []
+
+    def enter(topic: str) -> Callable[[FetchState | None], FetchState]:
+        def change(state: FetchState | None) -> FetchState:
+            seen.append(state)
+            state = state or FetchState(canonical=url)
+            return replace(state, topics=(*state.topics, topic))
+        return change
+
+    first = await store.update_state(url, enter("a"))
+    assert seen == [None] and first == FetchState(canonical=url, topics=("a",))
+    assert await store.get_state(url) == first
+    await store.put_state(url, replace(first, etag='"v2"'))
+    second = await store.update_state(url, enter("b"))
+    assert seen[-1] == replace(first, etag='"v2"')  # the stored state, not a cached one
+    assert second == FetchState(canonical=url, etag='"v2"', topics=("a", "b"))
+    assert await store.get_state(url) == second
+    # returning the state unchanged writes nothing and still reports it
+    assert await store.update_state(url, lambda s: s or FetchState()) == second
+
+
+async def test_concurrent_update_state_loses_no_change(store: Store) -> None:
+    """Twenty writers at once, each adding its own topic: every topic is kept. A plain
+    read then write lets a writer overwrite what another wrote in between (on Redis,
+    each is its own round-trip, and the writers interleave)."""
+    url = "https://a.example/contended"
+
+    async def add(topic: str) -> None:
+        await store.update_state(
+            url, lambda s: replace(s or FetchState(), topics=(*(s or FetchState()).topics, topic))
+        )
+
+    topics = [f"t{i}" for i in range(20)]
+    await asyncio.gather(*(add(t) for t in topics))
+    state = await store.get_state(url)
+    assert state is not None and sorted(state.topics) == sorted(topics)
 
 
 async def test_batch_reads_keep_order_and_missing(store: Store) -> None:

@@ -6,7 +6,7 @@ same contract tests (``tests/test_store_contract.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from feedsvc.models import Article, FetchState
@@ -83,6 +83,18 @@ class Store(Protocol):
         """``get_state`` of each URL, in order, in a few round-trips."""
 
     async def put_state(self, url: str, state: FetchState) -> None: ...
+
+    async def update_state(
+        self, url: str, change: Callable[[FetchState | None], FetchState]
+    ) -> FetchState:
+        """Replace the stored state ``s`` with ``change(s)`` (``s`` None when there is
+        none) as one atomic step, and return what is stored now.
+
+        No other writer's change made between the read and the write is lost: two polls
+        entering one link into two topics at once both keep their topic, on one process
+        or across replicas. ``change`` must be pure: it may run more than once (Redis
+        retries it when another writer got there first). Nothing is written when it
+        returns the state unchanged."""
 
 
 def create_store(settings: Settings) -> Store:

@@ -220,3 +220,16 @@ class MemoryStore:
         now = self._clock()
         self._sweep(now)
         self._states[url] = (state, now + keys.STATE_TTL)
+
+    async def update_state(
+        self, url: str, change: Callable[[FetchState | None], FetchState]
+    ) -> FetchState:
+        """See :meth:`feedsvc.store.Store.update_state`: atomic here because nothing
+        between the read and the write suspends."""
+        now = self._clock()
+        self._sweep(now)
+        current = self._state(url, now)
+        new = change(current)
+        if new != current:
+            self._states[url] = (new, now + keys.STATE_TTL)
+        return new

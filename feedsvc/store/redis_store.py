@@ -32,6 +32,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
@@ -435,3 +436,25 @@ class RedisStore:
     async def put_state(self, url: str, state: FetchState) -> None:
         """Keep the state for ``keys.STATE_TTL`` seconds."""
         await self._r.set(keys.state(url), codec.state_to_bytes(state), ex=keys.STATE_TTL)
+
+    @_wrap_errors("update_state")
+    async def update_state(
+        self, url: str, change: Callable[[FetchState | None], FetchState]
+    ) -> FetchState:
+        """See :meth:`feedsvc.store.Store.update_state`: optimistic locking (WATCH, then
+        MULTI/EXEC, which Redis refuses when the key changed after the WATCH; redis-py's
+        ``transaction`` runs ``change`` again on the fresh value until one goes through).
+        The state is an opaque compressed blob, so a Lua script could not merge it."""
+        key = keys.state(url)
+
+        async def attempt(pipe: Pipeline) -> FetchState:
+            data = await pipe.get(key)  # immediate: the pipeline is WATCHing
+            current = None if data is None else codec.state_from_bytes(_bytes(data))
+            new = change(current)
+            pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py 8
+            if new != current:
+                pipe.set(key, codec.state_to_bytes(new), ex=keys.STATE_TTL)
+            return new
+
+        new: FetchState = await self._r.transaction(attempt, key, value_from_callable=True)
+        return new
