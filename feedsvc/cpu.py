@@ -128,15 +128,19 @@ def extract_in_worker(
     return Extraction(
         article=extracted,
         rule=rules.fingerprint(urlsplit(url).hostname or ""),
-        page=PackedPage.pack(slim_page(html), ctype) if keep_page else None,
+        page=PackedPage.pack(slim_page(html), ctype, url) if keep_page else None,
         fingerprint=fingerprint(extracted.text) if extracted.text.strip() else None,
     )
 
 
 def reextract_in_worker(page: PackedPage, url: str) -> Extraction:
-    """Extract a stored page again (after a site rule changed)."""
-    body, ctype = page.unpack()
-    return extract_in_worker(body, url, {"Content-Type": ctype or ""}, None)
+    """Extract a stored page again (after a site rule changed) as it was extracted first:
+    from the URL it was fetched from, its links' base, rather than the entry's ``url``
+    (the link before redirects, or the page's rel=canonical), used for pages stored
+    before their URL was kept."""
+    stored = page.unpack()
+    headers = {"Content-Type": stored.content_type or ""}
+    return extract_in_worker(stored.body, stored.url or url, headers, None)
 
 
 def rule_fingerprints_in_worker(hosts: list[str]) -> dict[str, str | None]:

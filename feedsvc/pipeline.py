@@ -617,6 +617,12 @@ class Pipeline:
                 lead_image=ex.lead_image or article.lead_image, lang=ex.lang or article.lang,
                 rule=extraction.rule,
             )
+            if replace(new, rule=article.rule) != article:
+                # What readers see changed: atom:updated must move (RFC 4287 §4.2.15), or
+                # a reader that keys its copy on id and updated keeps the old text.
+                new = replace(new, updated=_latest(
+                    new.updated, datetime.fromtimestamp(self.clock(), UTC)
+                ))
             changed = await self.store.update_article(new, list(self.settings.topics))
         except (ExtractError, StoreError) as exc:
             log.warning("re-extraction of %s failed: %s", article.url, exc)

@@ -17,7 +17,17 @@ def test_round_trips() -> None:
     a = article(1)
     assert codec.article_from_bytes(codec.article_to_bytes(a)) == a
     page = codec.PackedPage.pack(b"<html>x</html>", "text/html; charset=utf-8")
-    assert page.unpack() == (b"<html>x</html>", "text/html; charset=utf-8")
+    assert page.unpack() == (b"<html>x</html>", "text/html; charset=utf-8", None)
+    page = codec.PackedPage.pack(b"<p>\xe9</p>", None, "https://a.example/x/\udc80?q=\u00e9")
+    assert page.unpack() == (b"<p>\xe9</p>", None, "https://a.example/x/\udc80?q=\u00e9")
+
+
+def test_page_stored_before_urls_were_kept_still_reads() -> None:
+    """The layout of earlier versions (content type, then body) still decodes: pages are
+    kept for two weeks, so an upgrade finds many of them."""
+    for ctype, head in (("text/html", b"\x00\x09text/html"), (None, b"\xff\xff")):
+        old = codec.pack(head + b"<html>old</html>", force=True)
+        assert codec.page_from_bytes(old) == (b"<html>old</html>", ctype, None)
 
 
 def test_page_with_undecodable_content_type_is_store_error() -> None:

@@ -20,11 +20,12 @@ from feedsvc.cpu import CpuPool
 from feedsvc.fetch import Fetcher
 from feedsvc.models import Article, LinkHint
 from feedsvc.pipeline import Pipeline
+from feedsvc.render import entry_updated
 from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
 from feedsvc.store.redis_store import RedisStore
 from tests.helpers import app_client, check_atom, make_settings
-from tests.origin import Origin, Route
+from tests.origin import Origin, Route, redirect
 from tests.site import (
     SPACEDAILY_PATH,
     STORIES,
@@ -250,6 +251,45 @@ async def test_rule_change_reextracts_stored_pages_without_refetch(
         assert dict(origin.hits) == hits  # from the stored page: nothing re-fetched
     finally:
         pool.close()
+
+
+async def test_reextraction_resolves_links_as_first_extraction_and_moves_updated(
+    tmp_path: Any,
+) -> None:
+    """The linked URL redirects to where the story lives: its relative image and link
+    resolve against that address, on re-extraction (after a rule change) as on the first
+    one. What readers see changed, so the entry's updated moves to the re-extraction."""
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    title, dateline, paras = STORIES[MOON]
+    paras = [*paras, '<img src="photos/moon.jpg" width="600" height="400"> '
+             'Officials said a <a href="next.html">second phase</a> would follow soon.']
+    now = [1_800_000_000.0]
+    async with Origin() as site:
+        site.routes["/i.html"] = index_page(["/reports/moon.html"])
+        site.routes["/reports/moon.html"] = redirect("/archive/2017/moon.html", 301)
+        site.routes["/archive/2017/moon.html"] = article_page(title, dateline, paras)
+        settings = replace(make_settings({"t": {"sources": [{
+            "url": site.url("/i.html"), "robots": False, "follow": "/reports/",
+        }]}}), sites_dir=str(sites))
+        store = MemoryStore()
+        pool = CpuPool(1, sites_dir=str(sites))
+        try:
+            async with Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
+                pipeline = Pipeline(settings, store, fetcher, pool, clock=lambda: now[0])
+                assert (await pipeline.refresh_source(settings.topics["t"].sources[0])).new == 1
+                [first] = await store.topic_articles("t", 10)
+                (sites / "127.0.0.1.txt").write_text("strip: //p[contains(., 'Engineers')]\n")
+                now[0] += 3600
+                assert await pipeline.reextract_changed() == 1
+            [again] = await store.topic_articles("t", 10)
+        finally:
+            pool.close()
+    for article in (first, again):
+        assert site.url("/archive/2017/photos/moon.jpg") in article.content_html
+        assert site.url("/archive/2017/next.html") in article.content_html
+    assert "Engineers said" in first.content_html and "Engineers said" not in again.content_html
+    assert again.updated == datetime.fromtimestamp(now[0], UTC) > entry_updated(first)
 
 
 async def test_feed_update_refetches_stored_article(cpu: CpuPool) -> None:

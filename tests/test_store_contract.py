@@ -38,7 +38,7 @@ def art(url: str, published: datetime = T0, *, first_seen: datetime = T0, **kw: 
 
 async def page_of(store: Store, url: str) -> tuple[bytes, str | None] | None:
     page = await store.get_page(url)
-    return None if page is None else page.unpack()
+    return None if page is None else page.unpack()[:2]
 
 
 def urls(articles: list[Article]) -> list[str]:

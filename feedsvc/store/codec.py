@@ -24,7 +24,7 @@ import json
 import struct
 import zlib
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import brotli
 
@@ -163,6 +163,16 @@ def state_from_bytes(data: bytes) -> FetchState:
         raise StoreError(f"stored fetch state is malformed: {exc}") from exc
 
 
+class StoredPage(NamedTuple):
+    """An origin page as fetched: what a re-extraction needs."""
+
+    body: bytes
+    content_type: str | None
+    # The URL the page was fetched from (after redirects): the base its relative links
+    # resolve against, as in the first extraction. None for pages stored before it was kept.
+    url: str | None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class PackedPage:
     """An origin page as the stores keep it, compressed.
@@ -174,37 +184,60 @@ class PackedPage:
     data: bytes
 
     @classmethod
-    def pack(cls, body: bytes, content_type: str | None) -> PackedPage:
-        return cls(page_to_bytes(body, content_type))
+    def pack(cls, body: bytes, content_type: str | None, url: str | None = None) -> PackedPage:
+        return cls(page_to_bytes(body, content_type, url))
 
-    def unpack(self) -> tuple[bytes, str | None]:
-        """The body and its content type; StoreError when the bytes are damaged."""
+    def unpack(self) -> StoredPage:
+        """The page; StoreError when the bytes are damaged."""
         return page_from_bytes(self.data)
 
 
-def page_to_bytes(body: bytes, content_type: str | None) -> bytes:
-    """Serialize an origin page: content type (length-prefixed) then the body, compressed."""
-    ctype = b"" if content_type is None else content_type.encode("utf-8", "surrogatepass")
-    if len(ctype) >= 0xFFFF:
-        raise ValueError("content type too long to store")
-    # 0xFFFF marks "no content type", so None and "" stay distinct.
-    head = _CTYPE_LEN.pack(0xFFFF if content_type is None else len(ctype)) + ctype
+# Layout: [0xFFFE, url field,] content-type field, body; a field is its length (2 bytes)
+# then UTF-8, with length 0xFFFF for None. Pages written before the URL was kept start
+# directly with the content-type field, whose length was never 0xFFFE (aiohttp refuses
+# header lines over 8 KB), so 0xFFFE tells the layouts apart.
+_WITH_URL = 0xFFFE
+_NONE = 0xFFFF
+
+
+def _field(text: str | None, what: str) -> bytes:
+    if text is None:
+        return _CTYPE_LEN.pack(_NONE)
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) >= _WITH_URL:
+        raise ValueError(f"{what} too long to store")
+    return _CTYPE_LEN.pack(len(raw)) + raw
+
+
+def _read_field(raw: bytes, at: int, what: str) -> tuple[str | None, int]:
+    if len(raw) < at + _CTYPE_LEN.size:
+        raise StoreError("stored page is truncated")
+    (n,) = _CTYPE_LEN.unpack_from(raw, at)
+    at += _CTYPE_LEN.size
+    if n == _NONE:
+        return None, at
+    if len(raw) < at + n:
+        raise StoreError("stored page is truncated")
+    try:
+        return raw[at : at + n].decode("utf-8", "surrogatepass"), at + n
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"stored page's {what} is not UTF-8: {exc}") from exc
+
+
+def page_to_bytes(body: bytes, content_type: str | None, url: str | None = None) -> bytes:
+    """Serialize an origin page: the URL it came from, its content type, then the body,
+    compressed."""
+    head = _CTYPE_LEN.pack(_WITH_URL) + _field(url, "URL") + _field(content_type, "content type")
     return pack(head + body, force=True)
 
 
-def page_from_bytes(data: bytes) -> tuple[bytes, str | None]:
-    """Inverse of :func:`page_to_bytes`."""
+def page_from_bytes(data: bytes) -> StoredPage:
+    """Inverse of :func:`page_to_bytes` (also reads pages stored without their URL)."""
     raw = unpack(data)
     if len(raw) < _CTYPE_LEN.size:
         raise StoreError("stored page is truncated")
-    (n,) = _CTYPE_LEN.unpack_from(raw)
-    if n == 0xFFFF:
-        return raw[_CTYPE_LEN.size :], None
-    end = _CTYPE_LEN.size + n
-    if len(raw) < end:
-        raise StoreError("stored page is truncated")
-    try:
-        ctype = raw[_CTYPE_LEN.size : end].decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError as exc:
-        raise StoreError(f"stored page's content type is not UTF-8: {exc}") from exc
-    return raw[end:], ctype
+    url, at = None, 0
+    if _CTYPE_LEN.unpack_from(raw)[0] == _WITH_URL:
+        url, at = _read_field(raw, _CTYPE_LEN.size, "URL")
+    ctype, at = _read_field(raw, at, "content type")
+    return StoredPage(raw[at:], ctype, url)
