@@ -439,3 +439,37 @@ async def test_add_whose_reply_was_lost_still_reports_added(
             assert [a.url for a in await store.topic_articles("t", 5)] == ["https://a.example/new"]
         finally:
             await store.close()
+
+
+async def test_cancellation_lost_inside_redis_py_is_raised_again(
+    rstore: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Python 3.11, redis-py's asyncio.wait_for around a send returns the result when
+    a cancellation lands just as the send completes (CPython gh-86296): the caller's
+    task then runs on as if never cancelled, and a background loop being stopped never
+    stops. The store raises the cancellation again. Here the reply read swallows it in
+    the same way, deterministically."""
+    from redis.asyncio.connection import Connection
+
+    reading = asyncio.Event()
+    original = Connection.read_response
+
+    async def slow_read(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.1)  # the cancellation lands meanwhile
+        return await original(self, *args, **kwargs)
+
+    async def read_response(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        inner = asyncio.ensure_future(slow_read(self, *args, **kwargs))
+        reading.set()
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            return await inner  # what 3.11's wait_for does once the inner result is in
+
+    await rstore.ping()  # connected: the call below goes straight to its reply
+    monkeypatch.setattr(Connection, "read_response", read_response)
+    call = asyncio.ensure_future(rstore.get_state("https://a.example/x"))
+    await asyncio.wait_for(reading.wait(), 5)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call

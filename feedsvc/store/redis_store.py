@@ -155,26 +155,46 @@ def _wrap_errors(
     [Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]]],
     Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]],
 ]:
-    """Turn redis and socket exceptions raised by the method into StoreError."""
+    """Turn redis and socket exceptions raised by the method into StoreError, and make
+    sure a cancellation of the calling task is not lost inside redis-py."""
 
     def deco(
         fn: Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]],
     ) -> Callable[Concatenate[RedisStore, _P], Coroutine[Any, Any, _T]]:
         @functools.wraps(fn)
         async def wrapper(self: RedisStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+            task = asyncio.current_task()
+            cancels = task.cancelling() if task is not None else 0
             try:
-                return await fn(self, *args, **kwargs)
+                result = await fn(self, *args, **kwargs)
             # TimeoutError is an OSError; UnicodeError: a key with a lone surrogate sent
             # through a caller's client that encodes strictly.
             except (RedisError, OSError, UnicodeError) as exc:
+                _resurface_cancel(task, cancels)
                 detail = str(exc) or "no detail"
                 raise StoreError(
                     f"Redis at {self.where} failed during {op}: {type(exc).__name__}: {detail}"
                 ) from exc
+            _resurface_cancel(task, cancels)
+            return result
 
         return wrapper
 
     return deco
+
+
+def _resurface_cancel(task: asyncio.Task[Any] | None, cancels: int) -> None:
+    """Raise CancelledError if ``task`` was asked to cancel (more often than ``cancels``
+    times) during a call that then returned or failed as if nothing happened.
+
+    redis-py sends with ``asyncio.wait_for``, which on Python 3.11 returns the inner
+    result when the cancellation lands as the send completes (CPython gh-86296, fixed in
+    3.12). The cancellation is then gone: a background task being stopped (the feed
+    version watcher, a poll) carries on instead, and whoever awaits it at shutdown
+    waits forever. Seen as a CI hang in tests/test_faults.py, reproduced once locally.
+    """
+    if task is not None and task.cancelling() > cancels:
+        raise asyncio.CancelledError
 
 
 def _bytes(value: object) -> bytes:
