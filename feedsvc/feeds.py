@@ -30,7 +30,7 @@ from feedsvc.config import Settings, TopicConfig
 from feedsvc.cpu import CpuPool
 from feedsvc.errors import StoreError
 from feedsvc.render import FeedMeta, RenderedFeed, render_feed
-from feedsvc.store import Store
+from feedsvc.store import Store, changed_at
 
 log = logging.getLogger("feedsvc.feeds")
 
@@ -46,20 +46,22 @@ RENDER_SPACING = 10.0
 MAX_RENDER_INTERVAL = 3.0
 
 
-def _modified_after(previous: RenderedFeed | None) -> datetime:
-    """Last-Modified for a feed that may differ from ``previous``: now, in whole seconds
-    (HTTP-date's resolution).
+def _last_modified(changed: datetime | None, previous: RenderedFeed | None) -> datetime:
+    """Last-Modified for a new rendering of a topic that changed at ``changed`` (by the
+    store's clock, which replicas share; now when unknown), in whole seconds.
 
     Not the newest entry's date: a story dated earlier (a late find), a pruned entry or
     a new title change the feed without moving it, and a reader revalidating with
-    If-Modified-Since would be told 304 and miss them. Strictly after ``previous``, or
-    two versions rendered within one second would share a date; that can put it up to
-    a second ahead of the clock (background renders are a second apart or more).
+    If-Modified-Since would be told 304 and miss them. After ``previous`` where the
+    clock allows, since two versions served with one date would make a reader holding
+    the first miss the second (HTTP-date has one-second resolution; background renders
+    are a second apart), but never later than now (RFC 9110 §8.8.2.1).
     """
     now = datetime.now(UTC).replace(microsecond=0)
-    if previous is not None and now <= previous.last_modified:
-        return previous.last_modified + timedelta(seconds=1)
-    return now
+    modified = min((changed or now).replace(microsecond=0), now)
+    if previous is not None and modified <= previous.last_modified:
+        modified = max(modified, min(previous.last_modified + timedelta(seconds=1), now))
+    return modified
 
 
 # After the store failed a render, requests that have an older feed to fall back on
@@ -231,8 +233,10 @@ class FeedCache:
             self._versions[topic] = version
             started = time.monotonic()
             old = self._feeds.get(topic)
+            changed = changed_at(version)
             feed = await self._cpu.run(
-                render_feed, self.meta(cfg), articles, modified=_modified_after(old)
+                render_feed, self.meta(cfg), articles, changed=changed,
+                modified=_last_modified(changed, old),
             )
             if old is not None and feed.etag == old.etag:
                 feed = old  # the same bytes: keep their validators (no needless 200s)

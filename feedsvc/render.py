@@ -2,7 +2,8 @@
 
 Runs in the CPU pool (``feedsvc.cpu``): rendering and gzip are CPU work and never run
 on the event loop that serves feeds. The output is deterministic for the same
-articles, so replicas rendering the same topic agree on ETag and Last-Modified.
+articles and change time (the store's topic version), so replicas rendering the same
+topic version agree on its bytes and ETag.
 """
 
 from __future__ import annotations
@@ -64,11 +65,19 @@ def entry_updated(article: Article) -> datetime:
 
 
 def render_feed(
-    meta: FeedMeta, articles: Sequence[Article], *, modified: datetime | None = None
+    meta: FeedMeta,
+    articles: Sequence[Article],
+    *,
+    changed: datetime | None = None,
+    modified: datetime | None = None,
 ) -> RenderedFeed:
     """Render ``articles`` (already in feed order, newest first) as an Atom feed.
 
-    ``modified`` is the HTTP Last-Modified (default: the newest entry's date).
+    ``changed`` is when the topic last changed (its store version): the feed's
+    atom:updated, which must move when an entry is added, changed or dropped (RFC 4287
+    §4.2.15), not only when a newer story arrives; it never falls behind an entry's own
+    date. Unknown, the newest entry's date stands in. ``modified`` is the HTTP
+    Last-Modified (default: atom:updated).
     """
     fg = FeedGenerator()
     fg.id(meta.self_url)
@@ -81,6 +90,8 @@ def render_feed(
     # feed has one; entries with no byline inherit this.
     fg.author({"name": xml_safe(meta.title)})
     updated = max((entry_updated(a) for a in articles), default=EPOCH)
+    if changed is not None:
+        updated = max(updated, _aware(changed).replace(microsecond=0))
     fg.updated(updated)
     for article in articles:
         fe = fg.add_entry(order="append")

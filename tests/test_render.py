@@ -88,3 +88,16 @@ def test_naive_dates_get_a_zone_and_feed_updated_is_latest() -> None:
     feed = render_feed(META, arts)
     check_atom(feed.body)
     assert feed.last_modified == datetime(2017, 2, 17, tzinfo=UTC)
+
+
+def test_feed_updated_is_the_topic_change_unless_an_entry_is_later() -> None:
+    """atom:updated moves with every change of the topic (a late find dated earlier than
+    the newest entry included), in whole seconds, and never falls behind an entry."""
+    arts = [article(1, published=datetime(2017, 2, 16, tzinfo=UTC))]
+    changed = datetime(2026, 11, 25, 3, 4, 5, 678000, tzinfo=UTC)
+    feed = render_feed(META, arts, changed=changed)
+    assert check_atom(feed.body).feed.updated == "2026-11-25T03:04:05+00:00"
+    assert feed.last_modified == datetime(2026, 11, 25, 3, 4, 5, tzinfo=UTC)
+    assert render_feed(META, arts, changed=changed).body == feed.body  # replicas agree
+    early = render_feed(META, arts, changed=datetime(2017, 1, 1, tzinfo=UTC))
+    assert check_atom(early.body).feed.updated == "2017-02-16T00:00:00+00:00"

@@ -18,7 +18,7 @@ import pytest
 
 from feedsvc import keys
 from feedsvc.models import Article, FetchState
-from feedsvc.store import Store
+from feedsvc.store import Store, changed_at
 from feedsvc.store.codec import PackedPage
 from feedsvc.store.memory import MemoryStore
 
@@ -203,6 +203,27 @@ async def test_versions_change_on_add_and_prune_only(store: Store) -> None:
     assert v2 != v1
     assert await store.prune("t", seen_before=0.0, keep=1) == 1
     assert (await store.topic_versions(["t"]))["t"] not in (v1, v2)
+
+
+async def test_version_is_the_time_of_the_change(store: Store) -> None:
+    """Replicas date a feed by its topic's version, so it is the change's time (by the
+    store's one clock), and strictly increasing however fast the changes come."""
+    before = datetime.now(UTC)
+    versions = []
+    for i in range(30):
+        await store.add_article("t", art(f"https://a.example/{i}"))
+        versions.append((await store.topic_versions(["t"]))["t"])
+    await store.update_article(art("https://a.example/0", title="new"), ["t"])
+    versions.append((await store.topic_versions(["t"]))["t"])
+    await store.prune("t", seen_before=0.0, keep=1)
+    versions.append((await store.topic_versions(["t"]))["t"])
+    after = datetime.now(UTC)
+    assert versions == sorted(set(versions))  # strictly increasing
+    first, last = changed_at(versions[0]), changed_at(versions[-1])
+    assert first is not None and last is not None
+    # ms resolution; the 30 changes may run a few ms ahead of the clock
+    assert before - timedelta(milliseconds=1) <= first <= last <= after + timedelta(milliseconds=40)
+    assert changed_at(0) is None and changed_at(57) is None  # a counter says no time
 
 
 async def test_prune_by_age(store: Store) -> None:

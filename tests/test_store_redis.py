@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from feedsvc import keys
 from feedsvc.errors import StoreError
 from feedsvc.models import Article, FetchState
-from feedsvc.store import codec
+from feedsvc.store import changed_at, codec
 from feedsvc.store.redis_store import RedisStore
 from tests.helpers import SHARED, shared_path
 from tests.redis_fixtures import RedisServer
@@ -439,6 +439,21 @@ async def test_add_whose_reply_was_lost_still_reports_added(
             assert [a.url for a in await store.topic_articles("t", 5)] == ["https://a.example/new"]
         finally:
             await store.close()
+
+
+async def test_version_counter_of_earlier_releases_becomes_a_time(
+    rstore: RedisStore, raw: aioredis.Redis
+) -> None:
+    """Earlier releases counted changes (INCR); the first change after an upgrade turns
+    the topic's version into the change's time, still greater than the old counter."""
+    await raw.set(keys.topic_version("t"), b"57")
+    assert await rstore.topic_versions(["t"]) == {"t": 57}
+    before = time.time()
+    await rstore.add_article("t", art("https://a.example/1"))
+    version = (await rstore.topic_versions(["t"]))["t"]
+    when = changed_at(version)
+    assert when is not None and before - 0.001 <= when.timestamp() <= time.time() + 0.001
+    assert await raw.get(keys.topic_version("t")) == str(version).encode()  # no 1.7e+12
 
 
 async def test_cancellation_lost_inside_redis_py_is_raised_again(

@@ -6,7 +6,10 @@ import asyncio
 import gzip
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
+import aiohttp
 import pytest
 
 from feedsvc.app import create_app
@@ -157,6 +160,61 @@ async def test_last_modified_moves_whenever_the_feed_changes(
         await asyncio.sleep(0.02)
     r = await client.get("/feeds/superpowers.atom", headers={"If-Modified-Since": lm})
     assert cache.renders > renders and r.status == 304 and r.headers["Last-Modified"] == lm
+
+
+async def wait_for_entries(client: Client, n: int) -> aiohttp.ClientResponse:
+    for _ in range(250):
+        r = await client.get("/feeds/superpowers.atom")
+        if len(check_atom(await r.read()).entries) == n:
+            return r
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the feed never had {n} entries")
+
+
+async def test_replicas_date_a_feed_alike_by_the_change_not_by_their_render(
+    store: MemoryStore, cpu: CpuPool
+) -> None:
+    """Two replicas on one store render the same topic version at different moments:
+    they serve the same bytes, ETag and Last-Modified, and the date is when the topic
+    changed (the store's version), not when each rendered it. Adding an older story
+    moves the feed's atom:updated too (RFC 4287 §4.2.15)."""
+    apps = [create_app(SETTINGS, store=store, cpu=cpu, start_scheduler=False,
+                       watch_interval=0.05) for _ in range(2)]
+    async with app_client(apps[0]) as one, app_client(apps[1]) as two:
+        await store.add_article("superpowers", article(1, topic_day=5))
+        first = await wait_for_entries(one, 1)
+        await asyncio.sleep(1.1)  # the next change falls in a later second
+        await store.add_article("superpowers", article(2, topic_day=1))  # an older story
+        version = (await store.topic_versions(["superpowers"]))["superpowers"]
+        changed = datetime.fromtimestamp(version // 1000, UTC)
+        a = await wait_for_entries(one, 2)
+        await asyncio.sleep(1.1)  # the second replica renders it a second later
+        b = await wait_for_entries(two, 2)
+        assert await a.read() == await b.read()
+        assert a.headers["ETag"] == b.headers["ETag"]
+        assert a.headers["Last-Modified"] == b.headers["Last-Modified"] == format_datetime(
+            changed, usegmt=True)
+        old_updated = check_atom(await first.read()).feed.updated_parsed
+        new_updated = check_atom(await a.read()).feed.updated_parsed
+        assert new_updated > old_updated
+        assert datetime(*new_updated[:6], tzinfo=UTC) == changed
+
+
+async def test_last_modified_is_never_ahead_of_the_clock(
+    client: Client, store: MemoryStore
+) -> None:
+    """Two versions rendered within one second cannot both have a date of their own
+    without one being in the future, which RFC 9110 §8.8.2.1 forbids."""
+    cache = client.app[LIVE].feeds  # type: ignore[index]
+    await asyncio.sleep(1.0 - time.time() % 1)  # both renders inside one second
+    for n in range(2):
+        await store.add_article("superpowers", article(n))
+        cache.invalidate("superpowers")
+        feed = await cache.refresh("superpowers")
+        assert feed.last_modified <= datetime.now(UTC)
+        r = await client.get("/feeds/superpowers.atom")
+        date = parsedate_to_datetime(r.headers["Date"])
+        assert parsedate_to_datetime(r.headers["Last-Modified"]) <= date
 
 
 async def test_health_and_ready(client: Client, store: MemoryStore) -> None:

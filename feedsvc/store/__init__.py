@@ -7,6 +7,7 @@ same contract tests (``tests/test_store_contract.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from feedsvc.models import Article, FetchState
@@ -64,7 +65,10 @@ class Store(Protocol):
 
     async def topic_versions(self, topics: Sequence[str]) -> dict[str, int]:
         """For each topic a number that changes whenever its entries change (one round-trip:
-        the web layer polls it to invalidate rendered feeds, issue #3 item 1)."""
+        the web layer polls it to invalidate rendered feeds, issue #3 item 1): the time of
+        the change in ms since the epoch by the store's clock (one clock for all replicas:
+        they date a feed alike), strictly increasing; 0 for a topic never changed. See
+        :func:`changed_at`."""
 
     async def prune(self, topic: str, *, seen_before: float, keep: int) -> int:
         """Drop entries first seen before ``seen_before`` (epoch) and all but the newest
@@ -95,6 +99,18 @@ class Store(Protocol):
         or across replicas. ``change`` must be pure: it may run more than once (Redis
         retries it when another writer got there first). Nothing is written when it
         returns the state unchanged."""
+
+
+# Versions below this (2001-09-09 in ms) are change counters written by earlier versions
+# of feedsvc, which say nothing about when the topic changed.
+_FIRST_TIME_VERSION = 10**12
+
+
+def changed_at(version: int) -> datetime | None:
+    """When a topic changed, from its version; None when the version does not say."""
+    if version < _FIRST_TIME_VERSION:
+        return None
+    return datetime.fromtimestamp(version / 1000, UTC)
 
 
 def create_store(settings: Settings) -> Store:

@@ -45,7 +45,10 @@ class _Topic:
     entries: dict[str, float] = field(default_factory=dict)  # url -> published epoch
     seen: dict[str, float] = field(default_factory=dict)  # url -> first_seen epoch
     fingerprints: dict[str, str] = field(default_factory=dict)  # fingerprint -> url
-    version: int = 0
+    version: int = 0  # ms since the epoch of the last change (Store.topic_versions)
+
+    def touch(self, now: float) -> None:
+        self.version = max(int(now * 1000), self.version + 1)
 
 
 def _live(table: dict[str, tuple[_V, float]], key: str, now: float) -> _V | None:
@@ -121,7 +124,7 @@ class MemoryStore:
         t.seen[article.url] = article.first_seen.timestamp()
         if article.fingerprint:
             t.fingerprints[article.fingerprint] = article.url
-        t.version += 1
+        t.touch(self._clock())
         return True
 
     async def update_article(self, article: Article, topics: Sequence[str]) -> list[str]:
@@ -145,7 +148,7 @@ class MemoryStore:
                     del t.fingerprints[old.fingerprint]
                 if article.fingerprint:
                     t.fingerprints.setdefault(article.fingerprint, article.url)
-            t.version += 1
+            t.touch(self._clock())
             changed.append(name)
         return changed
 
@@ -186,7 +189,7 @@ class MemoryStore:
             t.entries.pop(url, None)
             t.seen.pop(url, None)
         t.fingerprints = {fp: u for fp, u in t.fingerprints.items() if u not in drop}
-        t.version += 1
+        t.touch(self._clock())
         return len(drop)
 
     # -- origin pages -----------------------------------------------------

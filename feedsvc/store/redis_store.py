@@ -5,7 +5,8 @@ Layout (every key from :mod:`feedsvc.keys`, under its one prefix):
 - ``article:<hash>``: compressed JSON of the article, expiring at ``first_seen + retention
   + margin`` (retention counts from first_seen, issue #2 item 5);
 - per topic: ``entries`` (zset url -> published), ``seen`` (zset url -> first_seen),
-  ``fp`` (hash fingerprint -> url) and ``version`` (INCR on every change);
+  ``fp`` (hash fingerprint -> url) and ``version`` (the time of its last change, see
+  :data:`_TOUCH`);
 - ``page:<hash>`` (packed by the extraction worker) and ``state:<hash>``, with their TTLs.
 
 Writes that touch several keys run as one Lua script: Redis runs a script atomically and
@@ -67,8 +68,23 @@ DECODE_INLINE = 4
 # change in between (optimistic concurrency); this bounds the retries under contention.
 _CAS_ATTEMPTS = 8
 
-_ADD = """
-local cur = redis.call('GET', KEYS[1])
+# A topic's version is the time of its last change in milliseconds since the epoch, by
+# Redis's clock (one clock for every replica, so they agree on a feed's Last-Modified and
+# atom:updated), made strictly greater than the one before (two changes in one ms, a
+# clock set back) so that every change is seen as one. '%d': Lua 5.1 would print a
+# number this big as 1.76e+12. TIME in a script is fine: Redis 7 replicates a script's
+# effects, not the script.
+_TOUCH = """
+local function touch(key)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local cur = tonumber(redis.call('GET', key) or '0') or 0
+  if now <= cur then now = cur + 1 end
+  redis.call('SET', key, string.format('%d', now))
+end
+"""
+
+_ADD = _TOUCH + """local cur = redis.call('GET', KEYS[1])
 if cur then
   if redis.sha1hex(cur) ~= ARGV[7] then return -1 end
 elseif ARGV[7] ~= '' then
@@ -89,13 +105,13 @@ end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[4], ARGV[2], ARGV[1]) end
-redis.call('INCR', KEYS[5])
+touch(KEYS[5])
 redis.call('PUBLISH', ARGV[8], ARGV[9])
 redis.call('SET', KEYS[6], '1', 'EX', ARGV[10])
 return 1
 """
 
-_UPDATE = """
+_UPDATE = _TOUCH + """
 local cur = redis.call('GET', KEYS[1])
 if not cur or redis.sha1hex(cur) ~= ARGV[4] then return -1 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
@@ -112,7 +128,7 @@ for i = 8, #ARGV do
       end
       if new_fp ~= '' then redis.call('HSETNX', fps, new_fp, ARGV[1]) end
     end
-    redis.call('INCR', version)
+    touch(version)
     redis.call('PUBLISH', ARGV[5], ARGV[i])
     changed[#changed + 1] = ARGV[i]
   end
@@ -120,7 +136,7 @@ end
 return changed
 """
 
-_PRUNE = """
+_PRUNE = _TOUCH + """
 local drop, gone = {}, {}
 local function remove(url)
   gone[url] = true
@@ -140,7 +156,7 @@ local fps = redis.call('HGETALL', KEYS[3])
 for i = 1, #fps, 2 do
   if gone[fps[i + 1]] then redis.call('HDEL', KEYS[3], fps[i]) end
 end
-redis.call('INCR', KEYS[4])
+touch(KEYS[4])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return #drop
 """
