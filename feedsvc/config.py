@@ -10,6 +10,7 @@ hand-written checks.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -276,6 +277,15 @@ class SourceConfig:
     def __post_init__(self) -> None:
         if not self.state_key:
             object.__setattr__(self, "state_key", self.url)
+
+    def discovery_key(self) -> str:
+        """What decides which links a poll of this source enters where. The source's
+        stored validators hold only while it is unchanged: after a topic is renamed, a
+        source moved or its ``follow`` widened, a 304 would say "nothing new" about
+        links the new topic or filter has never seen."""
+        what = (self.topic, self.kind, self.links, self.follow, self.allow_hosts,
+                self.max_articles)
+        return hashlib.blake2b(repr(what).encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,9 @@ class FetchState:
     # For a source: article links that failed on its last full poll. They are retried
     # (each after its own backoff) even while the source itself answers 304.
     retry: tuple[str, ...] = ()
+    # For a source: SourceConfig.discovery_key() of the config that stored the
+    # validators above; they are not sent when it differs.
+    discovery: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,9 +209,12 @@ class Pipeline:
         except StoreError as exc:
             return self._record(source, "failed", error=f"store unavailable: {exc}",
                                 next_due=now + STORE_RETRY)
+        # Validators stored under another config (topic renamed, filter changed) would
+        # get a 304 for links this config has never entered: fetch in full once.
+        valid = state if state.discovery == source.discovery_key() else FetchState()
         try:
             result = await self._fetch(
-                source.url, source, etag=state.etag, last_modified=state.last_modified
+                source.url, source, etag=valid.etag, last_modified=valid.last_modified
             )
             if result.not_modified:
                 # Nothing to parse; only links that failed last time are tried again.
@@ -647,6 +650,7 @@ class Pipeline:
             last_status=result.status,
             last_fetched=now,
             last_ok=now,
+            discovery=source.discovery_key(),
         )
 
     async def _fail(

@@ -625,6 +625,38 @@ async def test_replicas_entering_stored_stories_at_once_keep_every_topic(
                 await s.close()
 
 
+async def test_renamed_topic_or_widened_filter_fetches_its_unchanged_source_again(
+    cpu: CpuPool,
+) -> None:
+    """The index has not changed (it would answer 304), but the config that polled it
+    has: the topic was renamed, then its follow pattern widened. Each time the source is
+    fetched in full once, so the new topic (or filter) gets the index's links."""
+    index = index_page(list(STORIES)).encode()
+    async with Origin() as site:
+        for path, story in STORIES.items():
+            site.routes[path] = article_page(*story)
+        site.routes["/i.html"] = conditional(lambda: index, "text/html; charset=utf-8")
+
+        def settings(topic: str, follow: str) -> Any:
+            return make_settings({topic: {"sources": [
+                {"url": site.url("/i.html"), "robots": False, "follow": follow}]}})
+
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=4, per_host=4) as fetcher:
+            async def poll(config: Any, topic: str) -> int:
+                pipeline = Pipeline(config, store, fetcher, cpu)
+                return (await pipeline.refresh_source(config.topics[topic].sources[0])).new
+
+            assert await poll(settings("superpowers", "Moon"), "superpowers") == 1
+            assert await poll(settings("superpowers", "Moon"), "superpowers") == 0
+            state = await store.get_state(site.url("/i.html"))
+            assert state is not None and state.last_status == 304  # validators still hold
+            assert await poll(settings("renamed", "Moon"), "renamed") == 1
+            assert await poll(settings("renamed", "/reports/"), "renamed") == len(STORIES) - 1
+            assert await poll(settings("renamed", "/reports/"), "renamed") == 0
+        assert len(await store.topic_articles("renamed", 10)) == len(STORIES)
+
+
 async def test_one_index_in_two_topics_with_different_filters(cpu: CpuPool) -> None:
     """The same section page feeds two topics through different follow patterns. Each
     source has its own validators: the second poll must not get a 304 because the first
