@@ -88,6 +88,10 @@ def _http_url(value: Any) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("not an absolute http(s) URL")
+    try:
+        parts.port  # noqa: B018  (urlsplit checks the port only when asked)
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
     return value.strip()
 
 
@@ -116,13 +120,27 @@ def _css(value: Any) -> str:
 def _listen(value: Any) -> str:
     if not isinstance(value, str) or ":" not in value:
         raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8080")
-    port = value.rpartition(":")[2]
+    host, _, port = value.rpartition(":")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{port!r} is not a TCP port")
+    if "/" in host or any(c.isspace() for c in host):
+        raise ValueError("expected HOST:PORT (an address or host name, no scheme or path), "
+                         "e.g. 0.0.0.0:8080")
     return value
 
 
+def _host_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a host name, e.g. www.spacedaily.com")
+    host = value.strip()
+    if any(c in host for c in "/:@?#") or any(c.isspace() for c in host):
+        raise ValueError(f"{host!r} is not a host name (no scheme, port or path), "
+                         "e.g. www.spacedaily.com")
+    return host
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+HostName = Annotated[str, BeforeValidator(_host_name)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
@@ -179,7 +197,7 @@ class _Source(_SourceOptions):
     name: str | None = None
     # By default an index yields only links on its own site (issue #2 item 3);
     # SpaceDaily-style networks link their sister sites, so this can widen it.
-    allow_hosts: tuple[str, ...] = ()
+    allow_hosts: tuple[HostName, ...] = ()
 
 
 class _Topic(_TopicOptions):
@@ -203,9 +221,29 @@ class _Service(_Model):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, v: str | None) -> str | None:
-        if v is not None and urlsplit(v).scheme not in ("redis", "rediss", "unix"):
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        from redis.connection import parse_url
+
+        try:
+            parse_url(v)  # type: ignore[no-untyped-call]  # what the client will read
+        except ValueError as exc:
+            raise ValueError(f"not a valid Redis URL: {exc}") from None
+        # redis-py quietly takes database 0 for a path that is not a number
+        db = parts.path.strip("/")
+        if parts.scheme != "unix" and db and not db.isdigit():
+            raise ValueError(f"the database must be a number (redis://host:6379/0), not {db!r}")
+        return v
+
+    @field_validator("sites_dir")
+    @classmethod
+    def _existing_dir(cls, v: str | None) -> str | None:
+        if v is not None and not os.path.isdir(v):
+            raise ValueError(f"{v!r} is not a directory")
         return v
 
 

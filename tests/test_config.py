@@ -131,6 +131,26 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
          "service.listen: expected HOST:PORT"),
         (lambda d: d.update(service={"redis_url": "http://x"}),
          "service.redis_url: must be a redis://"),
+        # Each of these passed the check and then failed at run time (a traceback, or a
+        # silently different meaning):
+        (lambda d: d.update(service={"redis_url": "redis://127.0.0.1:notaport/0"}),
+         "service.redis_url: not a valid Redis URL: Port could not be cast"),
+        (lambda d: d.update(service={"redis_url": "redis://localhost:6379/abc"}),
+         "service.redis_url: the database must be a number"),
+        (lambda d: d.update(service={"listen": "http://0.0.0.0:8080"}),
+         "service.listen: expected HOST:PORT (an address or host name, no scheme"),
+        (lambda d: d.update(service={"listen": "no such host:8080"}),
+         "service.listen: expected HOST:PORT"),
+        (lambda d: d.update(service={"sites_dir": "/nonexistent/sites"}),
+         "service.sites_dir: '/nonexistent/sites' is not a directory"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(url="http://a.test:99999/x"),
+         "topics.superpowers.sources[0].url: not a valid URL: Port out of range"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(url="http://a.test:abc/x"),
+         "topics.superpowers.sources[0].url: not a valid URL: Port could not be cast"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(
+            allow_hosts=["https://www.spacedaily.com/"]),
+         "topics.superpowers.sources[0].allow_hosts[0]: 'https://www.spacedaily.com/' is not "
+         "a host name"),
     ],
 )
 def test_bad_config_names_file_key_and_problem(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
