@@ -27,7 +27,7 @@ import yaml
 
 from feedsvc import __version__
 from feedsvc.config import Settings, dump_settings, load_config
-from feedsvc.errors import ConfigError, FeedsvcError
+from feedsvc.errors import ConfigError, FeedsvcError, ListenError
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -163,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"feedsvc: config error: {exc}", file=sys.stderr)
         return 2
+    except ListenError as exc:
+        print(f"feedsvc: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -286,7 +289,11 @@ def _serve_worker(config_path: str, log_format: str, log_level: str, parent: int
     feeds, never polls."""
     setup_logging(log_format, log_level)
     settings = load_config(config_path)
-    _run_server(settings, poll=False, reuse_port=True, cpu_workers=1, parent=parent)
+    try:
+        _run_server(settings, poll=False, reuse_port=True, cpu_workers=1, parent=parent)
+    except ListenError as exc:
+        log.error("%s", exc)  # one line, not a traceback; the poller sees the exit
+        sys.exit(1)
 
 
 async def _exit_with_parent(parent: int) -> None:
@@ -356,7 +363,12 @@ async def _serve_app(
             return
         site = web.TCPSite(runner, settings.listen_host, settings.listen_port,
                            reuse_port=reuse_port or None)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # the port is taken, the host does not resolve...
+            where = f"{settings.listen_host}:{settings.listen_port}"
+            raise ListenError(f"cannot listen on {where} (service.listen): "
+                              f"{exc.strerror or exc}") from None
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -21,6 +21,10 @@ class ConfigError(FeedsvcError):
     """
 
 
+class ListenError(FeedsvcError):
+    """The service cannot listen on its configured address (port taken, no such host)."""
+
+
 class FetchError(FeedsvcError):
     """A fetch did not produce a usable body."""
 
