@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     def config_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("-c", "--config", help="YAML file (default: $FEEDSVC_CONFIG or config/feeds.yaml)")
         sp.add_argument("--log-format", choices=["text", "json"], help="overrides service.log_format")
-        sp.add_argument("--log-level", default="INFO")
+        sp.add_argument("--log-level", default="INFO", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO")
 
     s = sub.add_parser("serve", help="run the poller and the HTTP server")
     config_arg(s)
@@ -102,8 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--html", action="store_true", help="print the cleaned HTML, not text")
     e.add_argument("--json", action="store_true", help="print the whole result as JSON")
     e.add_argument("--explain", action="store_true", help="show which rule or heuristic produced each part")
-    e.add_argument("--sites-dir", help="site rules directory (default: config/sites if present)")
-    e.add_argument("--user-agent", default=None)
+    e.add_argument("-c", "--config",
+                   help="take site rules and user agent from this YAML file (default: "
+                        "$FEEDSVC_CONFIG, or config/feeds.yaml when present)")
+    e.add_argument("--sites-dir", help="site rules directory (default: the config's sites_dir)")
+    e.add_argument("--user-agent", default=None, help="default: the config's user_agent")
 
     k = sub.add_parser("check-config", help="validate and print the resolved configuration")
     config_arg(k)
@@ -417,6 +421,7 @@ def _extract(args: argparse.Namespace) -> int:
     from feedsvc.extract import extract_article, load_site_rules
 
     setup_logging("text", "WARNING")
+    sites, user_agent = _extract_options(args)
     if args.file:
         url = args.base_url or args.url
         if not url:
@@ -432,14 +437,13 @@ def _extract(args: argparse.Namespace) -> int:
     elif args.url:
         url = args.url
         try:
-            body, headers, url = asyncio.run(_fetch_one(url, args.user_agent))
+            body, headers, url = asyncio.run(_fetch_one(url, user_agent))
         except FeedsvcError as exc:
             print(f"feedsvc: {exc}", file=sys.stderr)
             return 1
     else:
         print("feedsvc: extract needs a URL or --file FILE --url URL", file=sys.stderr)
         return 2
-    sites = args.sites_dir or ("config/sites" if Path("config/sites").is_dir() else None)
     try:
         art = extract_article(body, url, headers, rules=load_site_rules(sites))
     except FeedsvcError as exc:
@@ -463,6 +467,19 @@ def _extract(args: argparse.Namespace) -> int:
     print()
     print(art.content_html if args.html else art.text)
     return 0
+
+
+def _extract_options(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The site rules directory and user agent ``extract`` uses: the flags, else the
+    config's (the rules the service applies: checking a rule with ``--explain`` must
+    not quietly use others), else config/sites when it exists."""
+    from feedsvc.config import DEFAULT_CONFIG_PATH
+
+    if args.config or os.environ.get("FEEDSVC_CONFIG") or Path(DEFAULT_CONFIG_PATH).is_file():
+        settings = load_config(args.config)  # an invalid file is a config error (exit 2)
+        return args.sites_dir or settings.sites_dir, args.user_agent or settings.user_agent
+    sites = args.sites_dir or ("config/sites" if Path("config/sites").is_dir() else None)
+    return sites, args.user_agent
 
 
 async def _fetch_one(url: str, user_agent: str | None) -> tuple[bytes, dict[str, str], str]:

@@ -160,3 +160,34 @@ async def test_serve_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None
     [line] = err.strip().splitlines()
     assert line.startswith(f"feedsvc: cannot listen on 127.0.0.1:{port} (service.listen): ")
     assert "in use" in line
+
+
+async def test_extract_applies_the_site_rules_of_the_config(tmp_path: Path) -> None:
+    """`extract --explain` is how a rule is checked: it uses the rules the service would
+    (the config's sites_dir), not only a config/sites below the current directory."""
+    title, dateline, paras = STORIES["/reports/Navy_tests_new_radar_999.html"]
+    page = tmp_path / "page.html"
+    page.write_text(article_page(title, dateline, paras))
+    sites = tmp_path / "rules"
+    sites.mkdir()
+    (sites / "news.test.txt").write_text(f"strip: //p[contains(., '{paras[0][:30]}')]\n")
+    path = tmp_path / "elsewhere.yaml"
+    path.write_text(yaml.safe_dump({
+        "service": {"sites_dir": str(sites)},
+        "topics": {"t": {"sources": [{"url": "https://news.test/"}]}},
+    }))
+    args = ("extract", "--file", str(page), "--url", "https://news.test/reports/n.html")
+    code, out, err = await run_cli(*args, "-c", str(path), cwd=tmp_path)
+    assert code == 0, err
+    assert paras[0] not in out and paras[1] in out
+    code, out, err = await run_cli(*args, cwd=tmp_path)  # no config: no rule
+    assert code == 0, err
+    assert paras[0] in out
+
+
+async def test_log_level_in_lower_case(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, [{"url": "http://127.0.0.1:9/x"}])
+    code, out, err = await run_cli("check-config", "-c", cfg, "--log-level", "debug")
+    assert code == 0, err
+    code, _, err = await run_cli("check-config", "-c", cfg, "--log-level", "loud")
+    assert code == 2 and "invalid choice: 'LOUD'" in err
