@@ -249,6 +249,17 @@ def test_a_key_given_twice_is_an_error_naming_its_line(tmp_path: Path) -> None:
         _load(tmp_path, text)
 
 
+def test_yaml_merge_keys_share_options_and_are_no_duplicates(tmp_path: Path) -> None:
+    """'<<: *anchor' (YAML merge keys) works as in any YAML file; a key of the mapping
+    itself overrides a merged one."""
+    text = ("defaults: &common {robots: false, poll_interval: 5m}\n"
+            "topics:\n  t:\n    sources:\n"
+            "      - <<: *common\n        url: 'https://a.test/'\n"
+            "      - <<: *common\n        url: 'https://b.test/'\n        robots: true\n")
+    a, b = _load(tmp_path, text).topics["t"].sources
+    assert (a.robots, a.poll_interval, b.robots, b.poll_interval) == (False, 300, True, 300)
+
+
 def test_blocks_with_every_key_commented_out_are_empty(tmp_path: Path) -> None:
     s = _load(tmp_path, "service:\n  # listen: 127.0.0.1:8080\ndefaults:\n"
                         "topics: {t: {sources: [{url: 'https://a.test/'}]}}\n")
