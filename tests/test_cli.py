@@ -188,6 +188,7 @@ async def test_extract_applies_the_site_rules_of_the_config(tmp_path: Path) -> N
 async def test_log_level_in_lower_case(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, [{"url": "http://127.0.0.1:9/x"}])
     code, out, err = await run_cli("check-config", "-c", cfg, "--log-level", "debug")
+    assert "topics:" in out
     assert code == 0, err
     code, _, err = await run_cli("check-config", "-c", cfg, "--log-level", "loud")
     assert code == 2 and "invalid choice: 'LOUD'" in err
