@@ -167,6 +167,7 @@ RESTART_ONLY = {
     "extract_workers": "service.extract_workers",
     "extract_timeout": "service.extract_timeout",
     "sites_dir": "service.sites_dir",
+    "log_format": "service.log_format",  # and --log-format wins over it anyway
 }
 
 

@@ -88,11 +88,12 @@ async def test_reload_names_the_settings_that_need_a_restart(
             assert await app[RUNTIME].reload() is True
         assert "restart" not in caplog.text
         data["service"]["user_agent"] = "other/2.0"
+        data["service"]["log_format"] = "json"
         data["defaults"] = {"per_host": 4}
         path.write_text(yaml.safe_dump(data))
         with caplog.at_level(logging.WARNING, logger="feedsvc.app"):
             assert await app[RUNTIME].reload() is True
-        for key in ("service.user_agent", "defaults.per_host"):
+        for key in ("service.user_agent", "defaults.per_host", "service.log_format"):
             assert f"{key} changed; it takes effect after a restart" in caplog.text
         caplog.clear()
         data["service"]["listen"] = "127.0.0.2:9999"  # host and port: one warning
