@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 from pathlib import Path
+
+import pytest
 
 from feedsvc.extract import extract_article, load_site_rules
 from feedsvc.extract.rules import parse_rule
@@ -112,3 +115,19 @@ def test_prune_no_keeps_the_rule_body_whole(tmp_path: Path) -> None:
         art = extract_article(page, "https://prune.example/story", rules=rules)
         assert ("Share prices slumped." in art.text) is kept, prune
         assert "Rule body paragraph one" in art.text
+
+
+def test_a_rule_line_with_broken_xpath_is_named_when_loaded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An XPath that does not compile used to be skipped at every use, without a word:
+    the rule seemed not to apply. It is named (file, line, expression) when loaded."""
+    (tmp_path / "news.test.txt").write_text(
+        "title: //h1\nbody: //div[@class=\nstrip: //p[contains(., 'Ad')]\n")
+    with caplog.at_level(logging.WARNING, logger="feedsvc.extract.rules"):
+        rules = load_site_rules(str(tmp_path))
+    rule = rules.rules["news.test"]
+    assert rule.body == () and rule.title == ("//h1",)
+    assert rule.strip == ("//p[contains(., 'Ad')]",)
+    assert rule.problems == ("line 2: body: invalid XPath '//div[@class=' (Invalid expression)",)
+    assert "news.test.txt: line 2: body: invalid XPath '//div[@class='" in caplog.text

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from lxml import etree
+
 from ..errors import ExtractError
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,8 @@ _MULTI = ("title", "body", "author", "date", "strip", "strip_id_or_class", "stri
           "single_page_link", "next_page_link", "find_string", "replace_string", "test_url",
           "test_contains")
 _REPLACE_INLINE = re.compile(r"^replace_string\((?P<find>.*)\)\s*:(?P<repl>.*)$")
+_XPATH_KEYS = frozenset({"title", "body", "author", "date", "strip", "single_page_link",
+                         "next_page_link"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class SiteRule:
     replacements: tuple[tuple[str, str], ...] = ()
     prune: bool = True
     tests: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Lines left out because they cannot work (an XPath that does not compile), each as
+    # "line N: problem": logged when the rules are loaded, so a typo is not silent.
+    problems: tuple[str, ...] = ()
 
 
 def parse_rule(text: str, name: str = "") -> SiteRule:
@@ -50,7 +57,8 @@ def parse_rule(text: str, name: str = "") -> SiteRule:
     replacements: list[tuple[str, str]] = []
     tests: list[tuple[str, list[str]]] = []
     prune = True
-    for raw in text.splitlines():
+    problems: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#") or ":" not in line:
             continue
@@ -70,6 +78,8 @@ def parse_rule(text: str, name: str = "") -> SiteRule:
         elif key == "test_contains":
             if tests:
                 tests[-1][1].append(value)
+        elif key in _XPATH_KEYS and (problem := _xpath_problem(value)):
+            problems.append(f"line {number}: {key}: invalid XPath {value!r} ({problem})")
         elif key in values:
             values[key].append(value)
     # find_string/replace_string pair up in order.
@@ -85,6 +95,7 @@ def parse_rule(text: str, name: str = "") -> SiteRule:
         next_page_link=tuple(values["next_page_link"]),
         replacements=tuple(replacements), prune=prune,
         tests=tuple((u, tuple(c)) for u, c in tests),
+        problems=tuple(problems),
     )
 
 
@@ -127,6 +138,15 @@ class SiteRules:
         return bool(self.rules)
 
 
+def _xpath_problem(expr: str) -> str | None:
+    """Why ``expr`` is not a usable XPath, or None."""
+    try:
+        etree.XPath(expr)
+    except etree.XPathSyntaxError as exc:
+        return str(exc) or "syntax error"
+    return None
+
+
 def load_site_rules(directory: str | None) -> SiteRules:
     """Read every ``*.txt`` rule file of ``directory`` (None or missing -> no rules)."""
     if not directory or not os.path.isdir(directory):
@@ -142,6 +162,9 @@ def load_site_rules(directory: str | None) -> SiteRules:
                 rules[stem] = parse_rule(fh.read(), stem)
         except OSError as exc:
             log.warning("site rule %s unreadable: %s", path, exc)
+            continue
+        for problem in rules[stem].problems:
+            log.warning("site rule %s: %s; that line is ignored", path, problem)
     return SiteRules(rules)
 
 
