@@ -85,6 +85,12 @@ def test_visible_text_separates_blocks() -> None:
     ("https://news.example/x?q=a%20b+c&UTM_Source=x&t=%E2%9C%93",
      "https://news.example/x?q=a%20b+c&t=%E2%9C%93"),
     ("https://news.example/x?utm_source=a&fbclid=b", "https://news.example/x"),
+    # one spelling per URI: an atom:id must be an IRI, and spellings must not split entries
+    ("http://x.test/reports/a b.html", "http://x.test/reports/a%20b.html"),
+    ("http://x.test/reports/a%20b.html", "http://x.test/reports/a%20b.html"),
+    ("http://x.test/a%2fb%7Ec?q=%7e%3d", "http://x.test/a%2Fb~c?q=~%3D"),
+    ('http://x.test/caf\u00e9/"q"?t=\u2713 <', "http://x.test/caf%C3%A9/%22q%22?t=%E2%9C%93%20%3C"),
+    ("http://x.test/100%/x", "http://x.test/100%25/x"),
 ])
 def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected

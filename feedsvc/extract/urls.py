@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+import re
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 # Parameters that only say where a reader came from; they never select content.
 _TRACKING = frozenset({
@@ -11,6 +12,12 @@ _TRACKING = frozenset({
     "oly_enc_id", "vero_id", "vero_conv", "__s", "ncid", "cmpid",
 })
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# What may stay as written in a path or query (RFC 3986 §2.2-2.3, and "%" of the escapes
+# already there); anything else (spaces, quotes, <>, non-ASCII) is percent-encoded.
+_KEEP = "!#$%&'()*+,/:;=?@[]~-._"
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 def canonical_url(url: str) -> str:
@@ -38,7 +45,19 @@ def canonical_url(url: str) -> str:
         if part and not _is_tracking(unquote_plus(part.partition("=")[0]).lower())
     )
     path = parts.path or ("/" if netloc else "")
-    return urlunsplit((scheme, netloc, path, query, ""))
+    return urlunsplit((scheme, netloc, _normal_escapes(path), _normal_escapes(query), ""))
+
+
+def _normal_escapes(text: str) -> str:
+    """``text`` as one spelling of the same URI part (RFC 3986 §6.2.2): characters a URI
+    cannot hold encoded, escapes in upper case, escaped unreserved characters decoded.
+    The URL is the entry's atom:id, which must be an IRI (RFC 4287 §4.2.6), and "a b",
+    "a%20b" must not become two entries."""
+    def one(match: re.Match[str]) -> str:
+        char = chr(int(match[1], 16))
+        return char if char in _UNRESERVED else "%" + match[1].upper()
+
+    return _ESCAPE.sub(one, quote(_LONE_PERCENT.sub("%25", text), safe=_KEEP))
 
 
 def _is_tracking(key: str) -> bool:
