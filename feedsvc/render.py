@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from feedsvc import __version__
 from feedsvc.models import Article
@@ -53,6 +56,33 @@ class RenderedFeed:
     headers_gzip: dict[str, str]
     headers_304: dict[str, str]
     headers_304_gzip: dict[str, str]
+
+
+# RFC 4287 §2: xml:lang is a language tag (the schema's atomLanguageTag).
+_LANG_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def language_tag(lang: str | None) -> str | None:
+    """The page's declared language as an xml:lang value ("en_US" -> "en-US"), or None
+    when it is not a language tag at all."""
+    tag = (lang or "").strip().replace("_", "-")
+    return tag if _LANG_TAG.fullmatch(tag) else None
+
+
+class _Entry(FeedEntry):  # type: ignore[misc]  # feedgen is untyped
+    """An entry that carries its story's language (feedgen sets xml:lang only on the
+    feed): readers use it for hyphenation, text direction and speech."""
+
+    def __init__(self, lang: str | None) -> None:
+        super().__init__()
+        self._lang = lang
+
+    def atom_entry(self, extensions: bool = True) -> etree._Element:
+        entry: etree._Element = super().atom_entry(extensions)
+        if self._lang:
+            entry.set(_XML_LANG, self._lang)
+        return entry
 
 
 def _aware(dt: datetime) -> datetime:
@@ -94,7 +124,7 @@ def render_feed(
         updated = max(updated, _aware(changed).replace(microsecond=0))
     fg.updated(updated)
     for article in articles:
-        fe = fg.add_entry(order="append")
+        fe = fg.add_entry(_Entry(language_tag(article.lang)), order="append")
         # The canonical URL is stable across restarts and re-renders (issue #2 item 6);
         # like every string, it must be XML-safe, or one page would break the feed.
         url = xml_safe(article.url)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 from datetime import UTC, datetime
 
+import feedparser
+from lxml import etree
+
 from feedsvc.render import FeedMeta, render_feed
 from tests.helpers import article, check_atom, shared_path
 
@@ -101,3 +104,18 @@ def test_feed_updated_is_the_topic_change_unless_an_entry_is_later() -> None:
     assert render_feed(META, arts, changed=changed).body == feed.body  # replicas agree
     early = render_feed(META, arts, changed=datetime(2017, 1, 1, tzinfo=UTC))
     assert check_atom(early.body).feed.updated == "2017-02-16T00:00:00+00:00"
+
+
+def test_entries_carry_their_story_language() -> None:
+    """RFC 4287 §2: xml:lang on each entry, from the page's declared language, written
+    as a language tag; a declaration that is no tag is left out, not copied."""
+    arts = [article(1, lang="en_US"), article(2, lang="fr"), article(3, lang="english!"),
+            article(4)]
+    body = render_feed(META, arts).body
+    check_atom(body)
+    root = etree.fromstring(body)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    langs = [e.get("{http://www.w3.org/XML/1998/namespace}lang")
+             for e in root.findall("a:entry", ns)]
+    assert langs == ["en-US", "fr", None, None]
+    assert [e.content[0].language for e in feedparser.parse(body).entries[:2]] == ["en-US", "fr"]
