@@ -57,14 +57,23 @@ def _accepts_gzip(request: web.Request) -> bool:
     if not accept:
         return False
     accept = accept.lower()  # codings and q are case-insensitive (RFC 9110 §8.4.1, §12.4.2)
-    if "gzip" not in accept:
+    if "gzip" not in accept and "*" not in accept:
         return False
+    wildcard = None
     for part in accept.split(","):
         coding, _, params = part.strip().partition(";")
-        if coding.strip() == "gzip":
-            q = params.strip().removeprefix("q=").strip()
-            return not (q and q.replace("0", "").strip(".") == "")  # "q=0" refuses it
-    return False
+        coding = coding.strip()
+        if coding in ("gzip", "x-gzip"):  # x-gzip: the same coding (RFC 9110 §8.4.1.3)
+            return _q_positive(params)
+        if coding == "*":
+            wildcard = _q_positive(params)
+    # "*" stands for every coding not named (RFC 9110 §12.5.3)
+    return bool(wildcard)
+
+
+def _q_positive(params: str) -> bool:
+    q = params.strip().removeprefix("q=").strip()
+    return not (q and q.replace("0", "").strip(".") == "")  # "q=0" refuses it
 
 
 def _not_modified(request: web.Request, etag: str, last_modified: datetime) -> bool:
