@@ -19,8 +19,8 @@ STATE_TTL = 90 * 86400
 ARTICLE_TTL_MARGIN = 86400
 # Retention assumed when a caller does not pass the topic's (the config default, 30d).
 DEFAULT_RETENTION = 30 * 86400
-# How long an add_article call's receipt outlives it (see add_receipt).
-ADD_RECEIPT_TTL = 60
+# How long a write's receipt outlives the call that made it (see receipt).
+RECEIPT_TTL = 60
 # Channel on which replicas announce topic changes (issue #3 item 1).
 CHANGES_CHANNEL = PREFIX + "changes"
 
@@ -66,8 +66,9 @@ def topic_version(topic: str) -> str:
     return f"{PREFIX}topic:{topic}:version"
 
 
-def add_receipt(token: str) -> str:
-    """String, ADD_RECEIPT_TTL seconds: set by the add script when one add_article call
-    (``token``) added its entry, so the call can tell, after redis-py re-sent the script
-    on a lost reply, that the entry it then finds is its own."""
-    return f"{PREFIX}added:{token}"
+def receipt(token: str) -> str:
+    """String, RECEIPT_TTL seconds: set in the same atomic step as one call's write (an
+    add_article script, an update_state transaction; ``token`` names the call), so the
+    call can tell, when redis-py sends it again after a lost reply, that the write it
+    then finds is its own and must not be made twice."""
+    return f"{PREFIX}done:{token}"

@@ -11,6 +11,7 @@ import gzip
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -382,12 +383,13 @@ async def test_page_ttl_follows_page_retention(rstore: RedisStore, raw: aioredis
     assert await raw.ttl(keys.page("https://a.example/q")) > keys.PAGE_TTL - 5
 
 
-class SlowFirstScriptReply:
-    """A TCP proxy to Redis that holds back the reply to the first EVALSHA for
-    ``delay`` seconds: the script ran, but the client's socket timeout fires first."""
+class SlowFirstReply:
+    """A TCP proxy to Redis that holds back the reply to the first ``command`` (EVALSHA:
+    a script; EXEC: a transaction) for ``delay`` seconds: Redis ran it, but the client's
+    socket timeout fires first."""
 
-    def __init__(self, port: int, delay: float) -> None:
-        self.port, self.delay, self.armed = port, delay, True
+    def __init__(self, port: int, delay: float, command: bytes = b"EVALSHA") -> None:
+        self.port, self.delay, self.armed, self.command = port, delay, True, command
         self.writers: list[asyncio.StreamWriter] = []
 
     async def __aenter__(self) -> str:
@@ -411,7 +413,7 @@ class SlowFirstScriptReply:
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
             with contextlib.suppress(OSError):
                 while data := await src.read(65536):
-                    if up and self.armed and b"EVALSHA" in data.upper():
+                    if up and self.armed and self.command in data.upper():
                         self.armed = False
                         hold.set()
                     elif not up and hold.is_set():
@@ -432,11 +434,33 @@ async def test_add_whose_reply_was_lost_still_reports_added(
     warm = RedisStore.from_url(redis_url)
     await warm.add_article("warm", art("https://a.example/warm"))  # scripts loaded
     await warm.close()
-    async with SlowFirstScriptReply(redis_server.port, delay=0.5) as url:
+    async with SlowFirstReply(redis_server.port, delay=0.5) as url:
         store = RedisStore.from_url(url, socket_timeout=0.2)
         try:
             assert await store.add_article("t", art("https://a.example/new")) is True
             assert [a.url for a in await store.topic_articles("t", 5)] == ["https://a.example/new"]
+        finally:
+            await store.close()
+
+
+async def test_update_whose_reply_was_lost_is_applied_once(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    """The transaction ran but its reply came after the socket timeout; redis-py reports
+    that as a conflict and runs the change again. A failure must be counted once (twice
+    would double the source's backoff)."""
+    async with SlowFirstReply(redis_server.port, delay=0.5, command=b"EXEC") as url:
+        store = RedisStore.from_url(url, socket_timeout=0.2)
+        try:
+            await store.put_state("https://a.example/x", FetchState(error_count=3))
+            def failed_once(state: FetchState | None) -> FetchState:
+                state = state or FetchState()
+                return replace(state, error_count=state.error_count + 1)
+
+            new = await store.update_state("https://a.example/x", failed_once)
+            assert new.error_count == 4
+            stored = await store.get_state("https://a.example/x")
+            assert stored is not None and stored.error_count == 4
         finally:
             await store.close()
 

@@ -323,7 +323,7 @@ class RedisStore:
         """See :meth:`feedsvc.store.Store.add_article`."""
         codec.require_aware(article)
         akey = keys.article(article.url)
-        receipt = keys.add_receipt(secrets.token_hex(8))
+        receipt = keys.receipt(secrets.token_hex(8))
         for attempt in range(_CAS_ATTEMPTS):
             if attempt and await self._r.exists(receipt):
                 # An earlier attempt added the entry but its reply was lost, and redis-py
@@ -356,7 +356,7 @@ class RedisStore:
                     expect,
                     keys.CHANGES_CHANNEL,
                     _enc(topic),
-                    keys.ADD_RECEIPT_TTL,
+                    keys.RECEIPT_TTL,
                 ],
             )
             if result >= 0:
@@ -482,14 +482,23 @@ class RedisStore:
         ``transaction`` runs ``change`` again on the fresh value until one goes through).
         The state is an opaque compressed blob, so a Lua script could not merge it."""
         key = keys.state(url)
+        receipt = keys.receipt(secrets.token_hex(8))
 
         async def attempt(pipe: Pipeline) -> FetchState:
-            data = await pipe.get(key)  # immediate: the pipeline is WATCHing
+            # immediate commands: the pipeline is WATCHing
+            done = await pipe.exists(receipt)
+            data = await pipe.get(key)
             current = None if data is None else codec.state_from_bytes(_bytes(data))
-            new = change(current)
             pipe.multi()  # type: ignore[no-untyped-call]  # untyped in redis-py 8
+            if done and current is not None:
+                # An earlier attempt's EXEC went through but its reply was lost (redis-py
+                # reports that as a WatchError, and transaction() tries again): applying
+                # the change once more would count a failure twice.
+                return current
+            new = change(current)
             if new != current:
                 pipe.set(key, codec.state_to_bytes(new), ex=keys.STATE_TTL)
+                pipe.set(receipt, b"1", ex=keys.RECEIPT_TTL)
             return new
 
         new: FetchState = await self._r.transaction(attempt, key, value_from_callable=True)
