@@ -613,18 +613,20 @@ class Pipeline:
             ex = extraction.article
             if ex.next_page_url or ex.single_page_url:
                 return False  # needs other pages fetched: left to a later poll
+            # The entry's updated stays its own (the later of page and feed dates, or an
+            # earlier re-extraction), not the stored page's date, unless what readers
+            # see changes: then it moves to now (RFC 4287 §4.2.15), or a reader keying
+            # its copy on id and updated would keep the old text.
             new = replace(
                 article, title=ex.title or article.title, content_html=ex.content_html,
                 author=ex.author or article.author, published=ex.published or article.published,
-                updated=ex.updated or article.updated, dateline=ex.dateline or article.dateline,
+                dateline=ex.dateline or article.dateline,
                 lead_image=ex.lead_image or article.lead_image, lang=ex.lang or article.lang,
                 rule=extraction.rule,
             )
             if replace(new, rule=article.rule) != article:
-                # What readers see changed: atom:updated must move (RFC 4287 §4.2.15), or
-                # a reader that keys its copy on id and updated keeps the old text.
                 new = replace(new, updated=_latest(
-                    new.updated, datetime.fromtimestamp(self.clock(), UTC)
+                    ex.updated, article.updated, datetime.fromtimestamp(self.clock(), UTC)
                 ))
             changed = await self.store.update_article(new, list(self.settings.topics))
         except (ExtractError, StoreError) as exc:

@@ -292,6 +292,38 @@ async def test_reextraction_resolves_links_as_first_extraction_and_moves_updated
     assert again.updated == datetime.fromtimestamp(now[0], UTC) > entry_updated(first)
 
 
+async def test_reextraction_that_changes_nothing_keeps_updated(tmp_path: Path) -> None:
+    """The entry's updated comes from its feed (later than the page's own date). A rule
+    edit that leaves the story as it was re-extracts it, and the entry keeps its date:
+    readers are not told of a change there is none of."""
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    title, dateline, paras = STORIES[MOON]
+    page = article_page(title, dateline, paras).replace(
+        "<head>", '<head><meta property="article:modified_time" content="2017-02-15T08:00:00Z">')
+    feed_date = datetime(2017, 2, 16, 9, tzinfo=UTC)
+    async with Origin() as site:
+        site.routes[MOON] = page
+        site.routes["/wire.xml"] = atom(site.base_url, [(MOON, title, feed_date)])
+        settings = replace(make_settings({"t": {"sources": [
+            {"url": site.url("/wire.xml"), "kind": "feed", "robots": False}]}}),
+            sites_dir=str(sites))
+        store = MemoryStore()
+        pool = CpuPool(1, sites_dir=str(sites))
+        try:
+            async with Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
+                pipeline = Pipeline(settings, store, fetcher, pool)
+                await pipeline.refresh_all()
+                [first] = await store.topic_articles("t", 5)
+                (sites / "127.0.0.1.txt").write_text("strip: //p[contains(., 'no such text')]\n")
+                assert await pipeline.reextract_changed() == 1
+            [again] = await store.topic_articles("t", 5)
+        finally:
+            pool.close()
+    assert first.updated == feed_date and again.rule is not None
+    assert replace(again, rule=None) == replace(first, rule=None)
+
+
 async def test_feed_update_refetches_stored_article(cpu: CpuPool) -> None:
     """A stored article is fetched again only when its feed dates it later."""
     title, dateline, paras = STORIES[SAT]
