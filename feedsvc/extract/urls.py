@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 # Parameters that only say where a reader came from; they never select content.
 _TRACKING = frozenset({
@@ -12,12 +12,9 @@ _TRACKING = frozenset({
     "oly_enc_id", "vero_id", "vero_conv", "__s", "ncid", "cmpid",
 })
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# What may stay as written in a path or query (RFC 3986 §2.2-2.3, and "%" of the escapes
-# already there); anything else (spaces, quotes, <>, non-ASCII) is percent-encoded.
-_KEEP = "!#$%&'()*+,/:;=?@[]~-._"
-_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# Characters no URI or IRI may hold (RFC 3987 §2.2: ASCII controls, space, and
+# "<>\"{}|\\^`), and a "%" that starts no escape: each is percent-encoded.
+_NOT_IRI = re.compile(r'[\x00-\x20\x7f"<>\\^`{|}]|%(?![0-9A-Fa-f]{2})')
 
 
 def canonical_url(url: str) -> str:
@@ -45,19 +42,16 @@ def canonical_url(url: str) -> str:
         if part and not _is_tracking(unquote_plus(part.partition("=")[0]).lower())
     )
     path = parts.path or ("/" if netloc else "")
-    return urlunsplit((scheme, netloc, _normal_escapes(path), _normal_escapes(query), ""))
+    return urlunsplit((scheme, netloc, _iri_safe(path), _iri_safe(query), ""))
 
 
-def _normal_escapes(text: str) -> str:
-    """``text`` as one spelling of the same URI part (RFC 3986 §6.2.2): characters a URI
-    cannot hold encoded, escapes in upper case, escaped unreserved characters decoded.
-    The URL is the entry's atom:id, which must be an IRI (RFC 4287 §4.2.6), and "a b",
-    "a%20b" must not become two entries."""
-    def one(match: re.Match[str]) -> str:
-        char = chr(int(match[1], 16))
-        return char if char in _UNRESERVED else "%" + match[1].upper()
-
-    return _ESCAPE.sub(one, quote(_LONE_PERCENT.sub("%25", text), safe=_KEEP))
+def _iri_safe(text: str) -> str:
+    """``text`` with the characters an IRI cannot hold percent-encoded, and nothing else
+    changed. The URL is the entry's atom:id, which must be an IRI (RFC 4287 §4.2.6), and
+    "a b" and "a%20b" must not become two entries. Escapes stay as written and non-ASCII
+    stays as it is (IRIs allow it): re-spelling them would give stored stories new
+    identities, and pruned ones would come back as new."""
+    return _NOT_IRI.sub(lambda m: "%" + m[0].encode().hex().upper(), text)
 
 
 def _is_tracking(key: str) -> bool:
