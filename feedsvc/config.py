@@ -16,7 +16,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -307,9 +307,10 @@ class SourceConfig:
     name: str
     allow_hosts: tuple[str, ...] = ()
     # The key of this source's fetch state (validators, backoff): its URL, unless other
-    # sources (in other topics, with other follow patterns) poll the same URL. Shared,
-    # one topic's poll would store the ETag and the other's would get a 304 and never
-    # see the page's links.
+    # sources (in this topic or others, with other follow patterns) poll the same URL;
+    # then the URL and the discovery_key. Shared, one source's poll would store the ETag
+    # and the other's would get a 304 and never see the page's links (or, with its own
+    # discovery key, never send validators at all).
     state_key: str = ""
 
     def __post_init__(self) -> None:
@@ -441,9 +442,12 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
                     # by default host and path: no userinfo, no query (they may hold secrets)
                     name=src.name or host_label(src.url) + urlsplit(src.url).path,
                     allow_hosts=tuple(h.lower() for h in src.allow_hosts),
-                    state_key=src.url if url_uses[src.url] == 1 else f"{src.url}#topic={name}",
                 )
             )
+            if url_uses[src.url] > 1:
+                sources[-1] = replace(
+                    sources[-1], state_key=f"{src.url}#{sources[-1].discovery_key()}"
+                )
         topics[name] = TopicConfig(
             name=name,
             title=topic.title or name,
