@@ -59,16 +59,16 @@ def _accepts_gzip(request: web.Request) -> bool:
     accept = accept.lower()  # codings and q are case-insensitive (RFC 9110 §8.4.1, §12.4.2)
     if "gzip" not in accept and "*" not in accept:
         return False
-    wildcard = None
+    named = wildcard = None
     for part in accept.split(","):
         coding, _, params = part.strip().partition(";")
         coding = coding.strip()
         if coding in ("gzip", "x-gzip"):  # x-gzip: the same coding (RFC 9110 §8.4.1.3)
-            return _q_positive(params)
-        if coding == "*":
+            named = bool(named) or _q_positive(params)
+        elif coding == "*":
             wildcard = _q_positive(params)
     # "*" stands for every coding not named (RFC 9110 §12.5.3)
-    return bool(wildcard)
+    return named if named is not None else bool(wildcard)
 
 
 def _q_positive(params: str) -> bool:

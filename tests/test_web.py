@@ -99,7 +99,7 @@ async def test_gzip_when_accepted(client: Client, store: MemoryStore) -> None:
     ("GZIP", True), ("x-Gzip, Gzip;q=0.5", True), ("gzip;Q=0", False), ("GZip; q=0.000", False),
     # "*" is every coding not named (RFC 9110 §12.5.3); x-gzip is gzip (§8.4.1.3)
     ("*", True), ("identity;q=0, *", True), ("*;q=0", False), ("br, *;q=0.1", True),
-    ("gzip;q=0, *", False), ("x-gzip", True), ("br", False),
+    ("gzip;q=0, *", False), ("x-gzip", True), ("br", False), ("x-gzip;q=0, gzip", True),
 ])
 async def test_accept_encoding_as_rfc_9110_reads_it(
     client: Client, store: MemoryStore, accept: str, gzipped: bool
