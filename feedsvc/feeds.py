@@ -56,6 +56,13 @@ def _last_modified(changed: datetime | None, previous: RenderedFeed | None) -> d
     clock allows, since two versions served with one date would make a reader holding
     the first miss the second (HTTP-date has one-second resolution; background renders
     are a second apart), but never later than now (RFC 9110 §8.8.2.1).
+
+    That step uses this process's history: with several replicas, one that never served
+    the earlier version dates the later one a second before another replica does. A
+    reader revalidating with If-None-Match (the ETag, which replicas agree on) is not
+    affected; one sending only If-Modified-Since, holding the earlier of two versions of
+    one second, may be told 304 by it until the topic changes again. Distinct dates for
+    every version would have to run ahead of the clock during a burst of changes.
     """
     now = datetime.now(UTC).replace(microsecond=0)
     modified = min((changed or now).replace(microsecond=0), now)
