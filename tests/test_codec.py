@@ -22,6 +22,17 @@ def test_round_trips() -> None:
     assert page.unpack() == (b"<p>\xe9</p>", None, "https://a.example/x/\udc80?q=\u00e9")
 
 
+def test_page_with_its_url_is_refused_by_earlier_releases_not_misread() -> None:
+    """Earlier releases know markers 0x00-0x02 only: rolled back to, one refuses a page
+    in the new layout (its re-extraction skips it) instead of reading the URL field as
+    the content type and a cut body as the page."""
+    for body in (b"<p>x</p>", b"<p>" + b"story " * 20_000 + b"</p>"):
+        data = codec.PackedPage.pack(body, "text/html", "https://a.example/x").data
+        assert data[0] not in (codec.PLAIN, codec.ZLIB, codec.BROTLI)
+        with pytest.raises(StoreError, match="unknown marker"):
+            codec.unpack(data)  # what an earlier release's page reader starts with
+
+
 def test_page_stored_before_urls_were_kept_still_reads() -> None:
     """The layout of earlier versions (content type, then body) still decodes: pages are
     kept for two weeks, so an upgrade finds many of them."""

@@ -1,7 +1,8 @@
 """Compact, lossless bytes for what the stores keep (issue #2 item 5: "values are compact").
 
 Every value starts with a one-byte marker saying how the rest is stored: ``0x00`` plain,
-``0x01`` zlib (written by earlier versions, still read), ``0x02`` Brotli. Tiny values stay
+``0x01`` zlib (written by earlier versions, still read), ``0x02`` Brotli; a page sets
+:data:`PAGE_LAYOUT` in it too (see below). Tiny values stay
 plain because framing costs more than it saves. Brotli at quality 5 was chosen by
 measurement on the 130 pages of the Mozilla Readability corpus: 18% smaller than zlib/gzip
 level 6 at the same speed (about 2 ms per page); higher qualities cost 7-90x the time for
@@ -192,11 +193,12 @@ class PackedPage:
         return page_from_bytes(self.data)
 
 
-# Layout: [0xFFFE, url field,] content-type field, body; a field is its length (2 bytes)
-# then UTF-8, with length 0xFFFF for None. Pages written before the URL was kept start
-# directly with the content-type field, whose length was never 0xFFFE (aiohttp refuses
-# header lines over 8 KB), so 0xFFFE tells the layouts apart.
-_WITH_URL = 0xFFFE
+# A page is stored as [URL field, content-type field, body], packed, with PAGE_LAYOUT set
+# in the marker byte (0x10 plain, 0x12 Brotli). A field is its length (2 bytes) then
+# UTF-8, with length 0xFFFF for None. Pages of earlier releases (markers 0x00-0x02) have
+# no URL field and still read. An earlier release refuses the new markers as unknown
+# (StoreError: its re-extraction skips the page) rather than misread the layout.
+PAGE_LAYOUT = 0x10
 _NONE = 0xFFFF
 
 
@@ -204,7 +206,7 @@ def _field(text: str | None, what: str) -> bytes:
     if text is None:
         return _CTYPE_LEN.pack(_NONE)
     raw = text.encode("utf-8", "surrogatepass")
-    if len(raw) >= _WITH_URL:
+    if len(raw) >= _NONE:
         raise ValueError(f"{what} too long to store")
     return _CTYPE_LEN.pack(len(raw)) + raw
 
@@ -227,17 +229,17 @@ def _read_field(raw: bytes, at: int, what: str) -> tuple[str | None, int]:
 def page_to_bytes(body: bytes, content_type: str | None, url: str | None = None) -> bytes:
     """Serialize an origin page: the URL it came from, its content type, then the body,
     compressed."""
-    head = _CTYPE_LEN.pack(_WITH_URL) + _field(url, "URL") + _field(content_type, "content type")
-    return pack(head + body, force=True)
+    packed = pack(_field(url, "URL") + _field(content_type, "content type") + body, force=True)
+    return bytes((packed[0] | PAGE_LAYOUT,)) + packed[1:]
 
 
 def page_from_bytes(data: bytes) -> StoredPage:
     """Inverse of :func:`page_to_bytes` (also reads pages stored without their URL)."""
-    raw = unpack(data)
-    if len(raw) < _CTYPE_LEN.size:
-        raise StoreError("stored page is truncated")
     url, at = None, 0
-    if _CTYPE_LEN.unpack_from(raw)[0] == _WITH_URL:
-        url, at = _read_field(raw, _CTYPE_LEN.size, "URL")
+    if data and data[0] & PAGE_LAYOUT:
+        raw = unpack(bytes((data[0] & ~PAGE_LAYOUT,)) + data[1:])
+        url, at = _read_field(raw, 0, "URL")
+    else:
+        raw = unpack(data)
     ctype, at = _read_field(raw, at, "content type")
     return StoredPage(raw[at:], ctype, url)
