@@ -155,6 +155,14 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=1, default=default) + "\n", encoding="utf-8")
 
 
+_ENTRY = re.compile(rb"<entry[\s>]")
+
+
+def entry_count(feed: bytes) -> int:
+    """Entries in an Atom document (an entry may carry attributes, e.g. xml:lang)."""
+    return len(_ENTRY.findall(feed))
+
+
 def log(msg: str) -> None:
     """Progress line on stderr (the tables go to stdout)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

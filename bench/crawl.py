@@ -29,6 +29,7 @@ from typing import Any
 from bench.common import (
     PYTHON,
     SectionResult,
+    entry_count,
     feedsvc_serve,
     free_port,
     http_get,
@@ -219,7 +220,7 @@ def _time_to_appear(res: SectionResult, tmp: Path, samples: int, poll: float, st
                              redis_url=redis_url, defaults={"poll_interval": f"{poll:g}s"})
         with feedsvc_serve(tmp, cfg) as svc:
             url = svc.feed_url("live")
-            _wait_for(lambda: http_get(url)[2].count(b"<entry>") >= 20, 60, "initial 20 entries")
+            _wait_for(lambda: entry_count(http_get(url)[2]) >= 20, 60, "initial 20 entries")
             times = []
             for _ in range(samples):
                 new = site.add("live")

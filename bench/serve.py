@@ -35,6 +35,7 @@ from bench.common import (
     SectionResult,
     cpu_seconds,
     descendants,
+    entry_count,
     free_port,
     http_get,
     load_tool,
@@ -230,7 +231,7 @@ def run(quick: bool = False) -> SectionResult:
             raise RuntimeError("feedsvc's gzip answer is not the gzip of its plain answer")
         meta = {"etag": h["ETag"], "etag_gzip": hz["ETag"], "last_modified": h["Last-Modified"]}
         etags["feedsvc"] = etags["aiohttp"] = meta["etag"]
-        res.details.update(feed_bytes=len(body), feed_gzip_bytes=len(gz), entries=body.count(b"<entry>"))
+        res.details.update(feed_bytes=len(body), feed_gzip_bytes=len(gz), entries=entry_count(body))
         (data / "feed.atom").write_bytes(body)
         (data / "feed.atom.gz").write_bytes(gz)
         (data / "meta.json").write_text(json.dumps(meta))
