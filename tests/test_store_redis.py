@@ -512,3 +512,16 @@ async def test_cancellation_lost_inside_redis_py_is_raised_again(
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
+
+
+async def test_update_that_changes_nothing_writes_nothing(
+    rstore: RedisStore, raw: aioredis.Redis
+) -> None:
+    """An update returning the state unchanged leaves the key alone: no rewrite that
+    would reset its expiry, no receipt."""
+    url = "https://a.example/same"
+    await rstore.put_state(url, FetchState(etag='"e"'))
+    await raw.expire(keys.state(url), 100)
+    assert await rstore.update_state(url, lambda s: s or FetchState()) == FetchState(etag='"e"')
+    assert 0 < await raw.ttl(keys.state(url)) <= 100
+    assert [k async for k in raw.scan_iter(match=keys.receipt("*"))] == []
