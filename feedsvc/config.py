@@ -517,8 +517,6 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
         # site rules live beside the feeds file unless configured (config/sites/)
         default_sites = Path(path).parent / "sites"
         if default_sites.is_dir():
-            from dataclasses import replace
-
             settings = replace(settings, sites_dir=str(default_sites))
     return settings
 
