@@ -100,6 +100,18 @@ class Runtime:
             await live.scheduler.start(resume=resume)
             self.reextract(live)
 
+    async def start_polling(self) -> None:
+        """Start the scheduler of an app created without it. The command line calls this
+        once the service is listening, so a service that cannot take its port exits
+        without having polled anyone."""
+        async with self._reload_lock:  # not halfway through a reload's swap
+            if self.poll:
+                return
+            self.poll = True
+            live = self.app[LIVE]
+            await live.scheduler.start()
+            self.reextract(live)
+
     def reextract(self, live: Live) -> None:
         """Re-extract, in the background, stored entries whose site rule changed."""
         if self._reextract is None or self._reextract.done():

@@ -30,6 +30,8 @@ from feedsvc.config import Settings, dump_settings, load_config
 from feedsvc.errors import ConfigError, FeedsvcError, ListenError
 
 if TYPE_CHECKING:
+    from multiprocessing.synchronize import Event as EventType
+
     from aiohttp import web
 
     from feedsvc.cpu import CpuPool
@@ -197,6 +199,7 @@ def _serve(
         for old in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
             old.unlink()
     ctx = multiprocessing.get_context("spawn")
+    listening = ctx.Event()  # set by the first serving process that listens
 
     def start_worker(n: int) -> multiprocessing.process.BaseProcess:
         # not daemonic: a worker runs its own process pool for rendering
@@ -204,7 +207,7 @@ def _serve(
             target=_serve_worker, name=f"feedsvc-worker-{n + 1}",
             # our pid, not the child's later getppid(): had we died before the child
             # asked, it would read its new parent's pid and never notice
-            args=(settings.path, log_format, log_level, os.getpid()),
+            args=(settings.path, log_format, log_level, os.getpid(), listening),
         )
         # Started with SIGHUP blocked (the mask survives spawn's exec): a SIGHUP we
         # forward while it starts stays pending until it can reload, instead of
@@ -219,7 +222,7 @@ def _serve(
     children = [start_worker(n) for n in range(workers)]
     try:
         code = asyncio.run(_run_poller(settings, poll=poll, children=children,
-                                       start_worker=start_worker))
+                                       start_worker=start_worker, listening=listening))
     finally:
         for child in children:
             child.terminate()
@@ -233,6 +236,7 @@ def _serve(
 async def _run_poller(
     settings: Settings, *, poll: bool, children: list[multiprocessing.process.BaseProcess],
     start_worker: Callable[[int], multiprocessing.process.BaseProcess],
+    listening: EventType,
 ) -> int:
     """The polling process beside the serving ones: the app without an HTTP site. A
     serving process that exits is replaced, as a pre-fork server does; one that keeps
@@ -241,10 +245,12 @@ async def _run_poller(
     from aiohttp import web
     from prometheus_client import multiprocess
 
-    from feedsvc.app import create_app
+    from feedsvc.app import RUNTIME, create_app
 
     loop = asyncio.get_running_loop()
-    app = create_app(settings, start_scheduler=poll, serve=False, reload_signals=True,
+    # Polling starts once a serving process listens: a service that cannot take its
+    # port stops without having polled anyone.
+    app = create_app(settings, start_scheduler=False, serve=False, reload_signals=True,
                      config_watch_interval=2.0, on_sighup=lambda: _signal_all(children, signal.SIGHUP))
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
@@ -256,13 +262,17 @@ async def _run_poller(
              settings.listen_port, "polling" if poll else "idle (--no-poll)")
     started = [time.monotonic()] * len(children)
     quick_exits = 0
+    polling = False
     try:
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+                await asyncio.wait_for(stop.wait(), timeout=1.0 if polling or not poll else 0.1)
                 continue
             except TimeoutError:
                 pass
+            if poll and not polling and listening.is_set():
+                polling = True
+                await app[RUNTIME].start_polling()
             for n, child in enumerate(children):
                 if child.is_alive() or stop.is_set():
                     continue
@@ -288,13 +298,17 @@ def _signal_all(children: list[multiprocessing.process.BaseProcess], sig: int) -
             os.kill(child.pid, sig)
 
 
-def _serve_worker(config_path: str, log_format: str, log_level: str, parent: int) -> None:
+def _serve_worker(
+    config_path: str, log_format: str, log_level: str, parent: int,
+    listening: EventType | None = None,
+) -> None:
     """Entry point of a serving process beside the poller (pid ``parent``): serves
     feeds, never polls."""
     setup_logging(log_format, log_level)
     settings = load_config(config_path)
     try:
-        _run_server(settings, poll=False, reuse_port=True, cpu_workers=1, parent=parent)
+        _run_server(settings, poll=False, reuse_port=True, cpu_workers=1, parent=parent,
+                    listening=listening)
     except ListenError as exc:
         log.error("%s", exc)  # one line, not a traceback; the poller sees the exit
         sys.exit(1)
@@ -316,7 +330,7 @@ async def _exit_with_parent(parent: int) -> None:
 
 def _run_server(
     settings: Settings, *, poll: bool, reuse_port: bool, cpu_workers: int | None = None,
-    parent: int | None = None,
+    parent: int | None = None, listening: EventType | None = None,
 ) -> None:
     from feedsvc.app import background_ctx, create_app
 
@@ -329,16 +343,19 @@ def _run_server(
         loop_factory = uvloop.new_event_loop
     # cpu_workers sizes this process's pool without touching the settings, which stay
     # the file's: a reload compares them with the file again.
-    app = create_app(settings, start_scheduler=poll, reload_signals=True,
+    # The scheduler is started by _serve_app once the port is taken, not at set-up.
+    app = create_app(settings, start_scheduler=False, reload_signals=True,
                      config_watch_interval=2.0, prerender=True, extract_workers=cpu_workers)
     if parent is not None:
         app.cleanup_ctx.append(background_ctx(lambda _app: _exit_with_parent(parent)))
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_serve_app(app, settings, reuse_port=reuse_port, poll=poll))
+        runner.run(_serve_app(app, settings, reuse_port=reuse_port, poll=poll,
+                              listening=listening))
 
 
 async def _serve_app(
-    app: web.Application, settings: Settings, *, reuse_port: bool, poll: bool
+    app: web.Application, settings: Settings, *, reuse_port: bool, poll: bool,
+    listening: EventType | None = None,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT, then clean up, whatever the moment.
 
@@ -346,8 +363,13 @@ async def _serve_app(
     feeds being pre-rendered) without cleaning up, and the process then hung at exit
     waiting for a pool worker that was never told to stop. Here a signal only sets an
     event; start-up completes, then everything is cleaned up in order.
+
+    Polling (``poll``) starts once the port is taken, and ``listening`` is then set for
+    a parent that polls: a service that cannot listen exits having polled no one.
     """
     from aiohttp import web
+
+    from feedsvc.app import RUNTIME
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -373,6 +395,10 @@ async def _serve_app(
             where = f"{settings.listen_host}:{settings.listen_port}"
             raise ListenError(f"cannot listen on {where} (service.listen): "
                               f"{exc.strerror or exc}") from None
+        if poll:
+            await app[RUNTIME].start_polling()
+        if listening is not None:
+            listening.set()
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -139,23 +139,26 @@ async def test_entry_point_exits_without_teardown_and_loses_no_output(tmp_path: 
 
 async def test_serve_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None:
     """A port in use (or a host that does not resolve) is a one-line error with exit
-    status 1, not a traceback."""
+    status 1, not a traceback; and the service exits without having polled its
+    sources (polling starts once it listens)."""
     import socket
 
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
-    path = tmp_path / "feeds.yaml"
-    path.write_text(yaml.safe_dump({
-        "service": {"listen": f"127.0.0.1:{port}", "extract_workers": 1},
-        "topics": {"t": {"sources": [{"url": "http://127.0.0.1:9/x", "robots": False}]}},
-    }))
-    try:
-        code, _, err = await asyncio.wait_for(
-            run_cli("serve", "-c", str(path), "--log-level", "ERROR"), 60)
-    finally:
-        taken.close()
+    async with Origin({"/": index_page([])}) as site:
+        path = tmp_path / "feeds.yaml"
+        path.write_text(yaml.safe_dump({
+            "service": {"listen": f"127.0.0.1:{port}", "extract_workers": 1},
+            "topics": {"t": {"sources": [{"url": site.url("/"), "robots": False}]}},
+        }))
+        try:
+            code, _, err = await asyncio.wait_for(
+                run_cli("serve", "-c", str(path), "--log-level", "ERROR"), 60)
+        finally:
+            taken.close()
+        assert site.requests == []
     assert code == 1
     [line] = err.strip().splitlines()
     assert line.startswith(f"feedsvc: cannot listen on 127.0.0.1:{port} (service.listen): ")

@@ -18,6 +18,8 @@ import pytest
 import yaml
 
 from tests.helpers import check_atom
+from tests.origin import Origin
+from tests.site import index_page
 from tests.test_cli import run_cli
 
 
@@ -316,5 +318,24 @@ async def test_serving_processes_that_cannot_start_stop_the_service(
         taken.listen()
         code, _, err = await asyncio.wait_for(
             run_cli("serve", "--no-poll", "-c", str(cfg)), timeout=60)
+    assert code == 1
+    assert "keep exiting right after they start" in err
+
+
+async def test_a_service_that_cannot_listen_polls_no_one(tmp_path: Path, redis_url: str) -> None:
+    """The poller starts polling once a serving process listens: with the port held by
+    another program, the service stops without a request to its sources."""
+    port = free_port()
+    async with Origin({"/index.html": index_page([])}) as site:
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "service": {"listen": f"127.0.0.1:{port}", "redis_url": redis_url},
+            "topics": {"a": {"sources": [{"url": site.url("/index.html"), "robots": False}]}},
+        }))
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+            code, _, err = await asyncio.wait_for(run_cli("serve", "-c", str(cfg)), timeout=60)
+        assert site.requests == []
     assert code == 1
     assert "keep exiting right after they start" in err
