@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -20,6 +21,14 @@ from feedsvc.models import Article
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ATOM_NS = "{http://www.w3.org/2005/Atom}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def shared_path(rel: str) -> Path:

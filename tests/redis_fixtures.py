@@ -20,15 +20,9 @@ import pytest
 from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
 from feedsvc.store.redis_store import RedisStore
+from tests.helpers import free_port
 
 _START_TIMEOUT = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _ping(port: int, timeout: float = 0.5) -> bool:
@@ -57,7 +51,7 @@ class RedisServer:
     def __init__(self, binary: str, directory: Path) -> None:
         self.binary = binary
         self.dir = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._proc: subprocess.Popen[bytes] | None = None
 

@@ -14,7 +14,6 @@ import asyncio
 import html
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -41,7 +40,7 @@ from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
 from feedsvc.store.redis_store import RedisStore
 from feedsvc.web import LIVE
-from tests.helpers import Client, app_client, article, check_atom, make_settings
+from tests.helpers import Client, app_client, article, check_atom, free_port, make_settings
 from tests.origin import (
     Origin,
     Route,
@@ -640,13 +639,6 @@ def numbered_story(n: int) -> tuple[str, bytes]:
         f"would be published after a review that could take up to {n + 5} weeks.",
     ]
     return title, article_page(title, f"Houston (AFP) Feb {n % 27 + 1}, 2017", paras).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def test_kill_9_loses_no_acknowledged_article(

@@ -6,7 +6,6 @@ import asyncio
 import email.utils
 import gzip
 import pickle
-import socket
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from feedsvc.errors import (
 )
 from feedsvc.fetch import Fetcher, parse_max_age, parse_retry_after
 from feedsvc.robots import STALE_MAX, RobotsCache, product_token
+from tests.helpers import free_port
 from tests.origin import (
     Handler,
     Origin,
@@ -425,9 +425,7 @@ async def test_connection_closed_before_answering(fetcher: Fetcher) -> None:
 
 
 async def test_connection_refused(fetcher: Fetcher) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nobody listens on it
     with pytest.raises(FetchError, match="cannot connect") as info:
         await fetcher.fetch(
             f"http://127.0.0.1:{port}/", timeout=2, max_bytes=MB, check_robots=False

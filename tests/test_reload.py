@@ -21,7 +21,7 @@ from feedsvc.config import load_config
 from feedsvc.cpu import CpuPool
 from feedsvc.store.memory import MemoryStore
 from feedsvc.web import LIVE
-from tests.helpers import app_client, article, check_atom
+from tests.helpers import app_client, article, check_atom, free_port
 
 
 @pytest.fixture(scope="module")
@@ -173,11 +173,7 @@ async def test_file_watch_reloads(tmp_path: Path, cpu: CpuPool) -> None:
 
 async def test_sighup_reloads_running_service(tmp_path: Path) -> None:
     """The real ``feedsvc serve`` process reloads on SIGHUP."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     path = tmp_path / "feeds.yaml"
     data = yaml.safe_load(config({"a": "A"}))
     data["service"].update(listen=f"127.0.0.1:{port}", extract_workers=1)

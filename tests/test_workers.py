@@ -17,16 +17,10 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.helpers import check_atom
+from tests.helpers import check_atom, free_port
 from tests.origin import Origin
 from tests.site import index_page
 from tests.test_cli import run_cli
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def listening_pids(port: int) -> set[int]:
