@@ -48,7 +48,9 @@ def test_shipped_config_loads() -> None:
     assert topic.sources[0].poll_interval == 900.0
     assert topic.retention == 30 * 86400
     assert topic.sources[0].max_page_bytes == 5_000_000
-    assert {s.kind for s in topic.sources} == {"index", "feed"}
+    # the section's pages only: the site-wide feed is a topic of its own
+    assert {s.kind for s in topic.sources} == {"index"}
+    assert [s.kind for s in settings.topics["spacewar"].sources] == ["feed"]
 
 
 @pytest.mark.parametrize(
