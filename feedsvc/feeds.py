@@ -160,6 +160,8 @@ class FeedCache:
                 await self.refresh(topic)
         except StoreError as exc:
             log.warning("feed %s not re-rendered, store unavailable: %s", topic, exc)
+        except Exception:  # it stays dirty: the next request or version change retries
+            log.exception("feed %s not re-rendered", topic)
         finally:
             self._background.pop(topic, None)
 
@@ -237,14 +239,29 @@ class FeedCache:
                 raise
             # Recorded before rendering, so the watcher does not take the version it
             # already sees for a new change while the render runs.
+            previous = self._versions.get(topic)
             self._versions[topic] = version
             started = time.monotonic()
             old = self._feeds.get(topic)
             changed = changed_at(version)
-            feed = await self._cpu.run(
-                render_feed, self.meta(cfg), articles, changed=changed,
-                modified=_last_modified(changed, old),
-            )
+            try:
+                feed = await self._cpu.run(
+                    render_feed, self.meta(cfg), articles, changed=changed,
+                    modified=_last_modified(changed, old),
+                )
+            except BaseException:
+                # Not rendered (a worker that died twice, a bug, a cancelled task): the
+                # topic stays dirty under its old version, or the previous bytes would
+                # be served as current until the topic changed again. The next try is
+                # spaced like any render (_render_wait), so a render that keeps failing
+                # does not spin.
+                self._dirty.add(topic)
+                if previous is None:
+                    self._versions.pop(topic, None)
+                else:
+                    self._versions[topic] = previous
+                self._last_render[topic] = (started, time.monotonic() - started)
+                raise
             if old is not None and feed.etag == old.etag:
                 feed = old  # the same bytes: keep their validators (no needless 200s)
             self._last_render[topic] = (started, time.monotonic() - started)

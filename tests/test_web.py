@@ -6,8 +6,10 @@ import asyncio
 import gzip
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 import aiohttp
 import pytest
@@ -327,6 +329,43 @@ async def test_renders_of_a_changing_topic_are_spaced_out(
     assert feed is not None and feed.entries == 13
     assert cache.renders == 3
     assert time.monotonic() - started >= 1.0
+    await cache.close()
+
+
+async def test_a_failed_render_is_tried_again(store: MemoryStore, cpu: CpuPool) -> None:
+    """A background render that fails (here: the render worker dying, twice) leaves the
+    topic to be rendered again, rather than its old bytes served as current until the
+    topic next changes."""
+    from feedsvc.feeds import FeedCache
+    from feedsvc.render import render_feed
+
+    class FailOnce:
+        """The real pool, whose next render fails once."""
+
+        failures = 0
+
+        async def run(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            if fn is render_feed and self.failures:
+                self.failures -= 1
+                raise BrokenProcessPool("a render worker died")
+            return await cpu.run(fn, *args, **kwargs)
+
+    failing = FailOnce()
+    cache = FeedCache(SETTINGS, store, failing, debounce=0.01, min_interval=0.2)  # type: ignore[arg-type]
+    await store.add_article("superpowers", article(1))
+    first = await cache.get("superpowers")
+    assert first is not None and first.entries == 1
+    failing.failures = 1
+    await store.add_article("superpowers", article(2))
+    cache.invalidate("superpowers")
+    feed = first
+    for _ in range(300):
+        await asyncio.sleep(0.01)
+        feed = await cache.get("superpowers")  # type: ignore[assignment]
+        if feed.entries == 2:
+            break
+    assert failing.failures == 0  # the render did fail once...
+    assert feed.entries == 2  # ...and was tried again
     await cache.close()
 
 
