@@ -178,7 +178,7 @@ class Pipeline:
 
     async def poll(self, source: SourceConfig) -> float:
         """Scheduler entry point: refresh ``source``, return when it is next due."""
-        return (await self.refresh_source(source)).next_due
+        return (await self.refresh_source(source, honour_backoff=True)).next_due
 
     async def refresh_all(
         self,
@@ -199,8 +199,15 @@ class Pipeline:
 
         return list(await asyncio.gather(*(one(s) for s in sources)))
 
-    async def refresh_source(self, source: SourceConfig) -> SourceReport:
-        """Poll one source end to end. Never raises for a source's own failure."""
+    async def refresh_source(
+        self, source: SourceConfig, *, honour_backoff: bool = False
+    ) -> SourceReport:
+        """Poll one source end to end. Never raises for a source's own failure.
+
+        ``honour_backoff`` (the scheduler's polls) skips a failing source whose stored
+        backoff or Retry-After window is still open; ``crawl --once``, asked for by
+        hand, polls it anyway.
+        """
         now = self.clock()
         topic = self.settings.topics[source.topic]
         try:
@@ -209,6 +216,13 @@ class Pipeline:
         except StoreError as exc:
             return self._record(source, "failed", error=f"store unavailable: {exc}",
                                 next_due=now + STORE_RETRY)
+        if honour_backoff and state.error_count and state.next_due > now:
+            # The scheduler delays such a source at start, but only if it could read
+            # the state then: started while the store was down (a host rebooting, Redis
+            # still loading its AOF), it polls every source once the store answers,
+            # which must not break an origin's Retry-After (RFC 9110 §10.2.3).
+            return self._record(source, "failed", error=f"backing off: {state.last_error}",
+                                next_due=state.next_due, errors=state.error_count)
         # Validators stored under another config (topic renamed, filter changed) would
         # get a 304 for links this config has never entered: fetch in full once.
         valid = state if state.discovery == source.discovery_key() else FetchState()
@@ -677,15 +691,18 @@ class Pipeline:
 
     def _record(
         self, source: SourceConfig, outcome: Outcome, *, next_due: float, new: int = 0,
-        failed_articles: int = 0, error: str | None = None,
+        failed_articles: int = 0, error: str | None = None, errors: int | None = None,
     ) -> SourceReport:
+        """Report a poll; ``errors`` is the stored failure count when no fetch was made
+        (else one more than this process's tally for a failure, 0 for a success)."""
         report = SourceReport(
             topic=source.topic, url=source.url, outcome=outcome, new=new,
             failed_articles=failed_articles, error=error, next_due=next_due,
         )
         self.reports[source.state_key] = report
         if self.metrics is not None:
-            errors = 0 if outcome != "failed" else self._errors.get(source.state_key, 0) + 1
+            if errors is None:
+                errors = 0 if outcome != "failed" else self._errors.get(source.state_key, 0) + 1
             self._errors[source.state_key] = errors
             self.metrics.source_errors.labels(source.topic, redact_url(source.url)).set(errors)
         return report

@@ -18,7 +18,7 @@ from feedsvc.app import create_app
 from feedsvc.config import Settings
 from feedsvc.cpu import CpuPool
 from feedsvc.fetch import Fetcher
-from feedsvc.models import Article, LinkHint
+from feedsvc.models import Article, FetchState, LinkHint
 from feedsvc.pipeline import Pipeline
 from feedsvc.render import entry_updated
 from feedsvc.store import Store
@@ -770,6 +770,27 @@ async def test_failed_article_retried_after_backoff_while_index_is_304(cpu: CpuP
             third = await pipeline.refresh_source(source)
         assert third.new == 1 and site.hits[NAVY] == 2
         assert origin_statuses(site, "/index.html") == ["", "etag", "etag"]
+
+
+async def test_scheduled_poll_honours_a_stored_retry_after(cpu: CpuPool) -> None:
+    """A Retry-After window stored by an earlier run holds even when the scheduler could
+    not read it at start (the store was down then): the scheduled poll skips the source
+    until it ends. ``crawl --once`` (refresh_source) still polls it on demand."""
+    async with Origin({"/index.html": index_page([])}) as site:
+        settings = make_settings({"t": {"sources": [{"url": site.url("/index.html"),
+                                                      "robots": False}]}})
+        source = settings.topics["t"].sources[0]
+        store = MemoryStore()
+        now = 1_800_000_000.0
+        await store.put_state(source.state_key, FetchState(
+            error_count=1, last_error="HTTP 429", next_due=now + 3600))
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu, clock=lambda: now)
+            assert await pipeline.poll(source) == now + 3600
+            assert site.hits["/index.html"] == 0
+            assert pipeline.reports[source.state_key].error == "backing off: HTTP 429"
+            assert (await pipeline.refresh_source(source)).outcome == "unchanged"
+            assert site.hits["/index.html"] == 1
 
 
 def origin_statuses(site: Origin, path: str) -> list[str]:
