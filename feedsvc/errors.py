@@ -26,7 +26,10 @@ class ListenError(FeedsvcError):
 
 
 class FetchError(FeedsvcError):
-    """A fetch did not produce a usable body."""
+    """A fetch did not produce a usable body. ``retry_after``: seconds the origin asked
+    us to wait before trying again (Retry-After), if it did."""
+
+    retry_after: float | None = None
 
     def __init__(self, url: str, message: str) -> None:
         # shown on /, in logs and in the stored state: never a URL's credentials
@@ -41,6 +44,16 @@ class HTTPStatusError(FetchError):
     def __init__(self, url: str, status: int, retry_after: float | None = None) -> None:
         super().__init__(url, f"HTTP {status}")
         self.status = status
+        self.retry_after = retry_after
+
+
+class HostWaitError(FetchError):
+    """Not fetched: the URL's host answered another request with 429 (or 503 with
+    Retry-After) and the time it asked for has not passed."""
+
+    def __init__(self, url: str, retry_after: float) -> None:
+        super().__init__(url, f"its host asked us to wait (429/503 Retry-After); "
+                              f"{retry_after:.0f}s left")
         self.retry_after = retry_after
 
 

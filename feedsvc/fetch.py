@@ -22,6 +22,10 @@ item 2; issue #3, item 4 "Faults survived"). What it guarantees:
 * Status >= 400 -> :class:`HTTPStatusError` with ``retry_after`` from Retry-After
   (RFC 9110 §10.2.3, seconds or HTTP-date). On success, Retry-After or Cache-Control
   ``max-age`` becomes ``FetchResult.min_interval``, a floor for the scheduler.
+* A 429 (RFC 6585 §4), or a 503 with Retry-After, holds back the whole host, not just
+  the URL that got it: until the time asked for has passed (60 s for a 429 without
+  Retry-After), other fetches from that host fail at once with :class:`HostWaitError`
+  instead of asking the origin that is telling us to slow down.
 * robots.txt honoured unless ``check_robots=False`` (see :mod:`feedsvc.robots`).
 * Only HTML, XHTML, XML and feed types are read; a PDF or an image is refused from
   its Content-Type before any of the body is read.
@@ -43,7 +47,13 @@ from typing import TypeVar, overload
 import aiohttp
 from yarl import URL
 
-from feedsvc.errors import FetchError, HTTPStatusError, TooLargeError, UnsupportedContentError
+from feedsvc.errors import (
+    FetchError,
+    HostWaitError,
+    HTTPStatusError,
+    TooLargeError,
+    UnsupportedContentError,
+)
 from feedsvc.models import FetchResult
 from feedsvc.robots import RobotsCache
 
@@ -74,6 +84,11 @@ _ACCEPTED_TYPES = frozenset(
         "text/plain",
     }
 )
+
+# How long a 429 without Retry-After holds its host back, and the most any Retry-After
+# does (the scheduler's MAX_FLOOR: an origin cannot park us for a week).
+HOST_WAIT_DEFAULT = 60.0
+HOST_WAIT_MAX = 24 * 3600.0
 
 _MAX_AGE = re.compile(r'(?:^|,)\s*max-age\s*=\s*"?(\d+)"?\s*(?=,|$)', re.IGNORECASE)
 _DELAY_SECONDS = re.compile(r"[0-9]+")
@@ -233,6 +248,8 @@ class Fetcher:
         self.robots = RobotsCache(user_agent, ttl=robots_ttl, error_ttl=robots_error_ttl)
         self._global = asyncio.Semaphore(concurrency)
         self._hosts: dict[str, _HostSlot] = {}
+        # host -> loop time before which it is not asked again (429/503 Retry-After)
+        self._host_wait: dict[str, float] = {}
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Fetcher:
@@ -317,6 +334,11 @@ class Fetcher:
             host = str(current.origin())
             async with self._slot(host):
                 started = loop.time()
+                # Checked once the slot is ours: requests queued behind the one that got
+                # the 429 must not go out either.
+                wait = self._host_wait.get(host, 0.0) - started
+                if wait > 0:
+                    raise HostWaitError(url, wait)
                 try:
                     # robots.txt is part of the fetch: its time comes out of the same
                     # budget, so a slow robots.txt cannot stretch the source's timeout.
@@ -326,6 +348,9 @@ class Fetcher:
                         outcome = await self._request(
                             session, url, current, headers, max_bytes, etag, last_modified
                         )
+                except HTTPStatusError as exc:
+                    self._hold_host(host, exc)
+                    raise
                 except TimeoutError:
                     raise FetchError(url, f"timed out after {timeout:g}s") from None
                 except (aiohttp.ClientError, OSError, ValueError) as exc:
@@ -343,6 +368,22 @@ class Fetcher:
         raise FetchError(
             url, f"too many redirects (more than {self.max_redirects}), last: {current}"
         )
+
+    def _hold_host(self, host: str, exc: HTTPStatusError) -> None:
+        """After a 429, or a 503 with Retry-After, ask ``host`` nothing more until the
+        time it asked for has passed."""
+        if exc.status == 429:
+            wait = exc.retry_after if exc.retry_after is not None else HOST_WAIT_DEFAULT
+        elif exc.status == 503 and exc.retry_after is not None:
+            wait = exc.retry_after
+        else:
+            return
+        now = asyncio.get_running_loop().time()
+        # forget hosts whose wait is over, so the table does not grow forever
+        self._host_wait = {h: t for h, t in self._host_wait.items() if t > now}
+        if wait > 0:
+            self._host_wait[host] = max(self._host_wait.get(host, 0.0),
+                                        now + min(wait, HOST_WAIT_MAX))
 
     async def _request(
         self,

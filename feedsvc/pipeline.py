@@ -91,13 +91,14 @@ def _failed(state: FetchState, exc: FeedsvcError, now: float, interval: float) -
     sooner than the origin's Retry-After)."""
     errors = state.error_count + 1
     http = exc if isinstance(exc, HTTPStatusError) else None
+    retry_after = exc.retry_after if isinstance(exc, FetchError) else None
     return replace(
         state,
         error_count=errors,
         last_error=str(exc),
         last_status=http.status if http else state.last_status,
         last_fetched=now,
-        next_due=next_after_failure(now, interval, errors, http.retry_after if http else None),
+        next_due=next_after_failure(now, interval, errors, retry_after),
     )
 
 

@@ -204,6 +204,8 @@ async def test_origin_fault_survived(fault: Fault, cpu: CpuPool) -> None:
             origin.routes[INDEX] = fault.make(origin, index_page([MOON, NAVY, SAT]).encode())
             waits = []
             for n in (1, 2):
+                # as if the host's Retry-After had run out (the scheduler would wait for it)
+                pipeline.fetcher._host_wait.clear()
                 report = await pipeline.refresh_source(source)
                 assert report.outcome == "failed"
                 assert fault.error in (report.error or ""), report.error
@@ -231,6 +233,7 @@ async def test_origin_fault_survived(fault: Fault, cpu: CpuPool) -> None:
 
             # the origin recovers (and now lists one more story)
             origin.routes[INDEX] = good_index([MOON, NAVY, SAT])
+            pipeline.fetcher._host_wait.clear()
             report = await pipeline.refresh_source(source)
             assert (report.outcome, report.new, report.error) == ("new", 1, None)
             state = await store.get_state(source.url)

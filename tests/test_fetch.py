@@ -18,11 +18,13 @@ from yarl import URL
 from feedsvc.errors import (
     BlockedError,
     FetchError,
+    HostWaitError,
     HTTPStatusError,
     TooLargeError,
     UnsupportedContentError,
 )
 from feedsvc.fetch import Fetcher, parse_max_age, parse_retry_after
+from feedsvc.models import FetchResult
 from feedsvc.robots import STALE_MAX, RobotsCache, product_token
 from tests.helpers import free_port
 from tests.origin import (
@@ -320,6 +322,38 @@ async def test_503_with_retry_after_http_date(fetcher: Fetcher) -> None:
     assert info.value.status == 503
     assert info.value.retry_after is not None
     assert 295 <= info.value.retry_after <= 301
+
+
+@pytest.mark.parametrize(("status", "retry_after", "held"), [
+    (429, "120", 120.0), (429, None, 60.0), (503, "300", 300.0), (503, None, None),
+    (500, "120", None),
+])
+async def test_429_or_503_retry_after_holds_back_the_whole_host(
+    status: int, retry_after: str | None, held: float | None
+) -> None:
+    """Other URLs of a host that answered 429 (RFC 6585 §4), or 503 with Retry-After,
+    are not asked for until the time it asked for has passed; other hosts are."""
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    routes: dict[str, RouteSpec] = {"/a": Route("slow down", status=status, headers=headers),
+                                    "/b": PAGE}
+    async with Origin(routes) as site, Origin({"/b": PAGE}) as other, \
+            Fetcher(user_agent=UA, concurrency=8, per_host=1) as fetcher:
+        # queued behind /a for the host's one slot while /a gets its answer
+        first, second = await asyncio.gather(
+            fetcher.fetch(site.url("/a"), timeout=2, max_bytes=MB, check_robots=False),
+            fetcher.fetch(site.url("/b"), timeout=2, max_bytes=MB, check_robots=False),
+            return_exceptions=True)
+        assert isinstance(first, HTTPStatusError) and first.status == status
+        if held is None:
+            assert isinstance(second, FetchResult) and site.hits["/b"] == 1
+            return
+        assert isinstance(second, HostWaitError) and site.hits["/b"] == 0
+        assert second.retry_after is not None and held - 5 < second.retry_after <= held
+        with pytest.raises(HostWaitError):  # and still later
+            await fetcher.fetch(site.url("/b"), timeout=2, max_bytes=MB, check_robots=False)
+        assert site.hits["/b"] == 0
+        await fetcher.fetch(other.url("/b"), timeout=2, max_bytes=MB, check_robots=False)
+        assert other.hits["/b"] == 1
 
 
 @pytest.mark.parametrize("status", [500, 404, 403, 410])

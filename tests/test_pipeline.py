@@ -793,6 +793,26 @@ async def test_scheduled_poll_honours_a_stored_retry_after(cpu: CpuPool) -> None
             assert site.hits["/index.html"] == 1
 
 
+async def test_a_429_on_one_article_holds_back_the_rest_of_its_host(cpu: CpuPool) -> None:
+    """An origin answering 429 to one article is not asked for the others in the same
+    poll; they wait out its Retry-After like the first and are retried after it."""
+    busy = Route("slow down", status=429, headers={"Retry-After": "600"})
+    async with Origin({"/index.html": index_page([MOON, NAVY, SAT]),
+                       MOON: busy, NAVY: busy, SAT: busy}) as site:
+        settings = make_settings({"t": {"sources": [{"url": site.url("/index.html"),
+                                                      "robots": False}]}})
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=4, per_host=1) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            started = time.time()
+            report = await pipeline.refresh_source(settings.topics["t"].sources[0])
+        assert report.failed_articles == 3
+        assert sum(site.hits[p] for p in (MOON, NAVY, SAT)) == 1
+        for path in (MOON, NAVY, SAT):
+            state = await store.get_state(site.url(path))
+            assert state is not None and state.next_due >= started + 590
+
+
 def origin_statuses(site: Origin, path: str) -> list[str]:
     """Per request to ``path``: whether it carried our stored validator."""
     return ["etag" if h.get("If-None-Match") else "" for h in site.headers_of(path)]
