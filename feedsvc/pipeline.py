@@ -324,10 +324,12 @@ class Pipeline:
         failed = [hint.url for (_, hint), r in zip(fetch_list, results, strict=True) if r is None]
         for stored, hint in refresh_list:
             await self._refresh_article(source, stored, hint, now)
-        if new:
-            await self.store.prune(
-                topic.name, seen_before=now - topic.retention, keep=topic.max_entries
-            )
+        # Every poll, not only one that found something: in a quiet topic retention
+        # runs out too, as does a max_entries or retention lowered by a reload.
+        dropped = await self.store.prune(
+            topic.name, seen_before=now - topic.retention, keep=topic.max_entries
+        )
+        if new or dropped:
             self._changed(topic.name)
         return new, failed
 

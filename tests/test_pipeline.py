@@ -813,6 +813,30 @@ async def test_a_429_on_one_article_holds_back_the_rest_of_its_host(cpu: CpuPool
             assert state is not None and state.next_due >= started + 590
 
 
+async def test_retention_runs_out_in_a_quiet_topic(cpu: CpuPool) -> None:
+    """An entry past its retention leaves the feed at the next poll, even one that finds
+    nothing new (its index answers 304), and the topic's version moves so every replica
+    renders the feed again."""
+    async with Origin() as site:
+        site.routes["/index.html"] = conditional(
+            lambda: index_page([MOON]).encode(), "text/html; charset=utf-8")
+        site.routes[MOON] = article_page(*STORIES[MOON])
+        settings = make_settings({"t": {"retention": "7d", "sources": [
+            {"url": site.url("/index.html"), "robots": False}]}})
+        now = [time.time()]
+        store = MemoryStore(clock=lambda: now[0])
+        source = settings.topics["t"].sources[0]
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu, clock=lambda: now[0])
+            assert (await pipeline.refresh_source(source)).new == 1
+            version = (await store.topic_versions(["t"]))["t"]
+            now[0] += 8 * 86400
+            assert (await pipeline.refresh_source(source)).outcome == "unchanged"
+        assert origin_statuses(site, "/index.html") == ["", "etag"]
+        assert await store.topic_articles("t", 10) == []
+        assert (await store.topic_versions(["t"]))["t"] != version
+
+
 def origin_statuses(site: Origin, path: str) -> list[str]:
     """Per request to ``path``: whether it carried our stored validator."""
     return ["etag" if h.get("If-None-Match") else "" for h in site.headers_of(path)]
