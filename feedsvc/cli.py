@@ -28,6 +28,7 @@ import yaml
 from feedsvc import __version__
 from feedsvc.config import Settings, dump_settings, load_config
 from feedsvc.errors import ConfigError, FeedsvcError, ListenError
+from feedsvc.redact import redact_url
 
 if TYPE_CHECKING:
     from multiprocessing.synchronize import Event as EventType
@@ -419,7 +420,8 @@ async def _crawl(settings: Settings, topics: list[str] | None, cpu: CpuPool) -> 
         nonlocal done
         done += 1
         if tty:  # a live progress line on a terminal only; logs stay clean elsewhere
-            sys.stderr.write(f"\r\033[K[{done}/{len(selected)}] {report.outcome:9} {report.url}")
+            sys.stderr.write(f"\r\033[K[{done}/{len(selected)}] {report.outcome:9} "
+                             f"{redact_url(report.url)}")
             sys.stderr.flush()
 
     try:
@@ -431,11 +433,12 @@ async def _crawl(settings: Settings, topics: list[str] | None, cpu: CpuPool) -> 
         await store.close()
     if tty:
         sys.stderr.write("\r\033[K")
-    width = max((len(r.url) for r in reports), default=10)
+    shown = {id(r): redact_url(r.url) or "" for r in reports}  # never a URL's secrets
+    width = max((len(u) for u in shown.values()), default=10)
     print(f"{'topic':<16} {'source':<{width}} {'result':<9} {'new':>4}  detail")
     for r in reports:
         detail = r.error or (f"{r.failed_articles} articles failed" if r.failed_articles else "")
-        print(f"{r.topic:<16} {r.url:<{width}} {r.outcome:<9} {r.new:>4}  {detail}")
+        print(f"{r.topic:<16} {shown[id(r)]:<{width}} {r.outcome:<9} {r.new:>4}  {detail}")
     counts = {k: sum(1 for r in reports if r.outcome == k) for k in ("new", "unchanged", "failed")}
     print(f"{len(reports)} sources: {counts['new']} new, {counts['unchanged']} unchanged, "
           f"{counts['failed']} failed; {sum(r.new for r in reports)} new articles "

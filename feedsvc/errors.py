@@ -48,11 +48,11 @@ class HTTPStatusError(FetchError):
 
 
 class HostWaitError(FetchError):
-    """Not fetched: the URL's host answered another request with 429 (or 503 with
-    Retry-After) and the time it asked for has not passed."""
+    """Not fetched: the URL's host answered another request with 429 and the time it
+    asked for has not passed."""
 
     def __init__(self, url: str, retry_after: float) -> None:
-        super().__init__(url, f"its host asked us to wait (429/503 Retry-After); "
+        super().__init__(url, f"its host answered 429 Too Many Requests; "
                               f"{retry_after:.0f}s left")
         self.retry_after = retry_after
 

@@ -22,11 +22,16 @@ item 2; issue #3, item 4 "Faults survived"). What it guarantees:
 * Status >= 400 -> :class:`HTTPStatusError` with ``retry_after`` from Retry-After
   (RFC 9110 §10.2.3, seconds or HTTP-date). On success, Retry-After or Cache-Control
   ``max-age`` becomes ``FetchResult.min_interval``, a floor for the scheduler.
-* A 429 (RFC 6585 §4), or a 503 with Retry-After, holds back the whole host, not just
-  the URL that got it: until the time asked for has passed (60 s for a 429 without
-  Retry-After), other fetches from that host fail at once with :class:`HostWaitError`
-  instead of asking the origin that is telling us to slow down.
+* A 429 (RFC 6585 §4: this client sends too many requests) holds back the whole host,
+  not just the URL that got it: until the time asked for has passed (Retry-After, else
+  60 s), other fetches from that host fail at once with :class:`HostWaitError` instead of
+  asking the origin that is telling us to slow down. A 503 holds back only its own URL:
+  one broken page of a site must not stop the others.
 * robots.txt honoured unless ``check_robots=False`` (see :mod:`feedsvc.robots`).
+* Credentials in a URL (``https://user:pass@host/feed``) are remembered for that
+  origin (scheme, host, port) and sent with later requests to it, as a browser's auth
+  cache does: the links found on a protected page then need no credentials of their
+  own, so entry ids and links, which readers see, carry none.
 * Only HTML, XHTML, XML and feed types are read; a PDF or an image is refused from
   its Content-Type before any of the body is read.
 """
@@ -34,6 +39,7 @@ item 2; issue #3, item 4 "Faults survived"). What it guarantees:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
 import re
@@ -55,6 +61,7 @@ from feedsvc.errors import (
     UnsupportedContentError,
 )
 from feedsvc.models import FetchResult
+from feedsvc.redact import redact_url
 from feedsvc.robots import RobotsCache
 
 _T = TypeVar("_T")
@@ -159,6 +166,12 @@ def _parse_url(url: str) -> URL:
     return parsed.with_fragment(None)
 
 
+def _basic_auth(user: str, password: str | None) -> str:
+    """An ``Authorization`` value for HTTP Basic (RFC 7617 §2, UTF-8 as §2.1 allows)."""
+    token = base64.b64encode(f"{user}:{password or ''}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
 def _describe(exc: BaseException) -> str:
     """One short line for an aiohttp/OS error, naming what went wrong."""
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -248,8 +261,11 @@ class Fetcher:
         self.robots = RobotsCache(user_agent, ttl=robots_ttl, error_ttl=robots_error_ttl)
         self._global = asyncio.Semaphore(concurrency)
         self._hosts: dict[str, _HostSlot] = {}
-        # host -> loop time before which it is not asked again (429/503 Retry-After)
+        # host -> loop time before which it is not asked again (after a 429)
         self._host_wait: dict[str, float] = {}
+        # origin -> Authorization value from the credentials a URL of it carried (sent
+        # to its other URLs)
+        self._auth: dict[str, str] = {}
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Fetcher:
@@ -322,6 +338,8 @@ class Fetcher:
         if session is None:
             raise RuntimeError("Fetcher used outside 'async with'")
         current = _parse_url(url)
+        if current.user is not None:
+            self._auth[str(current.origin())] = _basic_auth(current.user, current.password)
         headers = {"Accept": accept}
         if etag:
             headers["If-None-Match"] = etag
@@ -361,23 +379,20 @@ class Fetcher:
                 return outcome
             target = outcome.location
             if target in chain:
-                hops = " -> ".join(str(u) for u in [*chain, target])
+                hops = " -> ".join(redact_url(str(u)) or "" for u in [*chain, target])
                 raise FetchError(url, f"redirect loop: {hops}")
             chain.append(target)
             current = target
         raise FetchError(
-            url, f"too many redirects (more than {self.max_redirects}), last: {current}"
+            url, f"too many redirects (more than {self.max_redirects}), "
+                 f"last: {redact_url(str(current))}"
         )
 
     def _hold_host(self, host: str, exc: HTTPStatusError) -> None:
-        """After a 429, or a 503 with Retry-After, ask ``host`` nothing more until the
-        time it asked for has passed."""
-        if exc.status == 429:
-            wait = exc.retry_after if exc.retry_after is not None else HOST_WAIT_DEFAULT
-        elif exc.status == 503 and exc.retry_after is not None:
-            wait = exc.retry_after
-        else:
+        """After a 429, ask ``host`` nothing more until the time it asked for has passed."""
+        if exc.status != 429:
             return
+        wait = exc.retry_after if exc.retry_after is not None else HOST_WAIT_DEFAULT
         now = asyncio.get_running_loop().time()
         # forget hosts whose wait is over, so the table does not grow forever
         self._host_wait = {h: t for h, t in self._host_wait.items() if t > now}
@@ -395,6 +410,10 @@ class Fetcher:
         etag: str | None,
         last_modified: str | None,
     ) -> FetchResult | _Redirect:
+        # a URL's own credentials win; else those its origin was given before
+        auth = None if current.user is not None else self._auth.get(str(current.origin()))
+        if auth is not None:
+            headers = {**headers, "Authorization": auth}
         async with session.get(current, headers=headers, allow_redirects=False) as resp:
             status = resp.status
             if status in _REDIRECTS:

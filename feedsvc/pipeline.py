@@ -39,7 +39,7 @@ from feedsvc.extract import canonical_url, join_pages
 from feedsvc.fetch import Fetcher
 from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
-from feedsvc.redact import host_label, redact_url
+from feedsvc.redact import host_label, redact_url, without_userinfo
 from feedsvc.scheduler import next_after_failure, next_after_success
 from feedsvc.store import Store
 from feedsvc.store.codec import PackedPage
@@ -256,13 +256,16 @@ class Pipeline:
     async def _discover(self, source: SourceConfig, result: FetchResult) -> list[LinkHint]:
         assert result.body is not None
         ctype = result.headers.get("Content-Type")
+        # Links resolve without the source URL's credentials: the Fetcher sends them to
+        # that origin anyway, and readers must never see them.
+        base = without_userinfo(result.url)
         if source.kind == "feed":
             return await self.cpu.run(
-                discover_feed, result.body, result.url, ctype,
+                discover_feed, result.body, base, ctype,
                 follow=source.follow, limit=source.max_articles,
             )
         return await self.cpu.run(
-            discover_index, result.body, result.url, ctype,
+            discover_index, result.body, base, ctype,
             links=source.links, follow=source.follow, allow_hosts=source.allow_hosts,
             limit=source.max_articles,
         )
@@ -509,7 +512,7 @@ class Pipeline:
         assert result.body is not None
         started = time.monotonic()
         extracted = await self.cpu.run(
-            extract_in_worker, result.body, result.url, result.headers, hint,
+            extract_in_worker, result.body, without_userinfo(result.url), result.headers, hint,
             keep_page=self.settings.page_retention > 0,
         )
         if self.metrics is not None:

@@ -31,6 +31,18 @@ def redact_url(url: str | None) -> str | None:
     return _SECRET_PARAM.sub(r"\1***", url)
 
 
+def without_userinfo(url: str) -> str:
+    """``url`` without its ``user:password@`` part: what pages fetched with it are parsed
+    against, so no link found on them (entry ids, links in the story) carries it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def host_label(url: str) -> str:
     """Host and port of ``url``, never its userinfo (a metrics label)."""
     try:

@@ -286,6 +286,22 @@ async def test_redirect_loop_is_reported(fetcher: Fetcher) -> None:
     assert site.hits["/b"] == 1
 
 
+async def test_credentials_are_kept_for_their_origin_and_never_shown(fetcher: Fetcher) -> None:
+    """A URL's ``user:password@`` is sent with it and with later URLs of the same origin
+    that carry none (links found on a protected page), and never shows in an error."""
+    async with Origin({"/a": redirect("/b"), "/b": redirect("/a"), "/p": PAGE}) as site, \
+            Origin({"/p": PAGE}) as other:
+        secret = site.url("/a").replace("http://", "http://bob:s3cret@")
+        with pytest.raises(FetchError) as info:
+            await fetcher.fetch(secret, timeout=2, max_bytes=MB, check_robots=False)
+        assert "redirect loop" in str(info.value) and "s3cret" not in str(info.value)
+        await fetcher.fetch(site.url("/p"), timeout=2, max_bytes=MB, check_robots=False)
+        await fetcher.fetch(other.url("/p"), timeout=2, max_bytes=MB, check_robots=False)
+    sent = [r.headers.get("Authorization") for r in site.requests]
+    assert sent == ["Basic Ym9iOnMzY3JldA=="] * 3  # /a, /b (the redirect) and /p
+    assert [r.headers.get("Authorization") for r in other.requests] == [None]  # another origin
+
+
 async def test_too_many_redirects() -> None:
     routes: dict[str, RouteSpec] = {f"/r{i}": redirect(f"/r{i + 1}") for i in range(10)}
     async with Fetcher(user_agent=UA, concurrency=4, per_host=2, max_redirects=3) as f:
@@ -325,14 +341,13 @@ async def test_503_with_retry_after_http_date(fetcher: Fetcher) -> None:
 
 
 @pytest.mark.parametrize(("status", "retry_after", "held"), [
-    (429, "120", 120.0), (429, None, 60.0), (503, "300", 300.0), (503, None, None),
-    (500, "120", None),
+    (429, "120", 120.0), (429, None, 60.0), (503, "300", None), (500, "120", None),
 ])
-async def test_429_or_503_retry_after_holds_back_the_whole_host(
+async def test_a_429_holds_back_the_whole_host(
     status: int, retry_after: str | None, held: float | None
 ) -> None:
-    """Other URLs of a host that answered 429 (RFC 6585 §4), or 503 with Retry-After,
-    are not asked for until the time it asked for has passed; other hosts are."""
+    """Other URLs of a host that answered 429 (RFC 6585 §4) are not asked for until the
+    time it asked for has passed; other hosts are. A 503 holds back only its own URL."""
     headers = {"Retry-After": retry_after} if retry_after else {}
     routes: dict[str, RouteSpec] = {"/a": Route("slow down", status=status, headers=headers),
                                     "/b": PAGE}

@@ -24,6 +24,7 @@ from feedsvc.render import entry_updated
 from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
 from feedsvc.store.redis_store import RedisStore
+from feedsvc.web import LIVE
 from tests.helpers import app_client, check_atom, make_settings
 from tests.origin import Origin, Route, redirect
 from tests.site import (
@@ -835,6 +836,37 @@ async def test_retention_runs_out_in_a_quiet_topic(cpu: CpuPool) -> None:
         assert origin_statuses(site, "/index.html") == ["", "etag"]
         assert await store.topic_articles("t", 10) == []
         assert (await store.topic_versions(["t"]))["t"] != version
+
+
+async def test_a_source_urls_credentials_never_reach_the_feed(cpu: CpuPool) -> None:
+    """``http://user:pass@host/index.html``: the index's article links are fetched with
+    those credentials, yet neither entry ids, links nor the stories carry them."""
+    import base64
+
+    pages = {"/index.html": index_page([MOON, NAVY]),
+             **{path: article_page(*STORIES[path]).replace(
+                 "</font>\n<p>", '</font>\n<p><a href="/more.html">More</a></p><p>', 1)
+                for path in (MOON, NAVY)}}
+    expected = "Basic " + base64.b64encode(b"bob:s3cret").decode()
+
+    async def protected(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != expected:
+            return web.Response(status=401, text="who are you?")
+        return web.Response(text=pages[request.path], content_type="text/html")
+
+    async with Origin({path: protected for path in pages}) as site:
+        source_url = site.url("/index.html").replace("http://", "http://bob:s3cret@")
+        settings = make_settings({"t": {"sources": [{"url": source_url, "robots": False}]}})
+        store = MemoryStore()
+        app = create_app(settings, store=store, cpu=cpu, start_scheduler=False)
+        async with app_client(app) as client:
+            report = await app[LIVE].pipeline.refresh_source(settings.topics["t"].sources[0])
+            assert report.new == 2 and report.failed_articles == 0
+            body = await (await client.get("/feeds/t.atom")).read()
+    parsed = check_atom(body)
+    assert sorted(e.id for e in parsed.entries) == sorted([site.url(MOON), site.url(NAVY)])
+    assert site.url("/more.html") in body.decode()  # the story's own link, made absolute
+    assert b"s3cret" not in body and b"bob" not in body
 
 
 def origin_statuses(site: Origin, path: str) -> list[str]:

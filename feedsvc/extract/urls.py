@@ -18,7 +18,9 @@ _NOT_IRI = re.compile(r'[\x00-\x20\x7f"<>\\^`{|}]|%(?![0-9A-Fa-f]{2})')
 
 
 def canonical_url(url: str) -> str:
-    """``url`` without fragment, tracking parameters or default port; scheme and host lowercased."""
+    """``url`` without fragment, tracking parameters, default port or credentials; scheme
+    and host lowercased. It is the entry's public id and link: a source URL's
+    ``user:password@`` must never reach them (the Fetcher keeps it for its host)."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -29,9 +31,6 @@ def canonical_url(url: str) -> str:
     if ":" in host:  # IPv6 literal (RFC 3986 section 3.2.2)
         host = f"[{host}]"
     netloc = host
-    if parts.username is not None:
-        auth = parts.username + (f":{parts.password}" if parts.password is not None else "")
-        netloc = f"{auth}@{host}"
     if port is not None and _DEFAULT_PORTS.get(scheme) != port:
         netloc += f":{port}"
     # Whole "&"-separated parts are dropped or kept as written: decoding and re-encoding
