@@ -107,6 +107,19 @@ def _same_site(a: str, b: str) -> bool:
     return ha.removeprefix("www.") == hb.removeprefix("www.")
 
 
+def _trusted_canonical(canonical: str | None, page_url: str, source_url: str) -> bool:
+    """Whether a page's rel=canonical (or og:url) names its story's one URL: only on the
+    page's own site (issue #4 item 6), and not the site's home page or the index the
+    link was found on, which a misconfigured CMS gives every page; trusted, that would
+    make all of them one entry."""
+    if not canonical or not _same_site(canonical, page_url):
+        return False
+    parts = urlsplit(canonical)
+    if parts.path in ("", "/") and not parts.query:  # "/?p=123" is a WordPress post
+        return False
+    return canonical_url(canonical) != canonical_url(source_url)
+
+
 class _SharedLoad:
     """One article load awaited by every poll that wants it; cancelled when the last of
     them stops waiting (its poll was cancelled), so no load outlives all its polls."""
@@ -418,9 +431,21 @@ class Pipeline:
             await self._record_failure(url, exc, now, source.poll_interval)
             log.warning("article %s: %s", url, exc)
             return None
-        article = self._article(url, result, extraction, hint)
-        # The page is kept so a changed site rule can re-extract it without a re-fetch.
-        await self._keep_page(article.url, extraction.page)
+        article = self._article(url, result, extraction, hint, source)
+        stored = None
+        if article.url != url:
+            # The page names another URL as its story's (rel=canonical), under which a
+            # story is stored already (reached by another link, maybe for another
+            # topic): that is entered as it is. Replacing its content here would leave
+            # the other topics' feeds as rendered, and lets a page that merely claims
+            # the URL rewrite the story; a changed story is fetched again when its feed
+            # dates it later.
+            stored = await self.store.get_article(article.url)
+        if stored is not None:
+            article = stored
+        else:
+            # kept so a changed site rule can re-extract it without a re-fetch
+            await self._keep_page(article.url, extraction.page)
         # Only the fetch fields change: the link keeps the topics it was entered into
         # (maybe while this fetch ran), or a topic whose entry aged out would take the
         # story back as new.
@@ -451,7 +476,7 @@ class Pipeline:
                 extraction = await self._more_pages(
                     await self._extract(result, hint), source, hint
                 )
-                fresh = self._article(stored.url, result, extraction, hint)
+                fresh = self._article(stored.url, result, extraction, hint, source)
                 updated = replace(fresh, url=stored.url, first_seen=stored.first_seen)
                 await self._keep_page(stored.url, extraction.page)
         except (FetchError, ExtractError) as exc:
@@ -550,13 +575,13 @@ class Pipeline:
         return replace(first, article=join_pages(first.article, pages))
 
     def _article(
-        self, url: str, result: FetchResult, extraction: Extraction, hint: LinkHint
+        self, url: str, result: FetchResult, extraction: Extraction, hint: LinkHint,
+        source: SourceConfig,
     ) -> Article:
         ex = extraction.article
         now = datetime.fromtimestamp(self.clock(), UTC)
-        if ex.canonical_url and _same_site(ex.canonical_url, result.url):
-            # rel=canonical / og:url on the same site names the story's one URL; another
-            # site's claim is not trusted (issue #4 item 6).
+        if _trusted_canonical(ex.canonical_url, result.url, source.url):
+            assert ex.canonical_url is not None
             url = canonical_url(ex.canonical_url)
         return Article(
             url=url,

@@ -869,6 +869,53 @@ async def test_a_source_urls_credentials_never_reach_the_feed(cpu: CpuPool) -> N
     assert b"s3cret" not in body and b"bob" not in body
 
 
+def with_canonical(page: str, href: str) -> str:
+    return page.replace("</head>", f'<link rel="canonical" href="{href}"></head>', 1)
+
+
+async def test_a_story_reached_by_another_link_keeps_its_stored_content(cpu: CpuPool) -> None:
+    """Topic b links a variant of a story topic a stored, and the page names the stored
+    URL as canonical: b enters the stored story as it is. Rewriting it would leave a's
+    rendered feed stale (its version does not move) and replicas disagreeing."""
+    title, dateline, paras = STORIES[MOON]
+    async with Origin() as site:
+        site.routes[MOON] = with_canonical(article_page(title, dateline, paras), MOON)
+        site.routes["/a.html"] = index_page([MOON])
+        site.routes["/b.html"] = index_page([MOON + "?from=b"])
+        settings = make_settings({
+            name: {"sources": [{"url": site.url(f"/{name}.html"), "robots": False}]}
+            for name in ("a", "b")})
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            assert (await pipeline.refresh_source(settings.topics["a"].sources[0])).new == 1
+            stored = await store.get_article(site.url(MOON))
+            assert stored is not None
+            site.routes[MOON] = with_canonical(
+                article_page(title, dateline, [*paras, "A later paragraph."]), MOON)
+            assert (await pipeline.refresh_source(settings.topics["b"].sources[0])).new == 1
+        assert site.hits[MOON] == 2
+        assert await store.get_article(site.url(MOON)) == stored
+        assert await store.topic_articles("b", 5) == [stored]
+
+
+async def test_a_canonical_naming_the_home_page_is_not_trusted(cpu: CpuPool) -> None:
+    """A misconfigured CMS gives every page rel=canonical "/": taken at its word, every
+    story would be one entry. Each keeps its own URL."""
+    async with Origin() as site:
+        for path in (MOON, NAVY, SAT):
+            site.routes[path] = with_canonical(article_page(*STORIES[path]), "/")
+        site.routes["/index.html"] = index_page([MOON, NAVY, SAT])
+        settings = make_settings({"t": {"sources": [{"url": site.url("/index.html"),
+                                                      "robots": False}]}})
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            assert (await pipeline.refresh_source(settings.topics["t"].sources[0])).new == 3
+        assert sorted(a.url for a in await store.topic_articles("t", 5)) == \
+            sorted(site.url(p) for p in (MOON, NAVY, SAT))
+
+
 def origin_statuses(site: Origin, path: str) -> list[str]:
     """Per request to ``path``: whether it carried our stored validator."""
     return ["etag" if h.get("If-None-Match") else "" for h in site.headers_of(path)]
