@@ -16,6 +16,7 @@ import multiprocessing.process
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -190,6 +191,10 @@ def _serve(
     if not settings.redis_url:
         _run_server(settings, poll=poll, reuse_port=False)
         return 0
+    # The serving processes share the port through SO_REUSEPORT, which would as gladly
+    # share it with another feedsvc already running there (the kernel splitting requests
+    # between the two, both polling): the port must be free now.
+    _check_free(settings.listen_host, settings.listen_port)
     # prometheus-client's own variable, read when it is first imported: set before this
     # process imports it, inherited by the serving processes (feedsvc.metrics).
     own_dir = None
@@ -293,6 +298,28 @@ async def _run_poller(
     return 0
 
 
+def _check_free(host: str, port: int) -> None:
+    """Raise ListenError unless ``host:port`` could be bound without SO_REUSEPORT (so it
+    is not in use, by anyone) on each of the host's addresses."""
+    where = f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot listen on {where} (service.listen): {exc.strerror}") from None
+    for family, kind, proto, _, addr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            # as asyncio's create_server binds: a port in TIME_WAIT is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(addr)
+            except OSError as exc:
+                raise ListenError(f"cannot listen on {where} (service.listen): "
+                                  f"{exc.strerror or exc}") from None
+
+
 def _signal_all(children: list[multiprocessing.process.BaseProcess], sig: int) -> None:
     for child in children:
         if child.pid:
@@ -376,9 +403,6 @@ async def _serve_app(
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,
-             len(settings.topics), settings.listen_host, settings.listen_port,
-             settings.redis_url_redacted or "in-process", "" if poll else ", not polling")
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            shutdown_timeout=SHUTDOWN_TIMEOUT)
     try:
@@ -396,6 +420,9 @@ async def _serve_app(
             where = f"{settings.listen_host}:{settings.listen_port}"
             raise ListenError(f"cannot listen on {where} (service.listen): "
                               f"{exc.strerror or exc}") from None
+        log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,
+                 len(settings.topics), settings.listen_host, settings.listen_port,
+                 settings.redis_url_redacted or "in-process", "" if poll else ", not polling")
         if poll:
             await app[RUNTIME].start_polling()
         if listening is not None:

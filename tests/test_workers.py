@@ -300,25 +300,46 @@ async def test_sighup_while_a_serving_process_starts_does_not_kill_it(
         assert proc.returncode is None
 
 
+# Makes every process started by multiprocessing's spawn (the serving processes; the
+# poller's own pool starts none before it polls) exit at once, as a broken install would.
+DYING_CHILDREN = """\
+import os, sys
+if "--multiprocessing-fork" in sys.argv:
+    os._exit(3)
+"""
+
+
 async def test_serving_processes_that_cannot_start_stop_the_service(
     tmp_path: Path, redis_url: str
 ) -> None:
-    """A port held by another program: the serving processes exit at once; after a few
-    tries the service stops with exit code 1 instead of restarting them forever."""
-    port = free_port()
-    cfg = _redis_config(tmp_path, port, redis_url)
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", port))
-        taken.listen()
-        code, _, err = await asyncio.wait_for(
-            run_cli("serve", "--no-poll", "-c", str(cfg)), timeout=60)
-    assert code == 1
-    assert "keep exiting right after they start" in err
+    """Serving processes that die right after they start: after a few tries the service
+    stops with exit code 1 instead of restarting them forever, and it has polled no one,
+    since polling starts once a serving process listens."""
+    (tmp_path / "sitecustomize.py").write_text(DYING_CHILDREN)
+    async with Origin({"/index.html": index_page([])}) as site:
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "service": {"listen": f"127.0.0.1:{free_port()}", "redis_url": redis_url},
+            "topics": {"a": {"sources": [{"url": site.url("/index.html"), "robots": False}]}},
+        }))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "feedsvc", "serve", "-c", str(cfg), env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert site.requests == []
+    assert proc.returncode == 1
+    assert "keep exiting right after they start (last exit code 3)" in err.decode()
 
 
-async def test_a_service_that_cannot_listen_polls_no_one(tmp_path: Path, redis_url: str) -> None:
-    """The poller starts polling once a serving process listens: with the port held by
-    another program, the service stops without a request to its sources."""
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["other-program", "other-feedsvc"])
+async def test_a_port_in_use_stops_the_service_at_once(
+    tmp_path: Path, redis_url: str, reuse_port: bool
+) -> None:
+    """The port is in use: by another program, or by another feedsvc whose serving
+    processes use SO_REUSEPORT as ours do (the kernel would split requests between the
+    two services, both polling). One line, exit code 1, and no source polled."""
     port = free_port()
     async with Origin({"/index.html": index_page([])}) as site:
         cfg = tmp_path / "feeds.yaml"
@@ -327,9 +348,13 @@ async def test_a_service_that_cannot_listen_polls_no_one(tmp_path: Path, redis_u
             "topics": {"a": {"sources": [{"url": site.url("/index.html"), "robots": False}]}},
         }))
         with socket.socket() as taken:
+            if reuse_port:
+                taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             taken.bind(("127.0.0.1", port))
             taken.listen()
-            code, _, err = await asyncio.wait_for(run_cli("serve", "-c", str(cfg)), timeout=60)
+            code, _, err = await asyncio.wait_for(
+                run_cli("serve", "-c", str(cfg), "--log-level", "ERROR"), timeout=30)
         assert site.requests == []
     assert code == 1
-    assert "keep exiting right after they start" in err
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"feedsvc: cannot listen on 127.0.0.1:{port} (service.listen): ")
