@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
@@ -85,9 +85,20 @@ class _Entry(FeedEntry):  # type: ignore[misc]  # feedgen is untyped
         return entry
 
 
+# The widest offset xsd:dateTime, which the Atom schema types dates with, allows.
+MAX_OFFSET = timedelta(hours=14)
+
+
 def _aware(dt: datetime) -> datetime:
-    # RFC 4287 §3.3 dates need a time zone; naive values are taken as UTC.
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    """``dt`` as an RFC 3339 date with a zone that Atom's schema accepts: naive values are
+    taken as UTC (RFC 4287 §3.3 needs a zone); an offset beyond ±14:00 or with seconds,
+    which Python reads from a page but xsd:dateTime refuses, becomes UTC."""
+    offset = dt.utcoffset()
+    if offset is None:
+        return dt.replace(tzinfo=UTC)
+    if abs(offset) > MAX_OFFSET or offset % timedelta(minutes=1):
+        return dt.astimezone(UTC)
+    return dt
 
 
 def entry_updated(article: Article) -> datetime:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import feedparser
 from lxml import etree
@@ -91,6 +91,21 @@ def test_naive_dates_get_a_zone_and_feed_updated_is_latest() -> None:
     feed = render_feed(META, arts)
     check_atom(feed.body)
     assert feed.last_modified == datetime(2017, 2, 17, tzinfo=UTC)
+
+
+def test_offsets_atom_cannot_hold_become_utc() -> None:
+    """A page may give an offset with seconds, or beyond ±14:00 (Python reads both);
+    xsd:dateTime, which Atom's schema uses, takes neither. Ordinary offsets stay."""
+    odd = [timezone(timedelta(hours=5, minutes=30, seconds=15)), timezone(timedelta(hours=23))]
+    arts = [article(n, published=datetime(2024, 3, 1, 10, tzinfo=tz)) for n, tz in enumerate(odd)]
+    ist = timezone(timedelta(hours=5, minutes=30))
+    arts.append(article(2, published=datetime(2024, 3, 1, 10, tzinfo=ist)))
+    body = render_feed(META, arts).body
+    check_atom(body)
+    published = etree.fromstring(body).xpath(
+        "//a:entry/a:published/text()", namespaces={"a": "http://www.w3.org/2005/Atom"})
+    assert sorted(published) == sorted(
+        ["2024-03-01T04:29:45+00:00", "2024-02-29T11:00:00+00:00", "2024-03-01T10:00:00+05:30"])
 
 
 def test_feed_updated_is_the_topic_change_unless_an_entry_is_later() -> None:
