@@ -86,6 +86,13 @@ def _latest(*dates: datetime | None) -> datetime | None:
     return max(known) if known else None
 
 
+def _not_after(date: datetime | None, now: datetime) -> datetime | None:
+    """A page's (or feed's) date, but never later than ``now``, when we found the story:
+    a later one is wrong (a time zone mix-up, a typo in the year) and would pin the
+    story to the top of the feed, and the feed's atom:updated ahead of the clock."""
+    return None if date is None else min(date, now)
+
+
 def _failed(state: FetchState, exc: FeedsvcError, now: float, interval: float) -> FetchState:
     """``state`` after one more failure: counted, explained, and backed off (never
     sooner than the origin's Retry-After)."""
@@ -289,9 +296,12 @@ class Pipeline:
         """Store the articles behind ``links`` that the topic lacks; returns how many
         entries are new and the links that failed."""
         now = self.clock()
+        found = datetime.fromtimestamp(now, UTC)
         todo: list[tuple[str, LinkHint]] = []
         seen: set[str] = set()
         for hint in links:
+            hint = replace(hint, published=_not_after(hint.published, found),
+                           updated=_not_after(hint.updated, found))
             url = canonical_url(hint.url)
             if url not in seen:
                 seen.add(url)
@@ -587,12 +597,12 @@ class Pipeline:
             url=url,
             title=ex.title or hint.title or url,
             content_html=ex.content_html,
-            published=ex.published or hint.published or now,
+            published=_not_after(ex.published or hint.published, now) or now,
             first_seen=now,
             author=ex.author or hint.author,
             # Never older than the date the feed gave the item: the page was fetched
             # after it, and an older date would make every poll "refresh" the story.
-            updated=_latest(ex.updated, hint.updated),
+            updated=_not_after(_latest(ex.updated, hint.updated), now),
             dateline=ex.dateline,
             lead_image=ex.lead_image,
             lang=ex.lang,
@@ -662,16 +672,18 @@ class Pipeline:
             # earlier re-extraction), not the stored page's date, unless what readers
             # see changes: then it moves to now (RFC 4287 §4.2.15), or a reader keying
             # its copy on id and updated would keep the old text.
+            now = datetime.fromtimestamp(self.clock(), UTC)
             new = replace(
                 article, title=ex.title or article.title, content_html=ex.content_html,
-                author=ex.author or article.author, published=ex.published or article.published,
+                author=ex.author or article.author,
+                published=_not_after(ex.published, now) or article.published,
                 dateline=ex.dateline or article.dateline,
                 lead_image=ex.lead_image or article.lead_image, lang=ex.lang or article.lang,
                 rule=extraction.rule,
             )
             if replace(new, rule=article.rule) != article:
                 new = replace(new, updated=_latest(
-                    ex.updated, article.updated, datetime.fromtimestamp(self.clock(), UTC)
+                    _not_after(ex.updated, now), article.updated, now
                 ))
             changed = await self.store.update_article(new, list(self.settings.topics))
         except (ExtractError, StoreError) as exc:

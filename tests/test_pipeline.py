@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -914,6 +914,36 @@ async def test_a_canonical_naming_the_home_page_is_not_trusted(cpu: CpuPool) -> 
             assert (await pipeline.refresh_source(settings.topics["t"].sources[0])).new == 3
         assert sorted(a.url for a in await store.topic_articles("t", 5)) == \
             sorted(site.url(p) for p in (MOON, NAVY, SAT))
+
+
+async def test_a_story_dated_in_the_future_is_dated_when_found(cpu: CpuPool) -> None:
+    """A page (and its feed item) dated months ahead, a year's typo or a zone mix-up:
+    the story cannot have been published after we found it, so it is dated then, not
+    pinned to the top of the feed with the feed's atom:updated ahead of the clock; and
+    its feed date does not make every poll fetch it again."""
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(days=200)
+    title, dateline, paras = STORIES[MOON]
+    page = article_page(title, dateline, paras).replace(
+        "</head>", f'<meta property="article:published_time" content="{ahead.isoformat()}">'
+                   "</head>", 1)
+    async with Origin() as site:
+        site.routes[MOON] = conditional(lambda: page.encode(), "text/html; charset=utf-8")
+        site.routes["/feed.xml"] = conditional(
+            lambda: rss(site.base_url, [(MOON, title, ahead)]).encode(), "application/rss+xml")
+        settings = make_settings({"t": {"sources": [{"url": site.url("/feed.xml"),
+                                                      "kind": "feed", "robots": False}]}})
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            before = datetime.now(UTC)
+            assert (await pipeline.refresh_source(settings.topics["t"].sources[0])).new == 1
+            after = datetime.now(UTC)
+            site.routes["/feed.xml"] = rss(site.base_url, [(MOON, title, ahead)])  # no 304
+            await pipeline.refresh_source(settings.topics["t"].sources[0])
+        [stored] = await store.topic_articles("t", 5)
+        assert before - timedelta(seconds=1) <= stored.published <= after
+        assert stored.updated is None or stored.updated <= after
+        assert site.hits[MOON] == 1
 
 
 def origin_statuses(site: Origin, path: str) -> list[str]:
