@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from feedsvc.config import Settings, TopicConfig
 from feedsvc.cpu import CpuPool
 from feedsvc.errors import StoreError
-from feedsvc.render import FeedMeta, RenderedFeed, render_feed
+from feedsvc.render import EPOCH, FeedMeta, RenderedFeed, render_feed
 from feedsvc.store import Store, changed_at
 
 log = logging.getLogger("feedsvc.feeds")
@@ -244,10 +244,12 @@ class FeedCache:
             started = time.monotonic()
             old = self._feeds.get(topic)
             changed = changed_at(version)
+            # A topic never changed, still empty, is dated "never" (EPOCH) in its
+            # atom:updated and Last-Modified alike, as every replica renders it.
+            modified = EPOCH if changed is None and not articles else _last_modified(changed, old)
             try:
                 feed = await self._cpu.run(
-                    render_feed, self.meta(cfg), articles, changed=changed,
-                    modified=_last_modified(changed, old),
+                    render_feed, self.meta(cfg), articles, changed=changed, modified=modified,
                 )
             except BaseException:
                 # Not rendered (a worker that died twice, a bug, a cancelled task): the

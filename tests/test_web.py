@@ -332,6 +332,22 @@ async def test_renders_of_a_changing_topic_are_spaced_out(
     await cache.close()
 
 
+async def test_an_empty_feed_never_changed_is_dated_never_in_both_places(
+    store: MemoryStore, cpu: CpuPool
+) -> None:
+    """atom:updated and Last-Modified are one instant, for a topic with nothing in it yet
+    too (it was 1970 in the feed and the render time in the header)."""
+    from feedsvc.feeds import FeedCache
+
+    cache = FeedCache(SETTINGS, store, cpu)
+    feed = await cache.get("superpowers")
+    assert feed is not None and feed.entries == 0
+    updated = check_atom(feed.body).feed.updated
+    assert updated == "1970-01-01T00:00:00+00:00"
+    assert feed.last_modified == datetime(1970, 1, 1, tzinfo=UTC)
+    await cache.close()
+
+
 async def test_a_failed_render_is_tried_again(store: MemoryStore, cpu: CpuPool) -> None:
     """A background render that fails (here: the render worker dying, twice) leaves the
     topic to be rendered again, rather than its old bytes served as current until the
