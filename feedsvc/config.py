@@ -22,7 +22,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from feedsvc import __version__
 from feedsvc.errors import ConfigError
@@ -241,10 +249,15 @@ class _Service(_Model):
 
     @field_validator("sites_dir")
     @classmethod
-    def _existing_dir(cls, v: str | None) -> str | None:
-        if v is not None and not os.path.isdir(v):
-            raise ValueError(f"{v!r} is not a directory")
-        return v
+    def _existing_dir(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
+        # Relative to the config file, as the default (sites/ beside it) is, not to
+        # whatever directory the service happens to be started from.
+        resolved = os.path.join((info.context or {}).get("config_dir", ""), v)
+        if not os.path.isdir(resolved):
+            raise ValueError(f"{resolved!r} is not a directory")
+        return resolved
 
 
 class _File(_Model):
@@ -260,8 +273,8 @@ class _File(_Model):
     @field_validator("topics", mode="before")
     @classmethod
     def _names_as_text(cls, v: Any) -> Any:
-        # YAML reads "2024:" as a number and "2024-01-01:" as a date; a topic name is
-        # the text the user wrote.
+        # The YAML loader keeps keys as written (_UniqueKeyLoader); a mapping built in
+        # Python may still have numbers for names.
         return {str(k): t for k, t in v.items()} if isinstance(v, dict) else v
 
     @field_validator("topics")
@@ -270,8 +283,8 @@ class _File(_Model):
         for name in v:
             if not TOPIC_NAME.fullmatch(name):
                 raise ValueError(
-                    f"topic name {name!r} must be lowercase letters, digits, '-' or '_' "
-                    "(it becomes the feed's URL path)"
+                    f"topic name {name!r} must be 1 to 64 lowercase letters, digits, '-' "
+                    "or '_', starting with a letter or digit (it becomes the feed's URL path)"
                 )
         return v
 
@@ -400,7 +413,7 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping with service, defaults, topics")
     try:
-        raw = _File.model_validate(data)
+        raw = _File.model_validate(data, context={"config_dir": os.path.dirname(path)})
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(f"{path}: {_loc(first['loc'])}: {_message(first)}") from None
@@ -476,6 +489,11 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
     )
 
 
+# Tags the loader gives plain (unquoted, untagged) scalars by their look.
+_RESOLVED_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
+                           ("int", "float", "bool", "null", "timestamp"))
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping: YAML would keep the
     last silently, and a topic pasted twice under one name would vanish."""
@@ -487,6 +505,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 # '<<: *common' (YAML merge keys): the merged keys are defaults that the
                 # mapping's own keys may override, which is no duplicate
                 continue
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag in _RESOLVED_TAGS:
+                # Every key is the text written: YAML 1.1 would read the topic "007" as
+                # 7, "0x1f" as 31, "yes" as True and "2024" as a number that "2024"
+                # quoted does not collide with.
+                key_node.tag = "tag:yaml.org,2002:str"
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(

@@ -244,6 +244,43 @@ def test_topic_names_yaml_reads_as_numbers_or_dates_are_names(tmp_path: Path) ->
     assert sorted(s.topics) == ["2024", "2024-01-01"]
 
 
+def test_topic_names_are_kept_as_written(tmp_path: Path) -> None:
+    """YAML 1.1 would read "007" as 7, "0x1f" as 31 and "1_000" as 1000: the feed's path
+    must be the name the user wrote."""
+    s = _load(tmp_path, "topics:\n" + "".join(
+        f"  {name}: {{sources: [{{url: 'https://a.test/{n}'}}]}}\n"
+        for n, name in enumerate(["007", "0x1f", "1_000", "yes", "1e3"])))
+    assert sorted(s.topics) == sorted(["007", "0x1f", "1_000", "yes", "1e3"])
+
+
+def test_a_relative_sites_dir_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the default (sites/ beside the file) is: not to the directory feedsvc is
+    started from, which would use another directory of rules or none."""
+    (tmp_path / "conf" / "rules").mkdir(parents=True)
+    (tmp_path / "rules").mkdir()  # the same name where feedsvc is started: not this one
+    path = tmp_path / "conf" / "feeds.yaml"
+    path.write_text("service: {sites_dir: rules}\ntopics: {t: {sources: [{url: 'https://a.test/'}]}}\n")
+    monkeypatch.chdir(tmp_path)
+    settings = load_config(str(path), env={})
+    assert settings.sites_dir is not None
+    assert Path(settings.sites_dir).resolve() == (tmp_path / "conf" / "rules").resolve()
+
+
+def test_one_topic_name_written_quoted_and_plain_is_a_duplicate(tmp_path: Path) -> None:
+    text = ("topics:\n  2024: {sources: [{url: 'https://a.test/'}]}\n"
+            "  \"2024\": {sources: [{url: 'https://b.test/'}]}\n")
+    with pytest.raises(ConfigError, match=r"line 3: invalid YAML: duplicate key '2024'"):
+        _load(tmp_path, text)
+
+
+@pytest.mark.parametrize("name", ["_drafts", "-x", "a" * 65])
+def test_a_bad_topic_name_is_told_the_whole_rule(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match=r"1 to 64 .* starting with a letter or digit"):
+        _load(tmp_path, f"topics:\n  '{name}': {{sources: [{{url: 'https://a.test/'}}]}}\n")
+
+
 def test_a_key_given_twice_is_an_error_naming_its_line(tmp_path: Path) -> None:
     text = ("topics:\n  t: {sources: [{url: 'https://a.test/'}]}\n"
             "  t: {sources: [{url: 'https://b.test/'}]}\n")
