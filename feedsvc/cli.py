@@ -477,6 +477,10 @@ def _extract(args: argparse.Namespace) -> int:
     from feedsvc.extract import extract_article, load_site_rules
 
     setup_logging("text", "WARNING")
+    if args.sites_dir and not Path(args.sites_dir).is_dir():
+        # as the config's sites_dir: checking rules against none would look like a pass
+        print(f"feedsvc: --sites-dir {args.sites_dir}: not a directory", file=sys.stderr)
+        return 2
     sites, user_agent = _extract_options(args)
     if args.file:
         url = args.base_url or args.url

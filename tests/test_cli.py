@@ -165,6 +165,15 @@ async def test_serve_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None
     assert "in use" in line
 
 
+async def test_extract_with_a_missing_sites_dir_is_a_usage_error(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(article_page(*STORIES[next(iter(STORIES))]))
+    code, out, err = await run_cli("extract", "--file", str(page), "--url", "http://a.test/x",
+                                   "--sites-dir", str(tmp_path / "nope"), cwd=tmp_path)
+    assert (code, out) == (2, "")
+    assert err.strip() == f"feedsvc: --sites-dir {tmp_path / 'nope'}: not a directory"
+
+
 async def test_extract_applies_the_site_rules_of_the_config(tmp_path: Path) -> None:
     """`extract --explain` is how a rule is checked: it uses the rules the service would
     (the config's sites_dir), not only a config/sites below the current directory."""
