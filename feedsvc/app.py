@@ -18,11 +18,12 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
-from feedsvc.config import Settings, load_config
+from feedsvc.config import Settings, default_base_url, load_config
 from feedsvc.cpu import CpuPool, sites_stamp
 from feedsvc.errors import ConfigError
 from feedsvc.feeds import FeedCache
@@ -151,6 +152,7 @@ class Runtime:
                    if getattr(settings, attr) != getattr(live.settings, attr)]
         for key in dict.fromkeys(changed):  # once each ("listen" is host and port)
             log.warning("config reload: %s changed; it takes effect after a restart", key)
+        settings = _keep_listen(settings, live.settings)
         await self.stop(live)
         new = self.build(settings)
         new.feeds.adopt(live.feeds)
@@ -181,6 +183,19 @@ RESTART_ONLY = {
     "sites_dir": "service.sites_dir",
     "log_format": "service.log_format",  # and --log-format wins over it anyway
 }
+
+
+def _keep_listen(new: Settings, running: Settings) -> Settings:
+    """``new`` with the address still listened on: a base_url the file leaves to be
+    derived from ``listen`` must not point feed links at a port that only a restart
+    would open. (The restart-only check compares the file with the running values.)"""
+    old_address = (running.listen_host, running.listen_port)
+    if (new.listen_host, new.listen_port) == old_address:
+        return new
+    kept = replace(new, listen_host=running.listen_host, listen_port=running.listen_port)
+    if new.base_url == default_base_url(new.listen_host, new.listen_port):
+        kept = replace(kept, base_url=default_base_url(*old_address))
+    return kept
 
 
 def _stamp(path: str) -> tuple[int, int, int] | None:

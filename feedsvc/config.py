@@ -137,6 +137,17 @@ def _listen(value: Any) -> str:
     return value
 
 
+def default_base_url(host: str, port: int) -> str:
+    """The ``base_url`` a listen address implies: localhost for a wildcard address, an
+    IPv6 address in brackets (RFC 3986 §3.2.2)."""
+    host = host.strip("[]")
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def _host_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a host name, e.g. www.spacedaily.com")
@@ -469,8 +480,7 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
             retention=tdef["retention"],
             sources=tuple(sources),
         )
-    wildcard = host.strip("[]") in ("0.0.0.0", "::", "")
-    base_url = service.base_url or f"http://{'localhost' if wildcard else host}:{port}"
+    base_url = str(service.base_url or default_base_url(host, int(port)))
     return Settings(
         path=path,
         listen_host=host.strip("[]") or "0.0.0.0",

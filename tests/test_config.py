@@ -238,6 +238,13 @@ def test_ipv6_wildcard_listen_gives_a_localhost_base_url(tmp_path: Path) -> None
     assert (s.listen_host, s.base_url) == ("::", "http://localhost:8080")
 
 
+@pytest.mark.parametrize("listen", ["[::1]:8080", "::1:8080"])
+def test_an_ipv6_listen_gives_a_bracketed_base_url(tmp_path: Path, listen: str) -> None:
+    s = _load(tmp_path, f'service: {{listen: "{listen}"}}\n'
+                        'topics: {t: {sources: [{url: "https://a.test/"}]}}\n')
+    assert (s.listen_host, s.base_url) == ("::1", "http://[::1]:8080")
+
+
 def test_topic_names_yaml_reads_as_numbers_or_dates_are_names(tmp_path: Path) -> None:
     s = _load(tmp_path, "topics:\n  2024: {sources: [{url: 'https://a.test/'}]}\n"
                         "  2024-01-01: {sources: [{url: 'https://b.test/'}]}\n")

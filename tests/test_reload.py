@@ -103,6 +103,33 @@ async def test_reload_names_the_settings_that_need_a_restart(
         assert caplog.text.count("service.listen changed") == 1
 
 
+async def test_a_new_listen_waits_for_a_restart_in_the_feed_links_too(
+    tmp_path: Path, cpu: CpuPool
+) -> None:
+    """A reload that changes listen (restart-only) keeps the running address, and so the
+    base_url derived from it: the feed's links must not name a port nobody listens on
+    yet. A base_url set in the file applies at once."""
+    path = tmp_path / "feeds.yaml"
+    data = yaml.safe_load(config({"a": "A"}))
+    del data["service"]["base_url"]
+    data["service"]["listen"] = "127.0.0.1:18723"
+    path.write_text(yaml.safe_dump(data))
+    app = create_app(load_config(str(path), env={}), store=MemoryStore(), cpu=cpu,
+                     start_scheduler=False)
+    async with app_client(app) as client:
+        data["service"]["listen"] = "127.0.0.1:18799"
+        path.write_text(yaml.safe_dump(data))
+        assert await app[RUNTIME].reload() is True
+        running = app[LIVE].settings
+        assert (running.listen_port, running.base_url) == (18723, "http://127.0.0.1:18723")
+        parsed = check_atom(await (await client.get("/feeds/a.atom")).read())
+        assert parsed.feed.id == "http://127.0.0.1:18723/feeds/a.atom"
+        data["service"]["base_url"] = "https://news.example"
+        path.write_text(yaml.safe_dump(data))
+        assert await app[RUNTIME].reload() is True
+        assert app[LIVE].settings.base_url == "https://news.example"
+
+
 async def test_cache_counts_survive_a_reload(tmp_path: Path, cpu: CpuPool) -> None:
     """Hits and renders counted since the last /metrics scrape are not lost when a
     reload replaces the feed cache."""
