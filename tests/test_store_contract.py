@@ -472,6 +472,21 @@ async def test_memory_store_expires_like_redis_ttls() -> None:
     assert await store.get_state("https://a.example/1") is None
 
 
+async def test_memory_store_keeps_link_states_read_alive() -> None:
+    """As the Redis store's GETEX does: a state read by get_states lives another
+    STATE_TTL from the read."""
+    now = [T0.timestamp()]
+    store = MemoryStore(clock=lambda: now[0])
+    url = "https://a.example/listed"
+    await store.put_state(url, FetchState(topics=("t",)))
+    now[0] += keys.STATE_TTL - 10
+    assert await store.get_states([url]) == [FetchState(topics=("t",))]
+    now[0] += keys.STATE_TTL - 10
+    assert await store.get_state(url) == FetchState(topics=("t",))
+    now[0] += 20
+    assert await store.get_state(url) is None
+
+
 def test_values_written_by_earlier_versions_still_read() -> None:
     """Values compressed with zlib (marker 0x01, before Brotli) decode unchanged."""
     import zlib

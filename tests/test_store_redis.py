@@ -525,3 +525,16 @@ async def test_update_that_changes_nothing_writes_nothing(
     assert await rstore.update_state(url, lambda s: s or FetchState()) == FetchState(etag='"e"')
     assert 0 < await raw.ttl(keys.state(url)) <= 100
     assert [k async for k in raw.scan_iter(match=keys.receipt("*"))] == []
+
+
+async def test_reading_link_states_keeps_them_alive(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    """A poll reads the states of the links its source lists: each lives another
+    STATE_TTL, so a story listed for months is not taken back as new. A link with no
+    state gets none."""
+    url = "https://a.example/listed"
+    await rstore.put_state(url, FetchState(topics=("t",)))
+    await raw.expire(keys.state(url), 100)
+    assert await rstore.get_states([url, "https://a.example/none"]) == [
+        FetchState(topics=("t",)), None]
+    assert abs(await raw.ttl(keys.state(url)) - keys.STATE_TTL) < 60
+    assert await raw.exists(keys.state("https://a.example/none")) == 0

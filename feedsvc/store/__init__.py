@@ -84,7 +84,11 @@ class Store(Protocol):
     async def get_state(self, url: str) -> FetchState | None: ...
 
     async def get_states(self, urls: Sequence[str]) -> list[FetchState | None]:
-        """``get_state`` of each URL, in order, in a few round-trips."""
+        """``get_state`` of each URL, in order, in a few round-trips; each state found
+        lives another ``keys.STATE_TTL`` from now. A poll reads the states of the links
+        its source lists: a story listed for months is remembered as entered (its
+        article and entry long gone), not taken back as new when its state would
+        expire."""
 
     async def put_state(self, url: str, state: FetchState) -> None: ...
 

@@ -211,9 +211,13 @@ class MemoryStore:
         return self._state(url, self._clock())
 
     async def get_states(self, urls: Sequence[str]) -> list[FetchState | None]:
-        """See :meth:`feedsvc.store.Store.get_states`."""
+        """See :meth:`feedsvc.store.Store.get_states` (each state found lives on)."""
         now = self._clock()
-        return [self._state(url, now) for url in urls]
+        found = [self._state(url, now) for url in urls]
+        for url, state in zip(urls, found, strict=True):
+            if state is not None:
+                self._states[url] = (state, now + keys.STATE_TTL)
+        return found
 
     def _state(self, url: str, now: float) -> FetchState | None:
         return _live(self._states, url, now)
