@@ -593,6 +593,12 @@ class Pipeline:
         if _trusted_canonical(ex.canonical_url, result.url, source.url):
             assert ex.canonical_url is not None
             url = canonical_url(ex.canonical_url)
+        elif _trusted_canonical(result.url, url, source.url):
+            # A link that redirects within its site (/r/123, http to https) names the
+            # story by where it lands, or the same story linked directly by another
+            # source would be a second entry. Not across sites (a consent or login page
+            # would collect every story), nor to the home page (a removed story).
+            url = canonical_url(result.url)
         return Article(
             url=url,
             title=ex.title or hint.title or url,

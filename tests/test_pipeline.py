@@ -899,6 +899,33 @@ async def test_a_story_reached_by_another_link_keeps_its_stored_content(cpu: Cpu
         assert await store.topic_articles("b", 5) == [stored]
 
 
+async def test_a_link_redirecting_within_its_site_is_the_story_it_lands_on(cpu: CpuPool) -> None:
+    """The index links /r/123, which redirects to the story the feed links directly:
+    one entry, named by where the link lands, even when the page changed in between
+    (its text fingerprint, the other guard, then differs). A redirect to the home page
+    (a removed story) names nothing."""
+    title, dateline, paras = STORIES[MOON]
+    async with Origin() as site:
+        site.routes[MOON] = article_page(title, dateline, paras)
+        site.routes["/r/123"] = redirect(MOON)
+        site.routes["/r/gone"] = redirect("/")
+        site.routes["/"] = article_page(*STORIES[NAVY])
+        site.routes["/index.html"] = index_page(["/r/123", "/r/gone"])
+        site.routes["/feed.xml"] = rss(site.base_url, [(MOON, title, datetime(2017, 2, 14, tzinfo=UTC))])
+        settings = make_settings({"t": {"sources": [
+            {"url": site.url("/index.html"), "robots": False},
+            {"url": site.url("/feed.xml"), "kind": "feed", "robots": False}]}})
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            first, second = settings.topics["t"].sources
+            await pipeline.refresh_source(first)
+            site.routes[MOON] = article_page(title, dateline, [*paras, "An update."])
+            await pipeline.refresh_source(second)
+        assert sorted(a.url for a in await store.topic_articles("t", 5)) == sorted(
+            [site.url(MOON), site.url("/r/gone")])
+
+
 async def test_a_canonical_naming_the_home_page_is_not_trusted(cpu: CpuPool) -> None:
     """A misconfigured CMS gives every page rel=canonical "/": taken at its word, every
     story would be one entry. Each keeps its own URL."""
