@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from feedsvc.cpu import CpuPool
+    from feedsvc.pipeline import SourceReport
 
 log = logging.getLogger("feedsvc")
 # How often a serving process checks that its parent, the poller, is still there.
@@ -432,9 +433,20 @@ async def _serve_app(
         await runner.cleanup()
 
 
+def _detail(report: SourceReport) -> str:
+    """What a crawl --once user needs to know of a source that did not fail."""
+    if report.links == 0:
+        return "no article links found (check the source's links and follow)"
+    parts = [] if report.links is None else [f"{report.links} links"]
+    if report.failed_articles:
+        every = report.links is not None and report.failed_articles >= report.links
+        parts.append(f"{'all ' if every else ''}{report.failed_articles} articles failed")
+    return ", ".join(parts)
+
+
 async def _crawl(settings: Settings, topics: list[str] | None, cpu: CpuPool) -> int:
     from feedsvc.fetch import Fetcher
-    from feedsvc.pipeline import Pipeline, SourceReport
+    from feedsvc.pipeline import Pipeline
     from feedsvc.store import create_store
 
     selected = [s for s in settings.all_sources() if topics is None or s.topic in topics]
@@ -451,6 +463,16 @@ async def _crawl(settings: Settings, topics: list[str] | None, cpu: CpuPool) -> 
                              f"{redact_url(report.url)}")
             sys.stderr.flush()
 
+    def clear_progress(_record: logging.LogRecord) -> bool:
+        # A log line starts on a cleared line, not glued to the progress line; the next
+        # source done draws the progress line again.
+        sys.stderr.write("\r\033[K")
+        return True
+
+    if tty:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(clear_progress)
+
     try:
         async with Fetcher(user_agent=settings.user_agent, concurrency=settings.concurrency,
                            per_host=settings.per_host) as fetcher:
@@ -459,12 +481,14 @@ async def _crawl(settings: Settings, topics: list[str] | None, cpu: CpuPool) -> 
     finally:
         await store.close()
     if tty:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(clear_progress)
         sys.stderr.write("\r\033[K")
     shown = {id(r): redact_url(r.url) or "" for r in reports}  # never a URL's secrets
     width = max((len(u) for u in shown.values()), default=10)
     print(f"{'topic':<16} {'source':<{width}} {'result':<9} {'new':>4}  detail")
     for r in reports:
-        detail = r.error or (f"{r.failed_articles} articles failed" if r.failed_articles else "")
+        detail = r.error or _detail(r)
         print(f"{r.topic:<16} {shown[id(r)]:<{width}} {r.outcome:<9} {r.new:>4}  {detail}")
     counts = {k: sum(1 for r in reports if r.outcome == k) for k in ("new", "unchanged", "failed")}
     print(f"{len(reports)} sources: {counts['new']} new, {counts['unchanged']} unchanged, "

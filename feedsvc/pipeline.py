@@ -70,6 +70,9 @@ class SourceReport:
     failed_articles: int = 0
     error: str | None = None
     next_due: float = 0.0
+    # Article links the source listed (after links/follow), when it was read in full;
+    # None after a 304 or a failure. 0 says the config matches nothing on it.
+    links: int | None = None
 
 
 def _source_says_changed(hint: LinkHint, stored: Article) -> bool:
@@ -251,11 +254,13 @@ class Pipeline:
             result = await self._fetch(
                 source.url, source, etag=valid.etag, last_modified=valid.last_modified
             )
+            listed = None
             if result.not_modified:
                 # Nothing to parse; only links that failed last time are tried again.
                 links = [LinkHint(url=u) for u in state.retry]
             else:
                 links = await self._discover(source, result)
+                listed = len(links)
             new, failed = await self._ingest(topic, source, links)
             new_state = replace(self._ok_state(state, result, source, now),
                                 retry=tuple(failed[:MAX_RETRY_LINKS]))
@@ -270,7 +275,7 @@ class Pipeline:
             return await self._fail(source, state, exc, now)
         outcome: Outcome = "new" if new else "unchanged"
         return self._record(source, outcome, new=new, failed_articles=len(failed),
-                            next_due=new_state.next_due)
+                            next_due=new_state.next_due, links=listed)
 
     # -- stages ---------------------------------------------------------------
     async def _discover(self, source: SourceConfig, result: FetchResult) -> list[LinkHint]:
@@ -741,12 +746,13 @@ class Pipeline:
     def _record(
         self, source: SourceConfig, outcome: Outcome, *, next_due: float, new: int = 0,
         failed_articles: int = 0, error: str | None = None, errors: int | None = None,
+        links: int | None = None,
     ) -> SourceReport:
         """Report a poll; ``errors`` is the stored failure count when no fetch was made
         (else one more than this process's tally for a failure, 0 for a success)."""
         report = SourceReport(
             topic=source.topic, url=source.url, outcome=outcome, new=new,
-            failed_articles=failed_articles, error=error, next_due=next_due,
+            failed_articles=failed_articles, error=error, next_due=next_due, links=links,
         )
         self.reports[source.state_key] = report
         if self.metrics is not None:

@@ -49,6 +49,61 @@ async def test_crawl_once_prints_summary(tmp_path: Path) -> None:
     assert lines[-1].startswith("2 sources: 1 new, 0 unchanged, 1 failed; 3 new articles")
 
 
+async def test_crawl_once_says_when_a_source_lists_no_article_links(tmp_path: Path) -> None:
+    """A new source whose links/follow match nothing is not just "unchanged 0": the
+    summary says so, and how many links a source that worked listed."""
+    routes: dict[str, object] = {p: article_page(*STORIES[p]) for p in STORIES}
+    routes["/index.html"] = index_page(list(STORIES))
+    async with Origin(routes) as site:  # type: ignore[arg-type]
+        cfg = write_config(tmp_path, [
+            {"url": site.url("/index.html"), "links": "a.story-link"},
+            {"url": site.url("/index.html"), "follow": "/reports/"},
+        ])
+        code, out, err = await run_cli("crawl", "--once", "-c", cfg)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any(" unchanged " in ln and ln.endswith(
+        "no article links found (check the source's links and follow)") for ln in lines), out
+    assert any(" new " in ln and ln.endswith("3 links") for ln in lines), out
+
+
+async def test_crawl_once_progress_line_is_cleared_before_a_log_line(tmp_path: Path) -> None:
+    """On a terminal, crawl --once keeps a progress line; a log line written meanwhile
+    starts on a cleared line instead of being glued to it."""
+    import os
+    import pty
+
+    routes: dict[str, object] = {"/index.html": index_page([]),
+                                 "/slow.html": Route("oops", status=500, delay=0.5)}
+    async with Origin(routes) as site:  # type: ignore[arg-type]
+        cfg = write_config(tmp_path, [{"url": site.url("/slow.html")},
+                                      {"url": site.url("/index.html"), "follow": "/reports/"}])
+        master, slave = pty.openpty()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "feedsvc", "crawl", "--once", "-c", cfg,
+            stdout=asyncio.subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        await asyncio.wait_for(proc.wait(), 60)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    text = b"".join(chunks).decode()
+    # the index finishes first (progress line "[1/2]"); the slow source's failure is
+    # logged after it
+    warnings = [i for i in range(len(text)) if text.startswith("WARNING", i)]
+    assert warnings, text
+    for i in warnings:
+        line_start = text.rfind("\x1b[K", 0, i)
+        assert line_start != -1 and "[1/2]" not in text[line_start:i], text
+
+
 async def test_crawl_once_exits_nonzero_when_every_source_fails(tmp_path: Path) -> None:
     async with Origin({}) as site:
         cfg = write_config(tmp_path, [{"url": site.url("/missing.html")}])
