@@ -95,9 +95,10 @@ class FetchState:
     # entry of). Such a link is never entered again, so an entry pruned by max_entries
     # does not come back on the next poll, and a stored link costs one read per poll.
     topics: tuple[str, ...] = ()
-    # For a source: article links that failed on its last full poll. They are retried
-    # (each after its own backoff) even while the source itself answers 304.
-    retry: tuple[str, ...] = ()
+    # For a source: article links that failed on its last full poll, with what the
+    # source said of each (a page without its own date keeps the feed's). They are
+    # retried (each after its own backoff) even while the source itself answers 304.
+    retry: tuple[LinkHint, ...] = ()
     # For a source: SourceConfig.discovery_key() of the config that stored the
     # validators above; they are not sent when it differs.
     discovery: str | None = None

@@ -257,7 +257,7 @@ class Pipeline:
             listed = None
             if result.not_modified:
                 # Nothing to parse; only links that failed last time are tried again.
-                links = [LinkHint(url=u) for u in state.retry]
+                links = list(state.retry)
             else:
                 links = await self._discover(source, result)
                 listed = len(links)
@@ -297,7 +297,7 @@ class Pipeline:
 
     async def _ingest(
         self, topic: TopicConfig, source: SourceConfig, links: Sequence[LinkHint]
-    ) -> tuple[int, list[str]]:
+    ) -> tuple[int, list[LinkHint]]:
         """Store the articles behind ``links`` that the topic lacks; returns how many
         entries are new and the links that failed."""
         now = self.clock()
@@ -352,7 +352,7 @@ class Pipeline:
             await self._entered(url, topic.name)
         results = await self._fetch_articles(topic, source, fetch_list, now)
         new += sum(1 for r in results if r is True)
-        failed = [hint.url for (_, hint), r in zip(fetch_list, results, strict=True) if r is None]
+        failed = [hint for (_, hint), r in zip(fetch_list, results, strict=True) if r is None]
         for stored, hint in refresh_list:
             await self._refresh_article(source, stored, hint, now)
         # Every poll, not only one that found something: in a quiet topic retention

@@ -973,6 +973,35 @@ async def test_a_story_dated_in_the_future_is_dated_when_found(cpu: CpuPool) -> 
         assert site.hits[MOON] == 1
 
 
+async def test_a_link_retried_while_its_feed_is_304_keeps_the_feeds_date(cpu: CpuPool) -> None:
+    """A feed item whose page failed is retried while the feed answers 304, with what
+    the feed said of it: a page with no date of its own is dated by the feed's item,
+    not by the retry."""
+    dated = datetime(2017, 2, 14, 10, tzinfo=UTC)
+    page = ("<html><head><title>Undated</title></head><body><article><h1>Undated</h1>"
+            + "<p>A story whose page carries no date at all, told at length.</p>" * 12
+            + "</article></body></html>")
+    async with Origin() as site:
+        site.routes["/feed.xml"] = conditional(
+            lambda: rss(site.base_url, [("/s.html", "Undated", dated)]).encode(),
+            "application/rss+xml")
+        site.routes["/s.html"] = Route("busy", status=503)
+        settings = make_settings({"t": {"sources": [{"url": site.url("/feed.xml"),
+                                                      "kind": "feed", "robots": False}]}})
+        store = MemoryStore()
+        now = [time.time()]
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu, clock=lambda: now[0])
+            source = settings.topics["t"].sources[0]
+            assert (await pipeline.refresh_source(source)).failed_articles == 1
+            site.routes["/s.html"] = page
+            now[0] += 3600  # past the link's backoff
+            assert (await pipeline.refresh_source(source)).new == 1
+        assert origin_statuses(site, "/feed.xml") == ["", "etag"]
+        [stored] = await store.topic_articles("t", 5)
+        assert stored.published == dated
+
+
 def origin_statuses(site: Origin, path: str) -> list[str]:
     """Per request to ``path``: whether it carried our stored validator."""
     return ["etag" if h.get("If-None-Match") else "" for h in site.headers_of(path)]

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from feedsvc import keys
-from feedsvc.models import Article, FetchState
+from feedsvc.models import Article, FetchState, LinkHint
 from feedsvc.store import Store, changed_at
 from feedsvc.store.codec import PackedPage
 from feedsvc.store.memory import MemoryStore
@@ -352,7 +352,10 @@ async def test_state_roundtrip(store: Store) -> None:
         last_ok=1_699_990_000.0,
         canonical="https://a.example/story",
         topics=("superpowers", "navy"),
-        retry=("https://a.example/1", "https://a.example/2"),
+        retry=(LinkHint("https://a.example/1"),
+               LinkHint("https://a.example/2", title="Moon", author="AFP",
+                        published=datetime(2017, 2, 14, 10, tzinfo=timezone(timedelta(hours=-5))),
+                        updated=datetime(2017, 2, 15, tzinfo=UTC))),
     )
     await store.put_state("https://a.example/feed", full)
     await store.put_state("https://a.example/blank", FetchState())
@@ -488,10 +491,15 @@ async def test_memory_store_keeps_link_states_read_alive() -> None:
 
 
 def test_values_written_by_earlier_versions_still_read() -> None:
-    """Values compressed with zlib (marker 0x01, before Brotli) decode unchanged."""
+    """Values compressed with zlib (marker 0x01, before Brotli) decode unchanged; links
+    to retry stored as bare URLs (before their hints were kept) read as links."""
     import zlib
 
     from feedsvc.store import codec
+
+    old_state = b'{"etag":"\\"x\\"","retry":["https://a.example/1"]}'
+    assert codec.state_from_bytes(codec.pack(old_state)) == FetchState(
+        etag='"x"', retry=(LinkHint("https://a.example/1"),))
 
     raw = b'{"etag":"\\"x\\"","error_count":2}' * 10
     assert codec.unpack(bytes((codec.ZLIB,)) + zlib.compress(raw)) == raw

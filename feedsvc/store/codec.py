@@ -24,13 +24,13 @@ import dataclasses
 import json
 import struct
 import zlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import brotli
 
 from feedsvc.errors import StoreError
-from feedsvc.models import Article, FetchState
+from feedsvc.models import Article, FetchState, LinkHint
 
 PLAIN = 0x00
 ZLIB = 0x01
@@ -147,8 +147,35 @@ def _aware(value: str | None) -> datetime | None:
 
 def state_to_bytes(state: FetchState) -> bytes:
     """Serialize a fetch state (small: usually stays plain JSON)."""
-    obj = {k: v for k, v in dataclasses.asdict(state).items() if v is not None}
+    obj: dict[str, Any] = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+    obj = {k: v for k, v in obj.items() if v is not None}
+    obj["retry"] = [_hint_to_json(h) for h in state.retry]
     return pack(_dumps(obj))
+
+
+def _hint_to_json(hint: LinkHint) -> str | dict[str, str]:
+    """A link to retry: its URL alone (as written before hints were kept) when the
+    source said nothing else of it."""
+    out: dict[str, str] = {}
+    for field in dataclasses.fields(LinkHint):
+        value = getattr(hint, field.name)
+        if isinstance(value, datetime):
+            value = (value if value.utcoffset() is not None else value.replace(tzinfo=UTC))
+            value = value.isoformat()
+        if value is not None:
+            out[field.name] = value
+    return hint.url if out.keys() == {"url"} else out
+
+
+def _hint_from_json(value: Any) -> LinkHint:
+    if isinstance(value, str):
+        return LinkHint(url=value)
+    if not isinstance(value, dict):
+        raise TypeError(f"a link to retry is {type(value).__name__}, not a URL or object")
+    return LinkHint(
+        url=value["url"], title=value.get("title"), author=value.get("author"),
+        published=_aware(value.get("published")), updated=_aware(value.get("updated")),
+    )
 
 
 def state_from_bytes(data: bytes) -> FetchState:
@@ -156,11 +183,12 @@ def state_from_bytes(data: bytes) -> FetchState:
     obj = _loads(unpack(data), "fetch state")
     try:
         fields = {k: v for k, v in obj.items() if k in _STATE_FIELDS}
-        for name in ("retry", "topics"):  # JSON has lists; the dataclass holds tuples
-            if name in fields:
-                fields[name] = tuple(fields[name])
+        if "topics" in fields:  # JSON has lists; the dataclass holds tuples
+            fields["topics"] = tuple(fields["topics"])
+        if "retry" in fields:
+            fields["retry"] = tuple(_hint_from_json(v) for v in fields["retry"])
         return FetchState(**fields)
-    except TypeError as exc:
+    except (TypeError, ValueError, KeyError) as exc:
         raise StoreError(f"stored fetch state is malformed: {exc}") from exc
 
 
