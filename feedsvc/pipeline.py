@@ -173,6 +173,7 @@ class Pipeline:
         self.on_change = on_change
         self.metrics = metrics
         self.clock = clock
+        self._lives_kept: set[str] = set()  # topics whose articles keep_articles has seen
         self.reports: dict[str, SourceReport] = {}  # last report per source URL
         self._pending: dict[str, list[Article]] = {}
         self._errors: dict[str, int] = {}
@@ -355,6 +356,11 @@ class Pipeline:
         failed = [hint for (_, hint), r in zip(fetch_list, results, strict=True) if r is None]
         for stored, hint in refresh_list:
             await self._refresh_article(source, stored, hint, now)
+        if topic.name not in self._lives_kept:
+            # Once per topic and configuration (a start, a reload): a retention raised
+            # since its articles were stored extends their lives, set when each was added.
+            await self.store.keep_articles(topic.name, topic.retention)
+            self._lives_kept.add(topic.name)
         # Every poll, not only one that found something: in a quiet topic retention
         # runs out too, as does a max_entries or retention lowered by a reload.
         dropped = await self.store.prune(

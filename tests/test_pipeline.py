@@ -1002,6 +1002,35 @@ async def test_a_link_retried_while_its_feed_is_304_keeps_the_feeds_date(cpu: Cp
         assert stored.published == dated
 
 
+async def test_a_raised_retention_keeps_stored_stories_longer(cpu: CpuPool) -> None:
+    """Retention raised from 10 to 90 days (a reload, or a restart on an edited file):
+    stories stored under 10 days stay until 90, instead of vanishing at 11 while their
+    links, remembered as entered, are never fetched again."""
+    async with Origin() as site:
+        site.routes["/index.html"] = conditional(
+            lambda: index_page([MOON]).encode(), "text/html; charset=utf-8")
+        site.routes[MOON] = article_page(*STORIES[MOON])
+        now = [time.time()]
+        store = MemoryStore(clock=lambda: now[0])
+
+        def settings(retention: str) -> Settings:
+            return make_settings({"t": {"retention": retention, "sources": [
+                {"url": site.url("/index.html"), "robots": False}]}})
+
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            short = settings("10d")
+            pipeline = Pipeline(short, store, fetcher, cpu, clock=lambda: now[0])
+            assert (await pipeline.refresh_source(short.topics["t"].sources[0])).new == 1
+            now[0] += 86400
+            longer = settings("90d")
+            pipeline = Pipeline(longer, store, fetcher, cpu, clock=lambda: now[0])
+            await pipeline.refresh_source(longer.topics["t"].sources[0])
+            now[0] += 30 * 86400
+            await pipeline.refresh_source(longer.topics["t"].sources[0])
+        assert [a.url for a in await store.topic_articles("t", 5)] == [site.url(MOON)]
+        assert site.hits[MOON] == 1
+
+
 def origin_statuses(site: Origin, path: str) -> list[str]:
     """Per request to ``path``: whether it carried our stored validator."""
     return ["etag" if h.get("If-None-Match") else "" for h in site.headers_of(path)]

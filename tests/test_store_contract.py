@@ -490,6 +490,19 @@ async def test_memory_store_keeps_link_states_read_alive() -> None:
     assert await store.get_state(url) is None
 
 
+async def test_memory_store_keep_articles_extends_lives_never_shortens() -> None:
+    now = [T0.timestamp()]
+    store = MemoryStore(clock=lambda: now[0])
+    day = 86400
+    await store.add_article("t", art("https://a.example/1", first_seen=T0), retention=10 * day)
+    assert await store.keep_articles("t", 90 * day) == 1
+    assert await store.keep_articles("t", 5 * day) == 0
+    now[0] += 80 * day
+    assert await store.get_article("https://a.example/1") is not None
+    now[0] += 11 * day + 1
+    assert await store.get_article("https://a.example/1") is None
+
+
 def test_values_written_by_earlier_versions_still_read() -> None:
     """Values compressed with zlib (marker 0x01, before Brotli) decode unchanged; links
     to retry stored as bare URLs (before their hints were kept) read as links."""

@@ -538,3 +538,18 @@ async def test_reading_link_states_keeps_them_alive(rstore: RedisStore, raw: aio
         FetchState(topics=("t",)), None]
     assert abs(await raw.ttl(keys.state(url)) - keys.STATE_TTL) < 60
     assert await raw.exists(keys.state("https://a.example/none")) == 0
+
+
+async def test_keep_articles_extends_lives_never_shortens(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    """After a topic's retention is raised, its stored articles live to first_seen + the
+    new retention + margin; a lower one shortens nothing (another topic may need it)."""
+    day = 86400
+    now = datetime.now(UTC)
+    a = art("https://a.example/kept", first_seen=now)
+    await rstore.add_article("t", a, retention=10 * day)
+    assert abs(await raw.ttl(keys.article(a.url)) - 11 * day) < 60
+    assert await rstore.keep_articles("t", 90 * day) == 1
+    assert abs(await raw.ttl(keys.article(a.url)) - 91 * day) < 60
+    assert await rstore.keep_articles("t", 5 * day) == 0
+    assert abs(await raw.ttl(keys.article(a.url)) - 91 * day) < 60
+    assert await rstore.keep_articles("nothing-here", 90 * day) == 0

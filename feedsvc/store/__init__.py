@@ -74,6 +74,13 @@ class Store(Protocol):
         """Drop entries first seen before ``seen_before`` (epoch) and all but the newest
         ``keep``; returns how many were dropped from the topic."""
 
+    async def keep_articles(self, topic: str, retention: float) -> int:
+        """Make each article indexed under ``topic`` live at least until its
+        ``first_seen + retention + keys.ARTICLE_TTL_MARGIN``, never shortening one
+        (another topic may need it longer); returns how many lives were extended. An
+        article's expiry is set when it is added: after the topic's retention was
+        raised, stored entries would otherwise vanish at the old one."""
+
     # -- origin pages -----------------------------------------------------
     async def put_page(self, url: str, page: PackedPage, *, ttl: float | None = None) -> None:
         """Keep an origin page for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""

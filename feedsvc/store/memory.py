@@ -192,6 +192,19 @@ class MemoryStore:
         t.touch(self._clock())
         return len(drop)
 
+    async def keep_articles(self, topic: str, retention: float) -> int:
+        """See :meth:`feedsvc.store.Store.keep_articles`."""
+        now = self._clock()
+        t = self._topics.get(topic)
+        extended = 0
+        for url, first_seen in (t.seen.items() if t is not None else ()):
+            item = self._articles.get(url)
+            wanted = first_seen + retention + keys.ARTICLE_TTL_MARGIN
+            if item is not None and now < item[1] < wanted:
+                self._articles[url] = (item[0], wanted)
+                extended += 1
+        return extended
+
     # -- origin pages -----------------------------------------------------
     async def put_page(
         self, url: str, page: codec.PackedPage, *, ttl: float | None = None

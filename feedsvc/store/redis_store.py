@@ -30,7 +30,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -436,6 +436,36 @@ class RedisStore:
             args=[_score(seen_before), keep, keys.CHANGES_CHANNEL, _enc(topic)],
         )
         return int(dropped)
+
+    @_wrap_errors("keep_articles")
+    async def keep_articles(self, topic: str, retention: float) -> int:
+        """See :meth:`feedsvc.store.Store.keep_articles`: the topic's first-seen index,
+        then each article's TTL, then EXPIREAT where it is short (a round-trip each,
+        pipelined; article keys are hashes Lua could not compute)."""
+        reply = await self._r.zrange(keys.topic_seen(topic), 0, -1, withscores=True)
+        seen = [(url, float(score)) for url, score in cast(list[tuple[bytes, Any]], reply)]
+        if not seen:
+            return 0
+        names = [keys.article(_dec(url)) for url, _ in seen]
+        ttls: list[int] = []
+        for i in range(0, len(names), BATCH):
+            async with self._r.pipeline(transaction=False) as pipe:
+                for name in names[i:i + BATCH]:
+                    pipe.ttl(name)
+                ttls.extend(await pipe.execute())
+        now = time.time()
+        longer = [
+            (name, math.ceil(first_seen + retention + keys.ARTICLE_TTL_MARGIN))
+            for name, (_, first_seen), ttl in zip(names, seen, ttls, strict=True)
+            # -2: gone, -1: no expiry (kept for ever already)
+            if ttl >= 0 and now + ttl < first_seen + retention + keys.ARTICLE_TTL_MARGIN - 60
+        ]
+        for i in range(0, len(longer), BATCH):
+            async with self._r.pipeline(transaction=False) as pipe:
+                for name, when in longer[i:i + BATCH]:
+                    pipe.expireat(name, when)
+                await pipe.execute()
+        return len(longer)
 
     # -- origin pages -----------------------------------------------------
     @_wrap_errors("put_page")
