@@ -98,7 +98,7 @@ class Runtime:
                 live.feeds.watch(self.watch_interval), name="feed version watcher"
             )
         if self.poll:
-            await live.scheduler.start(resume=resume)
+            await live.scheduler.start()
             self.reextract(live)
 
     async def start_polling(self) -> None:
@@ -159,7 +159,7 @@ class Runtime:
         new.pipeline.adopt(live.pipeline)
         live.replace_with(new)
         # Sources polled moments ago are not polled again at once: their stored next due
-        # time is honoured (resume).
+        # time is honoured (Scheduler.start), unless their config changed.
         await self.start(live, resume=True)
         self.reloads += 1
         log.info("config reloaded from %s: %d topics, %d sources", path, len(settings.topics),

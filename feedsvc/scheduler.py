@@ -49,16 +49,19 @@ def next_after_failure(
 
 
 def start_delay(
-    index: int, count: int, state: FetchState | None, now: float, *, resume: bool = False
+    index: int, count: int, state: FetchState | None, now: float, *, changed: bool = False
 ) -> float:
-    """Delay before a source's first poll after start.
+    """Delay before a source's first poll after a start or a config reload.
 
-    Everything is polled at once, except a source still inside a backoff or Retry-After
-    window from before a restart: politeness survives restarts. With ``resume`` (a
-    config reload) every source keeps its stored due time.
+    A source keeps its stored due time (its interval, a Retry-After or max-age floor, a
+    backoff): politeness survives restarts and reloads, and a service restarted often
+    (deploys, a crash loop) does not poll every origin each time. A source never polled,
+    overdue, or whose discovery config ``changed`` since its state was stored (the user
+    wants to see the new config's result) is polled at once, spread over
+    :data:`START_SPREAD` seconds; a failing one still waits out its backoff.
     """
     spread = index * min(START_SPREAD / max(count, 1), 0.5)
-    if state is not None and (resume or state.error_count > 0) and state.next_due > now:
+    if state is not None and state.next_due > now and (state.error_count > 0 or not changed):
         return max(spread, state.next_due - now)
     return spread
 
@@ -87,14 +90,15 @@ class Scheduler:
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, *, resume: bool = False) -> None:
+    async def start(self) -> None:
         now = self._clock()
         for i, source in enumerate(self._sources):
             try:
                 state = await self._store.get_state(source.state_key)
             except StoreError:
                 state = None
-            delay = start_delay(i, len(self._sources), state, now, resume=resume)
+            changed = state is not None and state.discovery != source.discovery_key()
+            delay = start_delay(i, len(self._sources), state, now, changed=changed)
             self._tasks.append(
                 asyncio.create_task(self._loop(source, delay), name=f"poll {source.url}")
             )

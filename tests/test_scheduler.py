@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from feedsvc.config import SourceConfig
 from feedsvc.models import FetchState
 from feedsvc.scheduler import (
     MAX_FLOOR,
+    Scheduler,
     next_after_failure,
     next_after_success,
     start_delay,
@@ -42,11 +44,43 @@ def test_failure_backoff_survives_any_error_count(errors: int) -> None:
     assert 60 * 16 * 0.9 <= next_after_failure(NOW, 60, errors, None) - NOW <= 60 * 16 * 1.1
 
 
-def test_start_spreads_sources_and_keeps_a_backoff_across_restarts() -> None:
+def test_start_spreads_sources_and_keeps_due_times_across_restarts() -> None:
     assert start_delay(0, 10, None, NOW) == 0
     assert 0 < start_delay(9, 10, None, NOW) <= 5
     failing = FetchState(error_count=2, next_due=NOW + 600)
     assert start_delay(0, 1, failing, NOW) == 600
+    assert start_delay(0, 1, failing, NOW, changed=True) == 600  # backoff holds anyway
     healthy = FetchState(next_due=NOW + 600)
-    assert start_delay(0, 1, healthy, NOW) == 0  # polled at once after a restart
-    assert start_delay(0, 1, healthy, NOW, resume=True) == 600  # a reload keeps it
+    assert start_delay(0, 1, healthy, NOW) == 600  # not polled again at each restart
+    assert start_delay(0, 1, healthy, NOW, changed=True) == 0  # new config: see it now
+    assert start_delay(0, 1, FetchState(next_due=NOW - 5), NOW) == 0  # overdue
+
+
+async def test_a_restart_keeps_due_times_unless_the_source_config_changed() -> None:
+    """The real scheduler on a store holding each source's state: a source polled
+    moments ago under the same config waits for its due time; one whose discovery
+    config changed since (here: its follow pattern) is polled at once."""
+    import asyncio
+
+    from feedsvc.store.memory import MemoryStore
+    from tests.helpers import make_settings
+
+    settings = make_settings({"t": {"sources": [
+        {"url": "http://a.test/same.html"},
+        {"url": "http://a.test/changed.html", "follow": "/reports/"}]}})
+    same, changed = settings.topics["t"].sources
+    store = MemoryStore()
+    due = NOW + 600
+    await store.put_state(same.state_key, FetchState(next_due=due, discovery=same.discovery_key()))
+    await store.put_state(changed.state_key, FetchState(next_due=due, discovery="an older config"))
+    polled: list[str] = []
+
+    async def refresh(source: SourceConfig) -> float:
+        polled.append(source.url)
+        return NOW + 3600
+
+    scheduler = Scheduler([same, changed], refresh, store, clock=lambda: NOW)
+    await scheduler.start()
+    await asyncio.sleep(1.0)  # the spread for two sources is well under a second
+    await scheduler.stop()
+    assert polled == [changed.url]
