@@ -443,6 +443,27 @@ async def test_add_whose_reply_was_lost_still_reports_added(
             await store.close()
 
 
+async def test_entering_a_stored_story_whose_reply_was_lost_still_reports_added(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    """As above for a story already stored (by another topic) with the same bytes: the
+    second run finds nothing changed and the entry present, and answers 0; the receipt
+    says the first run entered it."""
+    story = art("https://a.example/shared")
+    warm = RedisStore.from_url(redis_url)
+    await warm.add_article("a", story)  # stored under a; scripts loaded
+    await warm.close()
+    async with SlowFirstReply(redis_server.port, delay=0.5) as url:
+        store = RedisStore.from_url(url, socket_timeout=0.2)
+        try:
+            stored = await store.get_article(story.url)
+            assert stored is not None
+            assert await store.add_article("b", stored) is True
+            assert [a.url for a in await store.topic_articles("b", 5)] == [story.url]
+        finally:
+            await store.close()
+
+
 async def test_update_whose_reply_was_lost_is_applied_once(
     redis_server: RedisServer, redis_url: str
 ) -> None:
