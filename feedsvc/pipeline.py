@@ -130,16 +130,25 @@ def _trusted_canonical(canonical: str | None, page_url: str, source_url: str) ->
     return canonical_url(canonical) != canonical_url(source_url)
 
 
+@dataclass(slots=True)
+class _Loaded:
+    """A fetched and extracted article, and its page to keep once the story is entered
+    into a topic (None: kept already, or not to keep)."""
+
+    article: Article
+    page: PackedPage | None
+
+
 class _SharedLoad:
     """One article load awaited by every poll that wants it; cancelled when the last of
     them stops waiting (its poll was cancelled), so no load outlives all its polls."""
 
-    def __init__(self, task: asyncio.Task[Article | None]) -> None:
+    def __init__(self, task: asyncio.Task[_Loaded | None]) -> None:
         self.task = task
         self.waiters = 0
         self.abandoned = False  # cancelled for want of waiters: a new poll starts afresh
 
-    async def wait(self) -> Article | None:
+    async def wait(self) -> _Loaded | None:
         self.waiters += 1
         try:
             # shielded: one waiter's cancellation must not cancel the others' load
@@ -412,16 +421,22 @@ class Pipeline:
             shared = self._inflight[url] = _SharedLoad(task)
             own = shared
 
-            def forget(_task: asyncio.Task[Article | None]) -> None:
+            def forget(_task: asyncio.Task[_Loaded | None]) -> None:
                 # only this load's own entry: an abandoned one may be replaced already
                 if self._inflight.get(url) is own:
                     del self._inflight[url]
 
             task.add_done_callback(forget)
-        article = await shared.wait()
-        if article is None:
+        loaded = await shared.wait()
+        if loaded is None:
             return None
-        added = await self._add(topic.name, article)
+        added = await self._add(topic.name, loaded.article)
+        if added and loaded.page is not None:
+            # Kept once the story is entered somewhere: a copy of a story a topic has
+            # already (the same wire story on another site) is never re-extracted, and
+            # its page would be dead weight for page_retention.
+            page, loaded.page = loaded.page, None
+            await self._keep_page(loaded.article.url, page)
         # Entered, or a copy (same text fingerprint) of an entry the topic already has:
         # either way this link is done for this topic.
         await self._entered(url, topic.name)
@@ -441,7 +456,7 @@ class Pipeline:
 
     async def _load_article(
         self, source: SourceConfig, url: str, hint: LinkHint, now: float
-    ) -> Article | None:
+    ) -> _Loaded | None:
         state = await self.store.get_state(url) or FetchState()
         if state.error_count and state.next_due > now:
             return None  # still backing off from an earlier failure
@@ -462,11 +477,11 @@ class Pipeline:
             # the URL rewrite the story; a changed story is fetched again when its feed
             # dates it later.
             stored = await self.store.get_article(article.url)
+        # The page is kept (by _fetch_article) so a changed site rule can re-extract the
+        # story without a re-fetch; not when the story was stored from another page.
+        page = extraction.page
         if stored is not None:
-            article = stored
-        else:
-            # kept so a changed site rule can re-extract it without a re-fetch
-            await self._keep_page(article.url, extraction.page)
+            article, page = stored, None
         # Only the fetch fields change: the link keeps the topics it was entered into
         # (maybe while this fetch ran), or a topic whose entry aged out would take the
         # story back as new.
@@ -475,7 +490,7 @@ class Pipeline:
             last_status=result.status, last_fetched=now, last_ok=now, canonical=article.url,
             error_count=0, last_error=None, next_due=0.0,
         ))
-        return article
+        return _Loaded(article, page)
 
     async def _refresh_article(
         self, source: SourceConfig, stored: Article, hint: LinkHint, now: float

@@ -493,6 +493,10 @@ async def test_same_wire_story_on_two_sites_is_one_entry(cpu: CpuPool) -> None:
         assert a.hits["/reports/story_999.html"] == b.hits["/reports/story_999.html"] == 1
         entries = await store.topic_articles("t", 10)
         assert len(entries) == 1
+        # the entry's page is kept for re-extraction, the copy's is not
+        copies = [site.url("/reports/story_999.html") for site in (a, b)]
+        assert [await store.get_page(u) is not None for u in copies].count(True) == 1
+        assert await store.get_page(entries[0].url) is not None
         # and a second poll does not fetch either copy again
         await crawl(settings, store, cpu)
         assert a.hits["/reports/story_999.html"] == b.hits["/reports/story_999.html"] == 1
