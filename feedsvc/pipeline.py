@@ -712,8 +712,15 @@ class Pipeline:
                 dateline=ex.dateline or article.dateline,
                 lead_image=ex.lead_image or article.lead_image, lang=ex.lang or article.lang,
                 rule=extraction.rule,
+                # the new text's: duplicates of the story as it reads now are caught
+                fingerprint=extraction.fingerprint or article.fingerprint,
             )
-            if replace(new, rule=article.rule) != article:
+            if new == article:
+                # Nothing to store, not even a new rule: this happens when the rule is
+                # looked up by another host than the page's (a story named by a link
+                # that redirected across sites), and must not re-render its topics.
+                return False
+            if replace(new, rule=article.rule, fingerprint=article.fingerprint) != article:
                 new = replace(new, updated=_latest(
                     _not_after(ex.updated, now), article.updated, now
                 ))

@@ -245,9 +245,13 @@ async def test_rule_change_reextracts_stored_pages_without_refetch(
             updated = await pipeline.reextract_changed()
             assert updated >= 3
             assert await pipeline.reextract_changed() == 0  # idempotent
+        before = moon
         moon = await store.get_article(origin.url(MOON))
         assert moon is not None and moon.rule is not None
         assert "Engineers said" not in moon.content_html
+        # the text changed, and so did its fingerprint: copies of the story as it now
+        # reads are recognised
+        assert moon.fingerprint and moon.fingerprint != before.fingerprint
         assert STORIES[MOON][2][0] in moon.content_html
         assert dict(origin.hits) == hits  # from the stored page: nothing re-fetched
     finally:
@@ -323,6 +327,24 @@ async def test_reextraction_that_changes_nothing_keeps_updated(tmp_path: Path) -
             pool.close()
     assert first.updated == feed_date and again.rule is not None
     assert replace(again, rule=None) == replace(first, rule=None)
+
+
+async def test_reextraction_that_changes_nothing_at_all_stores_nothing(cpu: CpuPool) -> None:
+    """Re-extracting a story to exactly what is stored (its rule included) writes nothing
+    and leaves its topic's version alone: no re-render for every replica."""
+    async with Origin({MOON: article_page(*STORIES[MOON]),
+                       "/index.html": index_page([MOON])}) as site:
+        settings = make_settings({"t": {"sources": [{"url": site.url("/index.html"),
+                                                      "robots": False}]}})
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            await pipeline.refresh_all()
+            [stored] = await store.topic_articles("t", 5)
+            version = (await store.topic_versions(["t"]))["t"]
+            assert await pipeline._reextract(stored) is False
+        assert (await store.topic_versions(["t"]))["t"] == version
+        assert await store.get_article(stored.url) == stored
 
 
 async def test_feed_update_refetches_stored_article(cpu: CpuPool) -> None:
