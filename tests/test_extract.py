@@ -140,6 +140,34 @@ def test_newsletter_box_and_read_more_list_pruned_from_article() -> None:
     assert "Union leaders said members would vote" in art.text
 
 
+def test_story_sentences_opening_like_chrome_labels_are_kept() -> None:
+    """"Previous reports had said...", "Popular anger has grown." are story; "Previous
+    Report" over a link, or "Most popular", are chrome."""
+    from tests.site import article_page
+
+    story = [
+        "The top military commanders of the two countries met in Baku on Thursday, officials "
+        "said, in the first such talks since the new administration took office in Washington.",
+        "Previous reports had said the generals would meet in Ankara.",
+        "Popular anger in Russia over the sanctions has grown.",
+        "Sponsored by Senator John McCain, the sanctions bill passed 97-2.",
+        "Recommended steps include a hotline between the two staffs.",
+        "More news is expected after the NATO meeting closes on Friday.",
+        "Both sides described the talks as useful and said they would meet again in the spring, "
+        "though neither gave a date for the next round of the military dialogue.",
+    ]
+    page = article_page("Military chiefs meet in Baku", "Baku (AFP) Feb 16, 2017", story)
+    page = page.replace(
+        f"<p>{story[-1]}</p>",
+        f"<p>{story[-1]}</p>\n<p><b>Previous Report</b><br>"
+        '<a href="/reports/tillerson.html">All eyes on Tillerson</a></p>\n<p>Most popular</p>')
+    art = extract_article(page.encode(), URL)
+    for sentence in story:
+        assert sentence in art.text
+    for chrome in ("Previous Report", "All eyes on Tillerson", "Most popular"):
+        assert chrome not in art.text
+
+
 def test_lazy_images_relative_urls_and_tracking_pixel() -> None:
     art = extract_article(_page("lazy-images.html"), URL)
     imgs = [el for el in _blocks(art.content_html) if el.tag == "img"]

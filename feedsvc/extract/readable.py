@@ -25,15 +25,23 @@ BOILERPLATE_START = re.compile(
     r"^(?:comments?\s*(?:\(\d+\)\s*)?:?$|\d+ comments?$|comment on this|leave a (?:comment|reply)"
     r"|join the (?:conversation|discussion)"
     r"|share (?:this|on|via)|share\b.{0,20}$|related(?:\s+(?:links|articles|stories|posts|news|"
-    r"content|coverage|reading|topics))?\s*:?$|previous (?:report|article|story|post)"
-    r"|next (?:report|article|story|post)|read more\b|more (?:stories|news|from|on this)"
-    r"|recommended\b|you (?:may|might) (?:also )?like|popular\b|trending\b|most (?:read|popular)"
-    r"|sign up\b|subscribe\b|newsletter|get (?:our|the) newsletter|follow us|thanks for (?:being "
-    r"here|reading)|we need your help|support (?:us|our)|donate\b|become a (?:member|supporter)"
-    r"|advertisement$|sponsored\b|(?:copyright|\u00a9|\(c\))\s*(?:\d{4}|by\b)|all rights reserved"
+    r"content|coverage|reading|topics))?\s*:?$"
+    r"|you (?:may|might) (?:also )?like|get (?:our|the) newsletter|follow us|thanks for (?:being "
+    r"here|reading)|we need your help|become a (?:member|supporter)"
+    r"|advertisement$|(?:copyright|\u00a9|\(c\))\s*(?:\d{4}|by\b)|all rights reserved"
     r"|this (?:site|website) uses cookies|we use cookies|by (?:using|continuing)[^.]{0,40}cookies"
     r"|accept (?:all )?cookies|privacy (?:policy|statement)|terms of (?:use|service)"
     r"|tags?\s*:|filed under|click here to)",
+    re.I,
+)
+# Words that open chrome labels ("Previous Report", "Most popular", "Sponsored") but also
+# story sentences ("Previous reports had said...", "Popular anger has grown."): chrome
+# only when the block reads as a label, not as a sentence (see _reads_as_label).
+BOILERPLATE_LABEL = re.compile(
+    r"^(?:previous (?:report|article|story|post)|next (?:report|article|story|post)"
+    r"|read more\b|more (?:stories|news|from|on this)|recommended\b|popular\b|trending\b"
+    r"|most (?:read|popular)|sign up\b|subscribe\b|newsletter|support (?:us|our)|donate\b"
+    r"|sponsored\b)",
     re.I,
 )
 BOILERPLATE_ANY = re.compile(
@@ -147,7 +155,16 @@ def is_boilerplate(el: lhtml.HtmlElement) -> bool:
     # words ("Comments and reply features: ...") is not.
     if len(text) <= 150 and BOILERPLATE_START.match(text):
         return True
+    if len(text) <= 150 and BOILERPLATE_LABEL.match(text) and _reads_as_label(el, text):
+        return True
     return len(text) <= 300 and bool(BOILERPLATE_ANY.search(text))
+
+
+def _reads_as_label(el: lhtml.HtmlElement, text: str) -> bool:
+    """A heading or a list of links ("Previous Report: <a>...</a>"), not a sentence of
+    the story: few words, no sentence end, or mostly links."""
+    return (len(text.split()) <= 4 or not _SENTENCE_END.search(text)
+            or link_density(el, len(text)) > 0.3)
 
 
 _BYLINE_CLASS = re.compile(r"byline|author|dateline|writer", re.I)
