@@ -168,6 +168,20 @@ def test_story_sentences_opening_like_chrome_labels_are_kept() -> None:
         assert chrome not in art.text
 
 
+def test_a_photo_alone_in_its_div_stays_in_the_story() -> None:
+    """readability-lxml drops a <div> holding only an image as "no content" unless told
+    to keep images: a story's photo must reach the feed."""
+    from tests.site import STORIES, article_page
+
+    title, dateline, paras = next(iter(STORIES.values()))
+    photo = '<div><img src="/images/mattis-nato.jpg" width="600" height="400" alt="Mattis"></div>'
+    page = article_page(title, dateline, paras).replace(
+        f"<p>{paras[1]}</p>", f"<p>{paras[1]}</p>\n{photo}", 1)
+    assert photo in page
+    art = extract_article(page.encode(), URL)
+    assert 'src="https://news.example/images/mattis-nato.jpg"' in art.content_html
+
+
 def test_lazy_images_relative_urls_and_tracking_pixel() -> None:
     art = extract_article(_page("lazy-images.html"), URL)
     imgs = [el for el in _blocks(art.content_html) if el.tag == "img"]

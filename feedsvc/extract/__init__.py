@@ -189,7 +189,11 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
         # absolute (a sixth of its time on news pages); only the story's links need it,
         # done below. Without a URL it still resolves ``<base href>`` first.
         doc = Readable(root, None)
-        doc.summary()
+        # keep_all_images: readability drops a <div> holding only an image (a story's
+        # photo) as "no content"; trackers and icons are removed by our own cleaning.
+        # Measured on the Mozilla corpus: 663 of 698 expected images kept, against 508,
+        # with text recall and precision unchanged.
+        doc.summary(keep_all_images=True)
         result = doc.result
         if result is None:
             raise ExtractError(f"{url}: no content found")
