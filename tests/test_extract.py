@@ -168,6 +168,26 @@ def test_story_sentences_opening_like_chrome_labels_are_kept() -> None:
         assert chrome not in art.text
 
 
+@pytest.mark.parametrize(("title", "h1", "expected"), [
+    # the headline repeats the whole <title>: a dash inside a title is not a site name
+    ("US and Russia military chiefs meet - first talks since Trump took office",
+     "US and Russia military chiefs meet - first talks since Trump took office",
+     "US and Russia military chiefs meet - first talks since Trump took office"),
+    # an en or em dash before a site name is a separator like " - " (Readability.js)
+    ("Military chiefs meet in Baku for first talks \u2013 My website",
+     "Military chiefs meet in Baku for first talks",
+     "Military chiefs meet in Baku for first talks"),
+    ("Military chiefs meet in Baku for first talks \u2014 SpaceWar",
+     "Chiefs meet", "Military chiefs meet in Baku for first talks"),
+])
+def test_title_separators_and_a_title_the_headline_confirms(title: str, h1: str, expected: str) -> None:
+    from tests.site import STORIES, article_page
+
+    _, dateline, paras = next(iter(STORIES.values()))
+    page = article_page(h1, dateline, paras).replace(f"<title>{h1}</title>", f"<title>{title}</title>")
+    assert extract_article(page.encode(), URL).title == expected
+
+
 def test_a_photo_alone_in_its_div_stays_in_the_story() -> None:
     """readability-lxml drops a <div> holding only an image as "no content" unless told
     to keep images: a story's photo must reach the feed."""

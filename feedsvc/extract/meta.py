@@ -24,7 +24,8 @@ _DATELINE = re.compile(
     rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*[-\u2013\u2014])"
 )
 _BYLINE = re.compile(r"^\s*(?:by|von|par|por|door|di)\s+(?P<name>\S.{0,80}?)\s*$", re.I | re.S)
-_TITLE_SEP = re.compile(r"\s[|\-\\/>\u00bb]\s")
+# Readability.js's separators, en and em dash included (as it has them since 0.5).
+_TITLE_SEP = re.compile(r"\s[|\-\u2013\u2014\\/>\u00bb]\s")
 # "authority-control" (a reference box) is not an author.
 _AUTHOR_CLASS = re.compile(r"\b(?:byline|author(?!ity)|writer)", re.I)
 
@@ -136,6 +137,10 @@ def shorten_title(raw: str, root: lhtml.HtmlElement, site_name: str | None) -> s
                 return title[: -len(sep + site_name)].strip()
             if title.startswith(site_name + sep):
                 return title[len(site_name + sep):].strip()
+    if title in _heading_texts(root):
+        # The page's own headline says it whole: "Chiefs meet - first talks since..."
+        # is one title, not a story and a site name.
+        return title
     cur = title
     words = len(title.split())
     seps = list(_TITLE_SEP.finditer(title))
