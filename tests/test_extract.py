@@ -366,6 +366,21 @@ def test_byline_nearest_the_headline_and_only_its_name() -> None:
     assert art.explain["author"] == "byline element"
 
 
+def test_a_by_line_ends_at_its_line_break() -> None:
+    """"by Staff Writers<br>Brussels (AFP) Feb 16, 2017" in one element: the author is
+    the first line, not both run together."""
+    from tests.site import STORIES, article_page
+
+    title, dateline, paras = next(iter(STORIES.values()))
+    page = article_page(title, dateline, paras).replace(
+        f'<font face="Arial" size="2"><i>by Staff Writers</i></font><br>\n'
+        f'<font face="Arial" size="2"><b>{dateline}</b></font>',
+        f'<font face="Arial" size="2">by Staff Writers<br>{dateline}</font>')
+    assert "by Staff Writers<br>" in page
+    art = extract_article(page.encode(), URL)
+    assert art.author == "Staff Writers"
+
+
 def test_byline_label_and_reference_box_are_not_names() -> None:
     page = _page("byline-near-headline.html").replace(
         b'<div class="byline"><span class="avatar"></span><a class="author-name" '

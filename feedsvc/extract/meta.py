@@ -440,6 +440,9 @@ def _byline(root: lhtml.HtmlElement) -> tuple[str | None, str]:
         text = el.text_content()
         if len(text) > 90:
             continue
+        # its first line: "by Staff Writers<br>Brussels (AFP)..." would otherwise read
+        # as one name, text_content() joining the lines without a space
+        text = next((line for line in _block_text(el, 90).split("\n") if line.strip()), "")
         m = _BYLINE.match(norm(text))
         if m and m["name"][:1].isupper() and len(m["name"].split()) <= 6:
             return m["name"], '"by X" text'
