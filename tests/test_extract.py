@@ -246,6 +246,19 @@ def test_wire_dateline_and_never_copyright_year() -> None:
     assert "All rights reserved" not in art.text
 
 
+@pytest.mark.parametrize(("line", "dateline"), [
+    ("Rio de Janeiro (AFP) Feb 17, 2017 - Brazil's...", "Rio de Janeiro (AFP)"),
+    ("Dar es Salaam (AFP) Feb 1, 2017 - Tanzania's...", "Dar es Salaam (AFP)"),
+    ("Cape Canaveral FL (SPX) Mar 3, 2017", "Cape Canaveral FL (SPX)"),
+])
+def test_datelines_of_places_with_lowercase_particles(line: str, dateline: str) -> None:
+    """Otherwise the story's own dateline is missed, and an inset report's is taken."""
+    from feedsvc.extract.meta import find_dateline
+
+    found = find_dateline(f"Some headline\n{line}\nMoscow (AFP) Feb 15, 2017 - inset")
+    assert found is not None and found[0] == dateline
+
+
 def test_published_falls_back_to_feed_hint() -> None:
     when = datetime(2022, 5, 1, 8, 0, tzinfo=UTC)
     hint = LinkHint(url=URL, title="Hint title", published=when, author="Hint Author")

@@ -18,8 +18,11 @@ from .dates import MONTH_RE, parse_date, text_date, url_date
 
 # "Brussels (AFP) Feb 16, 2017", "WASHINGTON (Reuters) -": place, agency in brackets,
 # then a date or a dash. Wire services write their datelines this way.
+# A place is capitalised words, with the lowercase particles of place names between
+# them ("Rio de Janeiro", "Dar es Salaam", "Frankfurt am Main").
+_PARTICLE = r"(?:de|da|das|do|dos|del|della|di|du|des|la|le|el|al|es|am|an|im|upon|on|sur|van|von|der|den)"
 _DATELINE = re.compile(
-    r"(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+[A-Z][\w'.\-]*){0,4})"
+    rf"(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+(?:{_PARTICLE} )*[A-Z][\w'.\-]*){{0,4}})"
     r"\s+\((?P<agency>[A-Z][\w.&/ -]{0,24})\))"
     rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*[-\u2013\u2014])"
 )
