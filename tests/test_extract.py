@@ -202,6 +202,60 @@ def test_a_photo_alone_in_its_div_stays_in_the_story() -> None:
     assert 'src="https://news.example/images/mattis-nato.jpg"' in art.content_html
 
 
+def test_appeal_related_links_and_previous_report_in_the_story_cell_are_dropped() -> None:
+    """A table layout whose story paragraphs sit right in the content cell, beside the
+    site's donation appeal (a price cell, its form gone), "Related Links" and a
+    "Previous Report" teaser: the cell is the story block, and the boxes in it must go
+    whole, however long their text, while every story paragraph stays."""
+    from tests.site import STORIES
+
+    title, dateline, paras = next(iter(STORIES.values()))
+    story = "".join(f"<p>{p}</p>\n" for p in paras)
+    appeal = (
+        '<table border="1"><tr><td><p><b>Thanks for being here;</b><br>We need your help. Our '
+        "network continues to grow but revenues have never been harder to maintain.</p>"
+        "<p>With the rise of Ad Blockers, and Facebook - our traditional revenue sources via "
+        "quality network advertising continue to decline. And unlike so many other news sites, "
+        "we don't have a paywall.</p><p>Our news coverage takes time and effort to publish 365 "
+        "days a year.</p><p>If you find our news sites informative and useful then please "
+        "consider becoming a regular supporter or for now make a one off contribution.</p>"
+        "<table><tr><td><b>Contributor</b><br>$5 Billed Once</td>"
+        "<td><b>Monthly Supporter</b><br>$5 Billed Monthly</td></tr></table></td></tr></table>")
+    related = ('<p><b>Related Links</b><br><a href="/Superpowers.html">Learn about the '
+               'Superpowers of the 21st Century at SpaceWar.com</a></p>')
+    previous = ('<table><tr><td><b>Previous Report</b><br>SUPERPOWERS<br>'
+                '<a href="/reports/tillerson.html"><b>All eyes on Tillerson</b></a><br>'
+                "Bonn (AFP) Feb 16, 2017<br>US Secretary of State Rex Tillerson makes his "
+                "diplomatic debut at a G20 gathering in Germany Thursday, where his counterparts "
+                "hope to find out what the new policy means for the rest of the world.</td></tr>"
+                "</table>")
+    page = (f"<html><head><title>{title}</title></head><body><table><tr>"
+            '<td width="150"><a href="/">Home</a><br><a href="/Navy.html">Navy</a></td>'
+            f"<td><h1>{title}</h1><b>{dateline}</b><br><br>{story}{appeal}{related}{previous}"
+            "</td></tr></table></body></html>")
+    art = extract_article(page.encode(), URL)
+    for para in paras:
+        assert para in art.text
+    for chrome in ("Ad Blockers", "one off contribution", "Billed", "Related Links",
+                   "Learn about the Superpowers", "Previous Report", "Tillerson"):
+        assert chrome not in art.text, chrome
+
+
+@pytest.mark.parametrize("cls", ["jp-relatedposts", "sharedaddy sd-sharing-enabled", "support"])
+def test_chrome_classes_written_as_one_word(cls: str) -> None:
+    """WordPress's "jp-relatedposts" and "sharedaddy", a "support" box: chrome although
+    no delimiter follows the word."""
+    from tests.site import STORIES, article_page
+
+    title, dateline, paras = next(iter(STORIES.values()))
+    box = (f'<div class="{cls}"><p>Like this: a related post about the Moon base, and another '
+           "one about the Navy, with a line of each of them as a teaser for readers.</p></div>")
+    page = article_page(title, dateline, paras).replace(
+        f"<p>{paras[-1]}</p>", f"<p>{paras[-1]}</p>\n{box}", 1)
+    art = extract_article(page.encode(), URL)
+    assert "Like this" not in art.text and paras[-1] in art.text
+
+
 def test_lazy_images_relative_urls_and_tracking_pixel() -> None:
     art = extract_article(_page("lazy-images.html"), URL)
     imgs = [el for el in _blocks(art.content_html) if el.tag == "img"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lxml import etree
 from lxml import html as lhtml
 from lxml.html import tostring
 from readability import Document
@@ -51,11 +52,29 @@ BOILERPLATE_ANY = re.compile(
     re.I,
 )
 BOILERPLATE_CLASS = re.compile(
-    r"(?:^|[\s_-])(?:share|sharing|social|newsletter|related|cookie|consent|gdpr|subscribe|"
-    r"subscription|donat\w*|promo|comments?|disqus|outbrain|taboola|read-?more|recirc|"
-    r"most-?read|signup|paywall|advert|ad-slot)(?:$|[\s_-])",
+    r"(?:^|[\s_-])(?:share\w*|sharing|social|newsletter|related\w*|cookie|consent|gdpr|"
+    r"subscribe|subscription|donat\w*|support|promo|comments?|disqus|outbrain|taboola|"
+    r"read-?more|recirc|most-?read|signup|paywall|advert|ad-slot)(?:$|[\s_-])",
     re.I,
 )
+# A box whose heading line is one of these ("Related Links", "Previous Report") is chrome
+# however long its teasers run.
+BOX_HEADING = re.compile(
+    r"^(?:related(?:\s+\w+)?|(?:previous|next|more|other|latest|top)\s+(?:reports?|articles?|"
+    r"stor(?:y|ies)|posts?|news|headlines)|(?:most\s+)?(?:popular|read)|recommended(?:\s+\w+)?"
+    r"|you (?:may|might) (?:also )?like|more from \w+(?:\s+\w+)?|see also)\s*:?$",
+    re.I,
+)
+# Links, forms and buttons that take money mark a donation or subscription appeal.
+PAYMENT_HREF = re.compile(
+    r"paypal\.com|patreon\.com|ko-fi\.com|buymeacoffee\.com|liberapay\.com|/donat|/subscribe",
+    re.I,
+)
+PAYMENT_WORDS = re.compile(r"paypal|credit card|donat|contribut|billed (?:once|monthly)|subscri", re.I)
+# ...and, in a short cell of text, these (the price line of a form a sanitizer removed).
+PAYMENT_TEXT = re.compile(r"\bbilled (?:once|monthly|yearly|annually)\b", re.I)
+# An appeal box is at most this long; a container of a story and its appeal is longer.
+APPEAL_MAX = 1200
 _SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)]?(?:\s|$)")
 _BLOCK_TAGS = ("p", "div", "table", "ul", "ol", "section", "aside", "blockquote", "h2", "h3",
                "h4", "h5", "h6", "li", "dl", "figure", "footer", "header", "form", "center",
@@ -157,7 +176,23 @@ def is_boilerplate(el: lhtml.HtmlElement) -> bool:
         return True
     if len(text) <= 150 and BOILERPLATE_LABEL.match(text) and _reads_as_label(el, text):
         return True
+    if len(text) <= 1500 and BOX_HEADING.match(_first_line(el)):
+        return True
     return len(text) <= 300 and bool(BOILERPLATE_ANY.search(text))
+
+
+def _first_line(el: lhtml.HtmlElement) -> str:
+    """``el``'s text up to its first line break or block: the heading of a box."""
+    parts: list[str] = []
+    for event, node in etree.iterwalk(el, events=("start", "end")):
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if node is not el and (tag == "br" or tag in _BLOCK_TAGS) and norm("".join(parts)):
+            break
+        if event == "start":
+            parts.append((node.text or "") if tag else "")
+        elif node is not el:
+            parts.append(node.tail or "")
+    return norm("".join(parts))
 
 
 def _reads_as_label(el: lhtml.HtmlElement, text: str) -> bool:
@@ -187,9 +222,45 @@ def drop_bylines(node: lhtml.HtmlElement) -> int:
     return len(doomed)
 
 
+def _takes_money(el: lhtml.HtmlElement) -> bool:
+    if el.tag == "a":
+        return bool(PAYMENT_HREF.search(el.get("href") or ""))
+    if el.tag == "form":
+        return bool(PAYMENT_HREF.search(el.get("action") or ""))
+    if el.tag in ("input", "button"):
+        return bool(PAYMENT_WORDS.search(f"{el.get('value') or ''} {el.text_content()}"))
+    return text_len(el) <= 200 and bool(PAYMENT_TEXT.search(el.text_content()))
+
+
+def _inside(el: lhtml.HtmlElement, node: lhtml.HtmlElement) -> bool:
+    return any(parent is node for parent in el.iterancestors())
+
+
+def drop_appeals(node: lhtml.HtmlElement) -> list[str]:
+    """Drop donation and subscription appeals whole: the largest block around a payment
+    link, form or button that is no longer than an appeal. Pruning block by block took
+    its "Thanks for being here" and "Billed once" lines and left the paragraphs between."""
+    dropped: list[str] = []
+    marks = [e for e in node.iter("a", "form", "input", "button", "td", "div", "p")
+             if _takes_money(e)]
+    for mark in marks:
+        if not _inside(mark, node):
+            continue  # gone with an earlier appeal
+        box = None
+        for parent in mark.iterancestors():
+            if parent is node or text_len(parent) > APPEAL_MAX:
+                break
+            if parent.tag in _BLOCK_TAGS:
+                box = parent
+        if box is not None:
+            dropped.append(norm(box.text_content())[:40])
+            box.drop_tree()
+    return dropped
+
+
 def prune_boilerplate(node: lhtml.HtmlElement) -> list[str]:
     """Drop chrome blocks from the extracted story; return what was dropped (for --explain)."""
-    dropped: list[str] = []
+    dropped = drop_appeals(node)
     for el in reversed(list(node.iter(*_BLOCK_TAGS))):
         if el.getparent() is None or el is node:
             continue
