@@ -152,7 +152,7 @@ class Runtime:
                    if getattr(settings, attr) != getattr(live.settings, attr)]
         for key in dict.fromkeys(changed):  # once each ("listen" is host and port)
             log.warning("config reload: %s changed; it takes effect after a restart", key)
-        settings = _keep_listen(settings, live.settings)
+        settings = _keep_running(settings, live.settings)
         await self.stop(live)
         new = self.build(settings)
         new.feeds.adopt(live.feeds)
@@ -185,16 +185,17 @@ RESTART_ONLY = {
 }
 
 
-def _keep_listen(new: Settings, running: Settings) -> Settings:
-    """``new`` with the address still listened on: a base_url the file leaves to be
-    derived from ``listen`` must not point feed links at a port that only a restart
-    would open. (The restart-only check compares the file with the running values.)"""
-    old_address = (running.listen_host, running.listen_port)
-    if (new.listen_host, new.listen_port) == old_address:
-        return new
-    kept = replace(new, listen_host=running.listen_host, listen_port=running.listen_port)
-    if new.base_url == default_base_url(new.listen_host, new.listen_port):
-        kept = replace(kept, base_url=default_base_url(*old_address))
+def _keep_running(new: Settings, running: Settings) -> Settings:
+    """``new`` with the running values of the settings read once at start-up
+    (:data:`RESTART_ONLY`): the pools, the fetcher and the listening socket still use
+    them, so the rest of the service must too (the file watch, the article workers sized
+    by ``concurrency``), and a base_url the file derives from ``listen`` must not point
+    feed links at a port only a restart would open. The restart-only check compares the
+    file with these running values, so it warns again at each reload until a restart."""
+    kept = replace(new, **{attr: getattr(running, attr) for attr in RESTART_ONLY})
+    moved = (new.listen_host, new.listen_port) != (running.listen_host, running.listen_port)
+    if moved and new.base_url == default_base_url(new.listen_host, new.listen_port):
+        kept = replace(kept, base_url=default_base_url(running.listen_host, running.listen_port))
     return kept
 
 

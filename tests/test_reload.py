@@ -130,6 +130,38 @@ async def test_a_new_listen_waits_for_a_restart_in_the_feed_links_too(
         assert app[LIVE].settings.base_url == "https://news.example"
 
 
+async def test_a_reload_keeps_every_restart_only_setting_running(
+    tmp_path: Path, cpu: CpuPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pools, the fetcher and the socket keep the values they started with; so do
+    the settings the rest of the service reads (the rules directory the file watch
+    follows, the concurrency that sizes the article workers), and the warning repeats
+    until a restart."""
+    rules_a, rules_b = tmp_path / "a", tmp_path / "b"
+    rules_a.mkdir()
+    rules_b.mkdir()
+    path = tmp_path / "feeds.yaml"
+    data = yaml.safe_load(config({"a": "A"}))
+    data["service"]["sites_dir"] = str(rules_a)
+    path.write_text(yaml.safe_dump(data))
+    app = create_app(load_config(str(path), env={}), store=MemoryStore(), cpu=cpu,
+                     start_scheduler=False)
+    async with app_client(app):
+        data["service"]["sites_dir"] = str(rules_b)
+        data["defaults"] = {"concurrency": 50}
+        data["topics"]["a"]["title"] = "A, renamed"
+        path.write_text(yaml.safe_dump(data))
+        for _ in range(2):
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="feedsvc.app"):
+                assert await app[RUNTIME].reload() is True
+            assert "service.sites_dir changed" in caplog.text
+            assert "defaults.concurrency changed" in caplog.text
+        running = app[LIVE].settings
+        assert (running.sites_dir, running.concurrency) == (str(rules_a), 8)
+        assert running.topics["a"].title == "A, renamed"
+
+
 async def test_cache_counts_survive_a_reload(tmp_path: Path, cpu: CpuPool) -> None:
     """Hits and renders counted since the last /metrics scrape are not lost when a
     reload replaces the feed cache."""
