@@ -208,13 +208,16 @@ def _serve(
     ctx = multiprocessing.get_context("spawn")
     listening = ctx.Event()  # set by the first serving process that listens
 
-    def start_worker(n: int) -> multiprocessing.process.BaseProcess:
+    def start_worker(n: int, running: Settings) -> multiprocessing.process.BaseProcess:
         # not daemonic: a worker runs its own process pool for rendering
         child: multiprocessing.process.BaseProcess = ctx.Process(
             target=_serve_worker, name=f"feedsvc-worker-{n + 1}",
-            # our pid, not the child's later getppid(): had we died before the child
-            # asked, it would read its new parent's pid and never notice
-            args=(settings.path, log_format, log_level, os.getpid(), listening),
+            # The running settings, not the file: a file edited into an invalid state
+            # is refused by the poller's reload, and a serving process started after
+            # that (replacing one that died) must not read it and die in turn.
+            # Our pid, not the child's later getppid(): had we died before the child
+            # asked, it would read its new parent's pid and never notice.
+            args=(running, log_format, log_level, os.getpid(), listening),
         )
         # Started with SIGHUP blocked (the mask survives spawn's exec): a SIGHUP we
         # forward while it starts stays pending until it can reload, instead of
@@ -226,7 +229,7 @@ def _serve(
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return child
 
-    children = [start_worker(n) for n in range(workers)]
+    children = [start_worker(n, settings) for n in range(workers)]
     try:
         code = asyncio.run(_run_poller(settings, poll=poll, children=children,
                                        start_worker=start_worker, listening=listening))
@@ -242,7 +245,7 @@ def _serve(
 
 async def _run_poller(
     settings: Settings, *, poll: bool, children: list[multiprocessing.process.BaseProcess],
-    start_worker: Callable[[int], multiprocessing.process.BaseProcess],
+    start_worker: Callable[[int, Settings], multiprocessing.process.BaseProcess],
     listening: EventType,
 ) -> int:
     """The polling process beside the serving ones: the app without an HTTP site. A
@@ -253,6 +256,7 @@ async def _run_poller(
     from prometheus_client import multiprocess
 
     from feedsvc.app import RUNTIME, create_app
+    from feedsvc.web import LIVE
 
     loop = asyncio.get_running_loop()
     # Polling starts once a serving process listens: a service that cannot take its
@@ -293,7 +297,7 @@ async def _run_poller(
                     return 1
                 log.warning("serving process %d exited with code %s; starting another",
                             child.pid, child.exitcode)
-                children[n], started[n] = start_worker(n), time.monotonic()
+                children[n], started[n] = start_worker(n, app[LIVE].settings), time.monotonic()
     finally:
         await runner.cleanup()
     return 0
@@ -328,13 +332,13 @@ def _signal_all(children: list[multiprocessing.process.BaseProcess], sig: int) -
 
 
 def _serve_worker(
-    config_path: str, log_format: str, log_level: str, parent: int,
+    settings: Settings, log_format: str, log_level: str, parent: int,
     listening: EventType | None = None,
 ) -> None:
     """Entry point of a serving process beside the poller (pid ``parent``): serves
-    feeds, never polls."""
+    feeds, never polls. ``settings`` are the poller's running ones (a later SIGHUP
+    reloads the file, keeping them if it is invalid)."""
     setup_logging(log_format, log_level)
-    settings = load_config(config_path)
     try:
         _run_server(settings, poll=False, reuse_port=True, cpu_workers=1, parent=parent,
                     listening=listening)

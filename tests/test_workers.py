@@ -189,8 +189,8 @@ async def test_serving_process_whose_poller_died_before_it_started_stops(
     gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
     await gone.wait()  # a pid that no longer runs: the poller, dead already
     cfg = _redis_config(tmp_path, free_port(), redis_url)
-    code = (f"from feedsvc.cli import _serve_worker; "
-            f"_serve_worker({str(cfg)!r}, 'text', 'INFO', {gone.pid})")
+    code = (f"from feedsvc.cli import _serve_worker; from feedsvc.config import load_config; "
+            f"_serve_worker(load_config({str(cfg)!r}), 'text', 'INFO', {gone.pid})")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", code, stderr=asyncio.subprocess.PIPE)
     try:
@@ -269,6 +269,23 @@ async def test_sigterm_while_a_serving_process_starts_leaves_no_process(
 async def test_a_serving_process_that_dies_is_replaced(tmp_path: Path, redis_url: str) -> None:
     """kill -9 of a serving process: the poller starts another, which serves the feed."""
     async with serving_only(tmp_path, redis_url) as (proc, port, first):
+        os.kill(first, signal.SIGKILL)
+        now = await wait_listening(port, lambda p: bool(p) and first not in p)
+        assert len(now) == 1 and first not in now and proc.returncode is None
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"http://127.0.0.1:{port}/feeds/a.atom") as r:
+            assert r.status == 200
+
+
+async def test_a_replacement_serving_process_ignores_a_config_file_now_invalid(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """The config file is edited into an invalid state (the poller keeps its running
+    config), then a serving process dies: its replacement starts on the running config
+    instead of reading the broken file, dying, and taking the service down with it."""
+    async with serving_only(tmp_path, redis_url) as (proc, port, first):
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(cfg.read_text() + "bogus_key: 1\n")
         os.kill(first, signal.SIGKILL)
         now = await wait_listening(port, lambda p: bool(p) and first not in p)
         assert len(now) == 1 and first not in now and proc.returncode is None
