@@ -119,12 +119,15 @@ class Runtime:
             self._reextract = asyncio.create_task(
                 live.pipeline.reextract_changed(), name="re-extract after rule change"
             )
+            self._reextract.add_done_callback(_log_failure)
 
     async def stop(self, live: Live) -> None:
         await live.scheduler.stop()
         if self._reextract is not None:
             self._reextract.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Its failure was logged when it ended (_log_failure): a reload or a shutdown
+            # must not stop halfway over it.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reextract
         if self._watcher is not None:
             self._watcher.cancel()
@@ -165,6 +168,11 @@ class Runtime:
         log.info("config reloaded from %s: %d topics, %d sources", path, len(settings.topics),
                  len(settings.all_sources()))
         return True
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", task.get_name(), exc_info=task.exception())
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -2,7 +2,8 @@
 
 A ``ProcessPoolExecutor`` (one worker per core by default, issue #3 item 2) so
 extraction scales past the GIL. Workers start with the ``spawn`` method: forking a
-process that runs an event loop and holds sockets is unsafe. Each worker loads the
+process that runs an event loop and holds sockets is unsafe (``crawl --once`` forks its
+pool first thing, before either exists: ``fork_now``). Each worker loads the
 site rules once, in its initializer, instead of receiving them with every task.
 """
 
@@ -187,13 +188,17 @@ class CpuPool:
         """Run ``fn(*args, **kwargs)`` in a worker; a crashed pool is replaced once."""
         loop = asyncio.get_running_loop()
         call = partial(fn, *args, **kwargs)
+        executor = self._executor
         try:
-            return await loop.run_in_executor(self._executor, call)
+            return await loop.run_in_executor(executor, call)
         except BrokenProcessPool:
             # A worker died (OOM, segfault in a C parser): start a fresh pool so one
-            # hostile page cannot stop ingestion for good.
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._new_executor()
+            # hostile page cannot stop ingestion for good. Only the first call to see
+            # this pool broken replaces it: the others in flight with it would each
+            # replace the fresh one in turn, cancelling what it runs.
+            if self._executor is executor:
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
             return await loop.run_in_executor(self._executor, call)
 
     def close(self) -> None:

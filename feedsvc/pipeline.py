@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -226,7 +227,12 @@ class Pipeline:
         ]
 
         async def one(source: SourceConfig) -> SourceReport:
-            report = await self.refresh_source(source)
+            try:
+                report = await self.refresh_source(source)
+            except Exception as exc:  # a bug in one source's poll must not end the crawl
+                log.exception("poll of %s crashed", source.name)
+                report = self._record(source, "failed", error=f"internal error: {exc!r}",
+                                      next_due=self.clock() + source.poll_interval)
             if progress is not None:
                 progress(report)
             return report
@@ -294,16 +300,22 @@ class Pipeline:
         # Links resolve without the source URL's credentials: the Fetcher sends them to
         # that origin anyway, and readers must never see them.
         base = without_userinfo(result.url)
-        if source.kind == "feed":
+        try:
+            if source.kind == "feed":
+                return await self.cpu.run(
+                    discover_feed, result.body, base, ctype,
+                    follow=source.follow, limit=source.max_articles,
+                )
             return await self.cpu.run(
-                discover_feed, result.body, base, ctype,
-                follow=source.follow, limit=source.max_articles,
+                discover_index, result.body, base, ctype,
+                links=source.links, follow=source.follow, allow_hosts=source.allow_hosts,
+                limit=source.max_articles,
             )
-        return await self.cpu.run(
-            discover_index, result.body, base, ctype,
-            links=source.links, follow=source.follow, allow_hosts=source.allow_hosts,
-            limit=source.max_articles,
-        )
+        except BrokenProcessPool:
+            # the worker died on this page, and its replacement too (CpuPool.run):
+            # the source's failure, backed off like any other
+            raise DiscoverError(f"{redact_url(result.url)}: the parser's process crashed "
+                                "on this page") from None
 
     async def _ingest(
         self, topic: TopicConfig, source: SourceConfig, links: Sequence[LinkHint]
@@ -572,10 +584,16 @@ class Pipeline:
         """Extract in the CPU pool (with the text fingerprint and the page to keep)."""
         assert result.body is not None
         started = time.monotonic()
-        extracted = await self.cpu.run(
-            extract_in_worker, result.body, without_userinfo(result.url), result.headers, hint,
-            keep_page=self.settings.page_retention > 0,
-        )
+        try:
+            extracted = await self.cpu.run(
+                extract_in_worker, result.body, without_userinfo(result.url), result.headers,
+                hint, keep_page=self.settings.page_retention > 0,
+            )
+        except BrokenProcessPool:
+            # the worker died on this page, and its replacement too (CpuPool.run): the
+            # article's failure, recorded and backed off, not the whole poll's
+            raise ExtractError(f"{redact_url(result.url)}: the extraction process crashed "
+                               "on this page") from None
         if self.metrics is not None:
             self.metrics.extract_seconds.observe(time.monotonic() - started)
         return extracted
@@ -725,8 +743,9 @@ class Pipeline:
                     _not_after(ex.updated, now), article.updated, now
                 ))
             changed = await self.store.update_article(new, list(self.settings.topics))
-        except (ExtractError, StoreError) as exc:
-            log.warning("re-extraction of %s failed: %s", article.url, exc)
+        except (ExtractError, StoreError, BrokenProcessPool) as exc:
+            # one story's failure (a worker that died on it, twice): the others go on
+            log.warning("re-extraction of %s failed: %s", article.url, exc or type(exc).__name__)
             return False
         for topic in changed:
             self._changed(topic)

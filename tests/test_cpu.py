@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from feedsvc.cpu import CpuPool
 
@@ -35,6 +36,38 @@ async def test_a_killed_worker_is_replaced() -> None:
             await asyncio.sleep(0.02)
         second = await pool.run(os.getpid)
         assert second != first and alive(second)
+    finally:
+        pool.close()
+
+
+def crash_once(marker: str) -> int:
+    """Kill this worker the first time (as a segfault in a C parser would); then run."""
+    if not os.path.exists(marker):
+        Path(marker).touch()
+        os._exit(1)
+    return os.getpid()
+
+
+async def test_a_crash_with_calls_in_flight_replaces_the_pool_once(tmp_path: Path) -> None:
+    """Every call in flight on the broken pool fails with it; each used to replace the
+    pool, shutting down the one the previous call had just made and cancelling what it
+    ran. One replacement now serves them all."""
+    pool = CpuPool(2)
+    made = 0
+    new_executor = pool._new_executor
+
+    def counting(method: str = "spawn") -> Any:
+        nonlocal made
+        made += 1
+        return new_executor(method)
+
+    pool._new_executor = counting  # type: ignore[method-assign]
+    try:
+        await pool.run(os.getpid)  # started
+        calls = [pool.run(time.sleep, 0.5) for _ in range(6)]
+        results = await asyncio.gather(pool.run(crash_once, str(tmp_path / "crashed")), *calls)
+        assert results[1:] == [None] * 6
+        assert made == 1
     finally:
         pool.close()
 

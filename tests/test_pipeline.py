@@ -1057,6 +1057,37 @@ async def test_a_raised_retention_keeps_stored_stories_longer(cpu: CpuPool) -> N
         assert site.hits[MOON] == 1
 
 
+async def test_a_page_that_kills_the_extraction_process_fails_alone(cpu: CpuPool) -> None:
+    """A page on which the extraction process dies, and its replacement too: that
+    article fails and backs off like any other; the poll and its other articles go on."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from feedsvc.cpu import extract_in_worker
+
+    class DiesOnBadPages:
+        """The real pool, except that extracting a /bad/ page kills it (as a segfault in
+        a C parser would, each time)."""
+
+        async def run(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            if fn is extract_in_worker and "/bad/" in args[1]:
+                raise BrokenProcessPool("a process in the pool was terminated abruptly")
+            return await cpu.run(fn, *args, **kwargs)
+
+    async with Origin({"/index.html": index_page([MOON, "/bad/page.html"]),
+                       MOON: article_page(*STORIES[MOON]),
+                       "/bad/page.html": article_page(*STORIES[NAVY])}) as site:
+        settings = make_settings({"t": {"sources": [{"url": site.url("/index.html"),
+                                                      "robots": False}]}})
+        store = MemoryStore()
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, DiesOnBadPages())  # type: ignore[arg-type]
+            report = await pipeline.refresh_source(settings.topics["t"].sources[0])
+        assert (report.outcome, report.new, report.failed_articles) == ("new", 1, 1)
+        state = await store.get_state(site.url("/bad/page.html"))
+        assert state is not None and state.error_count == 1
+        assert "extraction process crashed" in (state.last_error or "")
+
+
 def origin_statuses(site: Origin, path: str) -> list[str]:
     """Per request to ``path``: whether it carried our stored validator."""
     return ["etag" if h.get("If-None-Match") else "" for h in site.headers_of(path)]

@@ -162,6 +162,30 @@ async def test_a_reload_keeps_every_restart_only_setting_running(
         assert running.topics["a"].title == "A, renamed"
 
 
+async def test_a_failed_background_reextraction_does_not_break_reloads(
+    tmp_path: Path, cpu: CpuPool, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The re-extraction started in the background failed (a bug, a broken pool): it is
+    logged when it ends, and a later reload (and the shutdown) still goes through,
+    rather than stopping halfway with the old scheduler stopped and no new one."""
+    from feedsvc.pipeline import Pipeline
+
+    async def broken(self: Pipeline) -> int:
+        raise RuntimeError("re-extraction bug")
+
+    monkeypatch.setattr(Pipeline, "reextract_changed", broken)
+    path = tmp_path / "feeds.yaml"
+    app = app_on(path, {"a": "A"}, store=MemoryStore(), cpu=cpu, start_scheduler=True)
+    with caplog.at_level(logging.ERROR, logger="feedsvc.app"):
+        async with app_client(app):
+            await asyncio.sleep(0.05)  # the background task has failed
+            assert "re-extract after rule change failed" in caplog.text
+            path.write_text(config({"a": "A", "b": "B"}))
+            assert await app[RUNTIME].reload() is True
+            assert len(app[LIVE].scheduler._tasks) == 2  # the new config's two sources
+
+
 async def test_cache_counts_survive_a_reload(tmp_path: Path, cpu: CpuPool) -> None:
     """Hits and renders counted since the last /metrics scrape are not lost when a
     reload replaces the feed cache."""
