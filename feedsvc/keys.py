@@ -21,7 +21,8 @@ ARTICLE_TTL_MARGIN = 86400
 DEFAULT_RETENTION = 30 * 86400
 # How long a write's receipt outlives the call that made it (see receipt).
 RECEIPT_TTL = 60
-# Channel on which replicas announce topic changes (issue #3 item 1).
+# Channel on which each topic change is announced, for other consumers (replicas read
+# the topic versions instead).
 CHANGES_CHANNEL = PREFIX + "changes"
 
 

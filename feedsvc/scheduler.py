@@ -25,7 +25,7 @@ log = logging.getLogger("feedsvc.scheduler")
 MAX_BACKOFF = 24 * 3600.0
 # Cap on honoured Cache-Control/Retry-After floors: an origin cannot park us for a week.
 MAX_FLOOR = 24 * 3600.0
-# At start every source is polled at once, spread over this many seconds so a large
+# Sources due at start are polled at once, spread over this many seconds so a large
 # config does not fire every request in the same instant (issue #2 item 2).
 START_SPREAD = 5.0
 

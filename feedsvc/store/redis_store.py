@@ -12,7 +12,8 @@ Layout (every key from :mod:`feedsvc.keys`, under its one prefix):
 Writes that touch several keys run as one Lua script: Redis runs a script atomically and
 AOF/replicas receive its effects as one MULTI/EXEC, so a crash mid-write never leaves an
 article half-indexed (issue #3 item 4). Scripts also ``PUBLISH`` the topic name on
-``keys.CHANGES_CHANNEL`` so other replicas may invalidate rendered feeds without polling.
+``keys.CHANGES_CHANNEL`` for other consumers (the README documents it); replicas learn
+of changes from the topic versions, one MGET a second (feeds.py).
 
 Every redis-py or socket exception is re-raised as :class:`~feedsvc.errors.StoreError`
 (nothing from redis leaks past this stage). The client fails fast (short connect/read
