@@ -147,7 +147,11 @@ class RobotsCache:
                 status = resp.status
                 if 200 <= status < 300:
                     body = await _read_head(resp, ROBOTS_MAX_BYTES)
-                    return _Entry(_parse(body, robots_url), now + self.ttl)
+                    # In a thread: a robots.txt of a few hundred KB takes Protego
+                    # ~150 ms to parse, which the loop serving feeds must not wait
+                    # out in one piece (the GIL is handed back every few ms).
+                    rules = await asyncio.to_thread(_parse, body, robots_url)
+                    return _Entry(rules, now + self.ttl)
                 if 400 <= status < 500 and status != 429:
                     return _Entry(None, now + self.ttl)
                 reason = f"HTTP {status}"

@@ -526,6 +526,29 @@ async def test_robots_disallow_and_allow_fetched_once(fetcher: Fetcher) -> None:
     assert site.hits["/private/x"] == 0
 
 
+async def test_robots_txt_is_parsed_off_the_event_loop(
+    fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big robots.txt takes Protego a long while to parse: not on the loop that serves
+    feeds."""
+    import threading
+
+    from protego import Protego
+
+    parsed_on: list[int] = []
+    parse = Protego.parse
+
+    def recording(content: str) -> Protego:
+        parsed_on.append(threading.get_ident())
+        return parse(content)
+
+    monkeypatch.setattr(Protego, "parse", recording)
+    routes: dict[str, RouteSpec] = {"/robots.txt": _robots(), "/public": PAGE}
+    async with Origin(routes) as site:
+        await fetcher.fetch(site.url("/public"), timeout=2, max_bytes=MB)
+    assert parsed_on and threading.get_ident() not in parsed_on
+
+
 async def test_robots_group_for_our_product_token_wins(fetcher: Fetcher) -> None:
     # RFC 9309 §2.2.1: the group naming our product token applies and "*" does not.
     robots = "User-agent: feedsvc-test\nDisallow: /mine\n\nUser-agent: *\nDisallow: /\n"
