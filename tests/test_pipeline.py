@@ -453,6 +453,42 @@ async def test_failed_refresh_backs_off_and_keeps_the_stored_story(cpu: CpuPool)
         assert state is not None and state.error_count == 1 and "404" in (state.last_error or "")
 
 
+@pytest.mark.parametrize("single_page_works", [True, False])
+async def test_a_single_page_view_replaces_the_first_page(
+    tmp_path: Path, single_page_works: bool
+) -> None:
+    """Site rule single_page_link: the whole story from its one-page view, stored under
+    the story's URL; when that view fails, the first page stands."""
+    (tmp_path / "127.0.0.1.txt").write_text(
+        "body: //div[@id='body']\nsingle_page_link: //a[@class='print']\n")
+    filler = " ".join(["Text of the story, long enough to count as one."] * 4)
+
+    def page(body: str, extra: str = "") -> str:
+        return (f"<html><head><title>Story</title></head><body><h1>Story</h1><div id='body'>"
+                f"<p>{body} {filler}</p></div>{extra}</body></html>")
+
+    routes = {"/story": page("FIRST-PAGE-ONLY", "<a class='print' href='/story/all'>all</a>"),
+              "/story/all": page("WHOLE-STORY") if single_page_works else Route("", status=500),
+              "/index.html": index_page(["/story"])}
+    pool = CpuPool(1, sites_dir=str(tmp_path))
+    try:
+        async with Origin(routes) as site:
+            settings = replace(make_settings({"t": {"sources": [
+                {"url": site.url("/index.html"), "robots": False, "follow": "/story"}]}}),
+                sites_dir=str(tmp_path))
+            store = MemoryStore()
+            await crawl(settings, store, pool)
+            assert site.hits["/story/all"] == 1
+        stored = await store.get_article(site.url("/story"))
+        assert stored is not None
+        wanted, unwanted = "WHOLE-STORY", "FIRST-PAGE-ONLY"
+        if not single_page_works:
+            wanted, unwanted = unwanted, wanted
+        assert wanted in stored.content_html and unwanted not in stored.content_html
+    finally:
+        pool.close()
+
+
 async def test_refresh_of_a_multi_page_story_keeps_every_page(tmp_path: Path) -> None:
     """A story joined from two pages (site rule next_page_link) is refreshed whole."""
     (tmp_path / "127.0.0.1.txt").write_text(
