@@ -87,7 +87,7 @@ async def _store_all(url: str, extracted: list[Any], *, pages: bool) -> None:
             if pages:
                 await store.put_page(article.url, page)
             await store.put_state(article.url, FetchState(
-                etag=f'"{n:08x}"', last_status=200, last_fetched=now, last_ok=now,
+                etag=f'"{n:08x}"', last_status=200, last_fetched=now,
                 canonical=article.url, topics=(TOPIC,)))
     finally:
         await store.close()

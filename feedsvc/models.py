@@ -87,7 +87,6 @@ class FetchState:
     last_error: str | None = None
     last_status: int | None = None
     last_fetched: float | None = None  # epoch seconds
-    last_ok: float | None = None  # epoch seconds of the last successful fetch
     # For an article link: the canonical URL its story was stored under (rel=canonical
     # may differ from the link), so the link is known as stored and never re-fetched.
     canonical: str | None = None

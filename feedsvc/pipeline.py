@@ -499,7 +499,7 @@ class Pipeline:
         # story back as new.
         await self.store.update_state(url, lambda s: replace(
             s or FetchState(), etag=result.etag, last_modified=result.last_modified,
-            last_status=result.status, last_fetched=now, last_ok=now, canonical=article.url,
+            last_status=result.status, last_fetched=now, canonical=article.url,
             error_count=0, last_error=None, next_due=0.0,
         ))
         return _Loaded(article, page)
@@ -539,7 +539,7 @@ class Pipeline:
             return replace(
                 state, etag=result.etag or state.etag,
                 last_modified=result.last_modified or state.last_modified, last_fetched=now,
-                last_ok=now, last_status=result.status, canonical=stored.url, error_count=0,
+                last_status=result.status, canonical=stored.url, error_count=0,
                 last_error=None, next_due=0.0,
             )
 
@@ -766,7 +766,6 @@ class Pipeline:
             next_due=next_after_success(now, source.poll_interval, result.min_interval),
             last_status=result.status,
             last_fetched=now,
-            last_ok=now,
             discovery=source.discovery_key(),
         )
 

@@ -49,7 +49,6 @@ class RenderedFeed:
     etag: str  # quoted strong entity-tag (RFC 9110 §8.8.3)
     etag_gzip: str  # the gzip representation's own entity-tag (RFC 9110 §8.8.3.3)
     last_modified: datetime
-    http_date: str  # last_modified as an HTTP-date (RFC 9110 §5.6.7), for Last-Modified
     entries: int
     # Response headers, built once per render (the serving hot path only picks one).
     headers: dict[str, str]
@@ -166,7 +165,6 @@ def render_feed(
         etag=etag,
         etag_gzip=etag_gzip,
         last_modified=last_modified,
-        http_date=http_date,
         entries=len(articles),
         headers={**plain_304, "Content-Type": ATOM_CONTENT_TYPE},
         headers_gzip={**gzip_304, "Content-Type": ATOM_CONTENT_TYPE, "Content-Encoding": "gzip"},

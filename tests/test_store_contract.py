@@ -340,6 +340,16 @@ async def test_pages_roundtrip_binary_safe(store: Store) -> None:
     assert await page_of(store, "https://a.example/none") == (b"v2", "text/html")
 
 
+async def test_a_page_kept_for_no_time_is_not_kept(store: Store) -> None:
+    """ttl=0 (page_retention: 0) keeps nothing, and forgets a page kept before; it used
+    to mean the default, 14 days."""
+    url = "https://a.example/p"
+    await store.put_page(url, PackedPage.pack(b"<html>page</html>", "text/html"))
+    assert await store.get_page(url) is not None
+    await store.put_page(url, PackedPage.pack(b"<html>new</html>", "text/html"), ttl=0)
+    assert await store.get_page(url) is None
+
+
 async def test_state_roundtrip(store: Store) -> None:
     full = FetchState(
         etag='W/"abc"',
@@ -349,7 +359,6 @@ async def test_state_roundtrip(store: Store) -> None:
         last_error="HTTP 503",
         last_status=503,
         last_fetched=1_699_999_000.5,
-        last_ok=1_699_990_000.0,
         canonical="https://a.example/story",
         topics=("superpowers", "navy"),
         retry=(LinkHint("https://a.example/1"),

@@ -83,7 +83,8 @@ class Store(Protocol):
 
     # -- origin pages -----------------------------------------------------
     async def put_page(self, url: str, page: PackedPage, *, ttl: float | None = None) -> None:
-        """Keep an origin page for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
+        """Keep an origin page for ``ttl`` seconds (default ``keys.PAGE_TTL``); 0 keeps
+        none and forgets one kept before."""
 
     async def get_page(self, url: str) -> PackedPage | None: ...
 

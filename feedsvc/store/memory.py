@@ -209,10 +209,15 @@ class MemoryStore:
     async def put_page(
         self, url: str, page: codec.PackedPage, *, ttl: float | None = None
     ) -> None:
-        """Keep the (packed) page for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
+        """Keep the (packed) page for ``ttl`` seconds (default ``keys.PAGE_TTL``); 0 keeps
+        none (``page_retention: 0``) and forgets one kept before."""
         now = self._clock()
         self._sweep(now)
-        self._pages[url] = (page, now + (ttl or keys.PAGE_TTL))
+        ttl = keys.PAGE_TTL if ttl is None else ttl
+        if ttl <= 0:
+            self._pages.pop(url, None)
+            return
+        self._pages[url] = (page, now + ttl)
 
     async def get_page(self, url: str) -> codec.PackedPage | None:
         """The stored page, or None."""

@@ -475,8 +475,13 @@ class RedisStore:
     # -- origin pages -----------------------------------------------------
     @_wrap_errors("put_page")
     async def put_page(self, url: str, page: codec.PackedPage, *, ttl: float | None = None) -> None:
-        """Keep the (packed) page for ``ttl`` seconds (default ``keys.PAGE_TTL``)."""
-        await self._r.set(keys.page(url), page.data, ex=max(1, round(ttl or keys.PAGE_TTL)))
+        """Keep the (packed) page for ``ttl`` seconds (default ``keys.PAGE_TTL``); 0 keeps
+        none (``page_retention: 0``) and forgets one kept before."""
+        ttl = keys.PAGE_TTL if ttl is None else ttl
+        if ttl <= 0:
+            await self._r.delete(keys.page(url))
+            return
+        await self._r.set(keys.page(url), page.data, ex=max(1, math.ceil(ttl)))
 
     @_wrap_errors("get_page")
     async def get_page(self, url: str) -> codec.PackedPage | None:
