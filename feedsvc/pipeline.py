@@ -20,13 +20,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from feedsvc.config import Settings, SourceConfig, TopicConfig
-from feedsvc.cpu import (
-    CpuPool,
-    Extraction,
-    extract_in_worker,
-    reextract_in_worker,
-    rule_fingerprints_in_worker,
-)
+from feedsvc.cpu import CpuPool, Extraction
 from feedsvc.discover import discover_feed, discover_index
 from feedsvc.errors import (
     DiscoverError,
@@ -37,6 +31,7 @@ from feedsvc.errors import (
     StoreError,
 )
 from feedsvc.extract import canonical_url, join_pages
+from feedsvc.extractor import Extractor, create_extractor
 from feedsvc.fetch import Fetcher
 from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
@@ -172,14 +167,18 @@ class Pipeline:
         fetcher: Fetcher,
         cpu: CpuPool,
         *,
+        extractor: Extractor | None = None,
         on_change: Callable[[str], None] | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``cpu`` runs discovery; ``extractor`` (default: :func:`create_extractor` on
+        the same pool) turns pages into stories."""
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
         self.cpu = cpu
+        self.extractor = extractor or create_extractor(settings, cpu)
         self.on_change = on_change
         self.metrics = metrics
         self.clock = clock
@@ -581,19 +580,13 @@ class Pipeline:
     async def _extract(
         self, result: FetchResult, hint: LinkHint | None
     ) -> Extraction:
-        """Extract in the CPU pool (with the text fingerprint and the page to keep)."""
+        """Extract (with the text fingerprint and the page to keep)."""
         assert result.body is not None
         started = time.monotonic()
-        try:
-            extracted = await self.cpu.run(
-                extract_in_worker, result.body, without_userinfo(result.url), result.headers,
-                hint, keep_page=self.settings.page_retention > 0,
-            )
-        except BrokenProcessPool:
-            # the worker died on this page, and its replacement too (CpuPool.run): the
-            # article's failure, recorded and backed off, not the whole poll's
-            raise ExtractError(f"{redact_url(result.url)}: the extraction process crashed "
-                               "on this page") from None
+        extracted = await self.extractor.extract(
+            result.body, without_userinfo(result.url), result.headers, hint,
+            keep_page=self.settings.page_retention > 0,
+        )
         if self.metrics is not None:
             self.metrics.extract_seconds.observe(time.monotonic() - started)
         return extracted
@@ -699,7 +692,7 @@ class Pipeline:
                 continue
             hosts = sorted({urlsplit(a.url).hostname or "" for a in articles} - set(fps))
             if hosts:
-                fps.update(await self.cpu.run(rule_fingerprints_in_worker, hosts))
+                fps.update(await self.extractor.rule_fingerprints(hosts))
             for article in articles:
                 if article.rule == fps.get(urlsplit(article.url).hostname or ""):
                     continue
@@ -714,7 +707,7 @@ class Pipeline:
             page = await self.store.get_page(article.url)
             if page is None:
                 return False  # page expired: the entry keeps its content
-            extraction = await self.cpu.run(reextract_in_worker, page, article.url)
+            extraction = await self.extractor.reextract(page, article.url)
             ex = extraction.article
             if ex.next_page_url or ex.single_page_url:
                 return False  # needs other pages fetched: left to a later poll
@@ -743,9 +736,8 @@ class Pipeline:
                     _not_after(ex.updated, now), article.updated, now
                 ))
             changed = await self.store.update_article(new, list(self.settings.topics))
-        except (ExtractError, StoreError, BrokenProcessPool) as exc:
-            # one story's failure (a worker that died on it, twice): the others go on
-            log.warning("re-extraction of %s failed: %s", article.url, exc or type(exc).__name__)
+        except (ExtractError, StoreError) as exc:
+            log.warning("re-extraction of %s failed: %s", article.url, exc)
             return False
         for topic in changed:
             self._changed(topic)
