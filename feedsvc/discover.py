@@ -47,6 +47,7 @@ from lxml import etree
 
 from feedsvc.errors import DiscoverError
 from feedsvc.extract.charset import decode_html
+from feedsvc.extract.urls import site_of_host
 from feedsvc.models import LinkHint
 
 # -- index pages ----------------------------------------------------------------------
@@ -123,11 +124,6 @@ _FILE_EXTENSIONS = frozenset(
         "doc", "docx", "xls", "xlsx", "ppt", "pptx", "epub",
     }
 )  # fmt: skip
-
-
-def _site(host: str | None) -> str:
-    host = (host or "").lower().rstrip(".")
-    return host[4:] if host.startswith("www.") else host
 
 
 def _strip_fragment(url: str) -> str:
@@ -223,7 +219,7 @@ def discover_index(
     for href in doc.xpath("//base/@href")[:1]:
         base = urljoin(page_url, str(href).strip())
     self_url = _strip_fragment(page_url)
-    sites = {_site(urlsplit(page_url).hostname)} | {_site(h) for h in allow_hosts}
+    sites = {site_of_host(urlsplit(page_url).hostname)} | {site_of_host(h) for h in allow_hosts}
     pattern = re.compile(follow) if follow else None
     try:
         anchors = _anchors(doc, links)
@@ -248,7 +244,7 @@ def discover_index(
             if titles[url] is None:
                 titles[url] = _link_text(anchor)
             continue
-        if len(titles) >= limit or url == self_url or _site(host) not in sites:
+        if len(titles) >= limit or url == self_url or site_of_host(host) not in sites:
             continue
         if pattern is not None and not pattern.search(url):
             continue

@@ -31,6 +31,7 @@ from feedsvc.errors import (
     StoreError,
 )
 from feedsvc.extract import canonical_url, join_pages
+from feedsvc.extract.urls import same_site
 from feedsvc.extractor import Extractor, create_extractor
 from feedsvc.fetch import Fetcher
 from feedsvc.metrics import Metrics
@@ -108,17 +109,12 @@ def _failed(state: FetchState, exc: FeedsvcError, now: float, interval: float) -
     )
 
 
-def _same_site(a: str, b: str) -> bool:
-    ha, hb = (urlsplit(u).hostname or "" for u in (a, b))
-    return ha.removeprefix("www.") == hb.removeprefix("www.")
-
-
 def _trusted_canonical(canonical: str | None, page_url: str, source_url: str) -> bool:
     """Whether a page's rel=canonical (or og:url) names its story's one URL: only on the
     page's own site (issue #4 item 6), and not the site's home page or the index the
     link was found on, which a misconfigured CMS gives every page; trusted, that would
     make all of them one entry."""
-    if not canonical or not _same_site(canonical, page_url):
+    if not canonical or not same_site(canonical, page_url):
         return False
     parts = urlsplit(canonical)
     if parts.path in ("", "/") and not parts.query:  # "/?p=123" is a WordPress post

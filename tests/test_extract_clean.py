@@ -97,6 +97,21 @@ def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
 
 
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("https://www.example.com./a", "https://example.com/b", True),
+    ("https://EXAMPLE.com/a", "http://www.example.com:8080/b", True),
+    ("https://example.com/a", "https://news.example.com/b", False),
+    ("/a", "/b", False),  # no host: no site
+    ("http://[bad/", "http://example.com/", False),
+])
+def test_one_site_rule_for_every_stage(a: str, b: str, same: bool) -> None:
+    """Discovery, canonical URLs and the pipeline once had three spellings of "same
+    site", disagreeing on a final dot and on URLs with no host."""
+    from feedsvc.extract.urls import same_site
+
+    assert same_site(a, b) is same
+
+
 def test_fingerprint_ignores_case_punctuation_whitespace() -> None:
     a = "Moscow (AFP) - Russia's defence minister said:\n\n\"We are ready.\""
     b = "MOSCOW  (AFP) -- Russia's defence minister said We are ready"

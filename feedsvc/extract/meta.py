@@ -9,12 +9,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from lxml import etree
 from lxml import html as lhtml
 
 from .dates import MONTH_RE, parse_date, text_date, url_date
+from .urls import same_site
 
 # "Brussels (AFP) Feb 16, 2017", "WASHINGTON (Reuters) -": place, agency in brackets,
 # then a date or a dash. Wire services write their datelines this way.
@@ -325,19 +326,12 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
         absolute = urljoin(url, canon.strip())
         # A control character (e.g. from "&#1;") makes no usable URL, and the canonical
         # URL becomes the entry's id and link: the page's own URL stands instead.
-        if _same_site(absolute, url) and not _CONTROL.search(absolute):
+        if same_site(absolute, url) and not _CONTROL.search(absolute):
             meta.canonical_url = absolute
     return meta
 
 
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
-
-
-def _same_site(a: str, b: str) -> bool:
-    def host(u: str) -> str:
-        h = (urlsplit(u).hostname or "").lower()
-        return h[4:] if h.startswith("www.") else h
-    return bool(host(a)) and host(a) == host(b)
 
 
 _BLOCKS = frozenset({

@@ -55,3 +55,19 @@ def _iri_safe(text: str) -> str:
 
 def _is_tracking(key: str) -> bool:
     return key.startswith("utm_") or key in _TRACKING
+
+
+def site_of_host(host: str | None) -> str:
+    """A host as a site: lower case, without a final dot or a leading ``www.`` (one
+    site's pages link each other with and without it)."""
+    host = (host or "").lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def same_site(a: str, b: str) -> bool:
+    """Whether URLs ``a`` and ``b`` are on one site (both with a host)."""
+    try:
+        site_a, site_b = (site_of_host(urlsplit(u).hostname) for u in (a, b))
+    except ValueError:
+        return False
+    return bool(site_a) and site_a == site_b
