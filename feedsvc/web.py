@@ -187,21 +187,22 @@ async def index_handler(request: web.Request) -> web.Response:
     now = time.time()
     base = settings.base_url
     head, body = [], []
-    # After one failed read, the rest of the page does not ask the store again: each
-    # failed call costs a connect attempt and a retry, per source (issue #3 item 4).
-    store_down = False
+    # Every source's state in a few round-trips, not one per source in turn; with the
+    # store down, one failed call (a connect attempt and a retry, issue #3 item 4).
+    sources = settings.all_sources()
+    try:
+        states = dict(zip((s.state_key for s in sources),
+                          await store.get_states([s.state_key for s in sources]), strict=True))
+    except StoreError:
+        states = None
     for topic in settings.topics.values():
         href = f"{base}/feeds/{topic.name}.atom"
         t = html.escape(topic.title)
         head.append(f'<link rel="alternate" type="{ATOM_TYPE}" title="{t}" href="{html.escape(href)}">')
         rows = []
         for src in topic.sources:
-            status = "unknown (store unavailable)"
-            if not store_down:
-                try:
-                    status = _status_line(await store.get_state(src.state_key), now)
-                except StoreError:
-                    store_down = True
+            status = ("unknown (store unavailable)" if states is None
+                      else _status_line(states[src.state_key], now))
             rows.append(
                 f"<li><a href=\"{html.escape(redact_url(src.url) or '')}\">"
                 f"{html.escape(src.name)}</a> "
