@@ -40,6 +40,7 @@ from bench.common import (
 )
 from bench.crawl import crawl_once
 from bench.site import article_page, origin
+from feedsvc import keys
 
 TOPIC = "news"
 CT = "text/html"  # no charset: each page's own <meta charset> decides, as from most origins
@@ -99,7 +100,7 @@ def _info(url: str) -> dict[str, Any]:
     client = redis.Redis.from_url(url)
     try:
         sizes: dict[str, list[int]] = {"article": [], "page": [], "state": []}
-        for key in client.scan_iter(match="feedsvc:*", count=1000):
+        for key in client.scan_iter(match=keys.scan_pattern(), count=1000):
             kind = key.decode().split(":")[1]
             if kind in sizes and len(sizes[kind]) < 200:
                 sizes[kind].append(int(client.memory_usage(key, samples=0) or 0))
@@ -197,6 +198,6 @@ def _count_articles(url: str) -> int:
 
     client = redis.Redis.from_url(url)
     try:
-        return sum(1 for _ in client.scan_iter(match="feedsvc:article:*", count=1000))
+        return sum(1 for _ in client.scan_iter(match=keys.scan_pattern("article"), count=1000))
     finally:
         client.close()

@@ -67,6 +67,12 @@ def topic_version(topic: str) -> str:
     return f"{PREFIX}topic:{topic}:version"
 
 
+def scan_pattern(kind: str | None = None) -> str:
+    """SCAN pattern of every feedsvc key, or of one kind ("article", "page", "state",
+    "topic"): for tools and benchmarks, never for serving."""
+    return f"{PREFIX}{kind}:*" if kind else f"{PREFIX}*"
+
+
 def receipt(token: str) -> str:
     """String, RECEIPT_TTL seconds: set in the same atomic step as one call's write (an
     add_article script, an update_state transaction; ``token`` names the call), so the
