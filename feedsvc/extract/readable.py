@@ -65,6 +65,11 @@ BOX_HEADING = re.compile(
     r"|you (?:may|might) (?:also )?like|more from \w+(?:\s+\w+)?|see also)\s*:?$",
     re.I,
 )
+# The first word of every BOX_HEADING: a cheap test before reading a block's first line.
+_HEADING_WORD = re.compile(
+    r"(?:related|previous|next|more|other|latest|top|most|popular|read|recommended|you|see)\b",
+    re.I,
+)
 # Links, forms and buttons that take money mark a donation or subscription appeal.
 PAYMENT_HREF = re.compile(
     r"paypal\.com|patreon\.com|ko-fi\.com|buymeacoffee\.com|liberapay\.com|/donat|/subscribe",
@@ -176,7 +181,7 @@ def is_boilerplate(el: lhtml.HtmlElement) -> bool:
         return True
     if len(text) <= 150 and BOILERPLATE_LABEL.match(text) and _reads_as_label(el, text):
         return True
-    if len(text) <= 1500 and BOX_HEADING.match(_first_line(el)):
+    if len(text) <= 1500 and _HEADING_WORD.match(text) and BOX_HEADING.match(_first_line(el)):
         return True
     return len(text) <= 300 and bool(BOILERPLATE_ANY.search(text))
 
@@ -227,9 +232,18 @@ def _takes_money(el: lhtml.HtmlElement) -> bool:
         return bool(PAYMENT_HREF.search(el.get("href") or ""))
     if el.tag == "form":
         return bool(PAYMENT_HREF.search(el.get("action") or ""))
-    if el.tag in ("input", "button"):
-        return bool(PAYMENT_WORDS.search(f"{el.get('value') or ''} {el.text_content()}"))
-    return text_len(el) <= 200 and bool(PAYMENT_TEXT.search(el.text_content()))
+    return bool(PAYMENT_WORDS.search(f"{el.get('value') or ''} {el.text_content()}"))
+
+
+def _price_lines(node: lhtml.HtmlElement) -> list[lhtml.HtmlElement]:
+    """Short blocks holding a price line ("$5 Billed Once"), looked for only when the
+    story has the word: measuring every block's text took a tenth of the extraction time
+    of an ordinary page."""
+    text = node.text_content()
+    if "illed" not in text and "ILLED" not in text:
+        return []
+    return [el for el in node.iter("td", "div", "p")
+            if text_len(el) <= 200 and PAYMENT_TEXT.search(el.text_content())]
 
 
 def _inside(el: lhtml.HtmlElement, node: lhtml.HtmlElement) -> bool:
@@ -241,8 +255,8 @@ def drop_appeals(node: lhtml.HtmlElement) -> list[str]:
     link, form or button that is no longer than an appeal. Pruning block by block took
     its "Thanks for being here" and "Billed once" lines and left the paragraphs between."""
     dropped: list[str] = []
-    marks = [e for e in node.iter("a", "form", "input", "button", "td", "div", "p")
-             if _takes_money(e)]
+    marks = [e for e in node.iter("a", "form", "input", "button") if _takes_money(e)]
+    marks += _price_lines(node)
     for mark in marks:
         if not _inside(mark, node):
             continue  # gone with an earlier appeal
