@@ -266,26 +266,18 @@ async def test_sigterm_while_a_serving_process_starts_leaves_no_process(
                     os.kill(pid, signal.SIGKILL)
 
 
-async def test_a_serving_process_that_dies_is_replaced(tmp_path: Path, redis_url: str) -> None:
-    """kill -9 of a serving process: the poller starts another, which serves the feed."""
-    async with serving_only(tmp_path, redis_url) as (proc, port, first):
-        os.kill(first, signal.SIGKILL)
-        now = await wait_listening(port, lambda p: bool(p) and first not in p)
-        assert len(now) == 1 and first not in now and proc.returncode is None
-        async with aiohttp.ClientSession() as http, \
-                http.get(f"http://127.0.0.1:{port}/feeds/a.atom") as r:
-            assert r.status == 200
-
-
-async def test_a_replacement_serving_process_ignores_a_config_file_now_invalid(
-    tmp_path: Path, redis_url: str
+@pytest.mark.parametrize("file_now_invalid", [False, True], ids=["", "config-file-now-invalid"])
+async def test_a_serving_process_that_dies_is_replaced(
+    tmp_path: Path, redis_url: str, file_now_invalid: bool
 ) -> None:
-    """The config file is edited into an invalid state (the poller keeps its running
-    config), then a serving process dies: its replacement starts on the running config
-    instead of reading the broken file, dying, and taking the service down with it."""
+    """kill -9 of a serving process: the poller starts another, which serves the feed.
+    Also when the config file was edited into an invalid state meanwhile (the poller
+    keeps its running config): the replacement starts on that running config instead
+    of reading the broken file, dying, and taking the service down with it."""
     async with serving_only(tmp_path, redis_url) as (proc, port, first):
-        cfg = tmp_path / "feeds.yaml"
-        cfg.write_text(cfg.read_text() + "bogus_key: 1\n")
+        if file_now_invalid:
+            cfg = tmp_path / "feeds.yaml"
+            cfg.write_text(cfg.read_text() + "bogus_key: 1\n")
         os.kill(first, signal.SIGKILL)
         now = await wait_listening(port, lambda p: bool(p) and first not in p)
         assert len(now) == 1 and first not in now and proc.returncode is None
