@@ -10,11 +10,24 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from feedsvc import keys
 from feedsvc.models import Article, FetchState
 from feedsvc.store.codec import PackedPage
 
 if TYPE_CHECKING:
     from feedsvc.config import Settings
+
+
+def article_expiry(article: Article, retention: float | None, now: float) -> float:
+    """Epoch when a stored article may go: ``first_seen + retention + margin``.
+
+    Retention counts from ``first_seen`` (issue #2 item 5), so the store needs the article
+    no longer than that; the margin covers clock skew between replicas. An article whose
+    retention has already run out (an old ``first_seen``) still lives one margin, so it
+    is not gone before the next prune removes it from its topics.
+    """
+    keep = keys.DEFAULT_RETENTION if retention is None else retention
+    return max(article.first_seen.timestamp() + keep, now) + keys.ARTICLE_TTL_MARGIN
 
 
 @runtime_checkable

@@ -19,25 +19,13 @@ from typing import TypeVar
 
 from feedsvc import keys
 from feedsvc.models import Article, FetchState
-from feedsvc.store import codec
+from feedsvc.store import article_expiry, codec
 
 _V = TypeVar("_V")
 
 # Expired entries are dropped lazily on read and by a sweep at most this often (seconds),
 # so a long-running process does not grow without bound.
 _SWEEP_EVERY = 60.0
-
-
-def article_expiry(article: Article, retention: float | None, now: float) -> float:
-    """Epoch when a stored article may go: ``first_seen + retention + margin``.
-
-    Retention counts from ``first_seen`` (issue #2 item 5), so the store needs the article
-    no longer than that; the margin covers clock skew between replicas. An article whose
-    retention has already run out (an old ``first_seen``) still lives one margin, so it
-    is not gone before the next prune removes it from its topics.
-    """
-    keep = keys.DEFAULT_RETENTION if retention is None else retention
-    return max(article.first_seen.timestamp() + keep, now) + keys.ARTICLE_TTL_MARGIN
 
 
 @dataclass(slots=True)

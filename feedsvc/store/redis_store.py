@@ -42,8 +42,7 @@ from redis.exceptions import RedisError
 from feedsvc import keys
 from feedsvc.errors import StoreError
 from feedsvc.models import Article, FetchState
-from feedsvc.store import codec
-from feedsvc.store.memory import article_expiry
+from feedsvc.store import article_expiry, codec
 
 # Timeouts tuned for a Redis on the same host or LAN: a healthy answer takes well under a
 # millisecond, so seconds of silence mean an outage, and the poller should learn it quickly
