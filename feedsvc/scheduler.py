@@ -49,21 +49,31 @@ def next_after_failure(
 
 
 def start_delay(
-    index: int, count: int, state: FetchState | None, now: float, *, changed: bool = False
+    index: int, count: int, state: FetchState | None, now: float, *, changed: bool = False,
+    interval: float | None = None,
 ) -> float:
     """Delay before a source's first poll after a start or a config reload.
 
     A source keeps its stored due time (its interval, a Retry-After or max-age floor, a
     backoff): politeness survives restarts and reloads, and a service restarted often
-    (deploys, a crash loop) does not poll every origin each time. A source never polled,
+    (deploys, a crash loop) does not poll every origin each time; a healthy source waits
+    at most its ``interval``, as configured now. A source never polled,
     overdue, or whose discovery config ``changed`` since its state was stored (the user
     wants to see the new config's result) is polled at once, spread over
     :data:`START_SPREAD` seconds; a failing one still waits out its backoff.
     """
     spread = index * min(START_SPREAD / max(count, 1), 0.5)
-    if state is not None and state.next_due > now and (state.error_count > 0 or not changed):
+    if state is None or state.next_due <= now:
+        return spread
+    if state.error_count > 0:
         return max(spread, state.next_due - now)
-    return spread
+    if changed:
+        return spread
+    # A healthy source waits no longer than its ``interval`` now: one lowered in the
+    # file (6h -> 15m) applies at once. This can cut short an origin's max-age floor
+    # once, which costs it one conditional GET.
+    wait = state.next_due - now if interval is None else min(state.next_due - now, interval)
+    return max(spread, wait)
 
 
 RefreshFn = Callable[[SourceConfig], Awaitable[float]]
@@ -98,7 +108,8 @@ class Scheduler:
             except StoreError:
                 state = None
             changed = state is not None and state.discovery != source.discovery_key()
-            delay = start_delay(i, len(self._sources), state, now, changed=changed)
+            delay = start_delay(i, len(self._sources), state, now, changed=changed,
+                                interval=source.poll_interval)
             self._tasks.append(
                 asyncio.create_task(self._loop(source, delay), name=f"poll {source.url}")
             )

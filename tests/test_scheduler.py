@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from feedsvc.config import SourceConfig
@@ -54,6 +56,10 @@ def test_start_spreads_sources_and_keeps_due_times_across_restarts() -> None:
     assert start_delay(0, 1, healthy, NOW) == 600  # not polled again at each restart
     assert start_delay(0, 1, healthy, NOW, changed=True) == 0  # new config: see it now
     assert start_delay(0, 1, FetchState(next_due=NOW - 5), NOW) == 0  # overdue
+    # an interval lowered since (6h -> 15m) applies at once; a backoff does not shrink
+    assert start_delay(0, 1, FetchState(next_due=NOW + 6 * 3600), NOW, interval=900) == 900
+    assert start_delay(0, 1, replace(failing, next_due=NOW + 6 * 3600), NOW,
+                       interval=900) == 6 * 3600
 
 
 async def test_a_restart_keeps_due_times_unless_the_source_config_changed() -> None:
@@ -67,20 +73,24 @@ async def test_a_restart_keeps_due_times_unless_the_source_config_changed() -> N
 
     settings = make_settings({"t": {"sources": [
         {"url": "http://a.test/same.html"},
-        {"url": "http://a.test/changed.html", "follow": "/reports/"}]}})
-    same, changed = settings.topics["t"].sources
+        {"url": "http://a.test/changed.html", "follow": "/reports/"},
+        # due in 6 hours under an older interval; now it is polled every half second
+        {"url": "http://a.test/faster.html", "poll_interval": 0.5}]}})
+    same, changed, faster = settings.topics["t"].sources
     store = MemoryStore()
     due = NOW + 600
     await store.put_state(same.state_key, FetchState(next_due=due, discovery=same.discovery_key()))
     await store.put_state(changed.state_key, FetchState(next_due=due, discovery="an older config"))
+    await store.put_state(faster.state_key, FetchState(next_due=NOW + 6 * 3600,
+                                                       discovery=faster.discovery_key()))
     polled: list[str] = []
 
     async def refresh(source: SourceConfig) -> float:
         polled.append(source.url)
         return NOW + 3600
 
-    scheduler = Scheduler([same, changed], refresh, store, clock=lambda: NOW)
+    scheduler = Scheduler([same, changed, faster], refresh, store, clock=lambda: NOW)
     await scheduler.start()
-    await asyncio.sleep(1.0)  # the spread for two sources is well under a second
+    await asyncio.sleep(1.5)  # the spread for three sources is one second
     await scheduler.stop()
-    assert polled == [changed.url]
+    assert polled == [changed.url, faster.url]
