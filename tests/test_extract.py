@@ -153,6 +153,7 @@ def test_story_sentences_opening_like_chrome_labels_are_kept() -> None:
         "Sponsored by Senator John McCain, the sanctions bill passed 97-2.",
         "Recommended steps include a hotline between the two staffs.",
         "More news is expected after the NATO meeting closes on Friday.",
+        "Popular anger has grown.",
         "Both sides described the talks as useful and said they would meet again in the spring, "
         "though neither gave a date for the next round of the military dialogue.",
     ]
@@ -239,6 +240,41 @@ def test_appeal_related_links_and_previous_report_in_the_story_cell_are_dropped(
     for chrome in ("Ad Blockers", "one off contribution", "Billed", "Related Links",
                    "Learn about the Superpowers", "Previous Report", "Tillerson"):
         assert chrome not in art.text, chrome
+
+
+def test_a_story_linking_to_donation_or_subscription_pages_is_kept() -> None:
+    """Links in the story to a site's /subscribe page or to an article about donations
+    mark no appeal: the short story around them (the appeal-sized block there) stays
+    whole, and so does the paragraph."""
+    paras = [
+        "Aid groups said donations passed one million dollars on the first day, officials "
+        "said on Monday, as the flood waters began to recede across the region.",
+        'Readers can <a href="https://news.example/subscribe">follow the recovery</a> '
+        "in our daily coverage, the paper said.",
+        'An earlier report <a href="https://news.example/2024/donations-to-flood-victims.html">'
+        "on the appeal</a> described the first week of the effort in detail.",
+        "The government said it would match every private gift with public money until the "
+        "end of the month, and more help was promised.",
+    ]
+    page = ("<html><head><title>Flood aid passes a million</title></head><body><div>"
+            "<h1>Flood aid passes a million</h1>"
+            + "".join(f"<p>{p}</p>" for p in paras) + "</div></body></html>")
+    art = extract_article(page.encode(), URL)
+    for text in ("Aid groups said", "follow the recovery", "on the appeal", "match every"):
+        assert text in art.text
+
+
+def test_a_related_box_heading_without_a_space_after_it_is_chrome() -> None:
+    """Minified markup: "<h3>Related</h3><ul>..." reads "RelatedMoon probe..." as text;
+    its heading line is still "Related"."""
+    from feedsvc.extract.readable import is_boilerplate
+
+    box = lhtml.fragment_fromstring(
+        '<div><h3>Related</h3><ul><li><a href="/reports/moon.html">Moon probe lands on the '
+        'far side after a long cruise</a></li><li><a href="/reports/navy.html">Navy tests '
+        "a new radar on its latest destroyer</a></li></ul><p>Both reports were filed "
+        "this week by our staff in Houston and in Norfolk, with more to come.</p></div>")
+    assert is_boilerplate(box)
 
 
 @pytest.mark.parametrize("cls", ["jp-relatedposts", "sharedaddy sd-sharing-enabled", "support"])

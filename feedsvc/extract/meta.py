@@ -372,6 +372,12 @@ def _block_text(root: lhtml.HtmlElement, limit: int) -> str:
     return "".join(parts)
 
 
+def first_line(el: lhtml.HtmlElement, limit: int = 300) -> str:
+    """``el``'s first line of text (up to a line break or a block), whitespace
+    collapsed: a byline's name, a box's heading."""
+    return next((norm(line) for line in _block_text(el, limit).split("\n") if line.strip()), "")
+
+
 def _in_skipped(el: lhtml.HtmlElement) -> bool:
     return el.tag in ("script", "style", "noscript", "template")
 
@@ -439,8 +445,7 @@ def _byline(root: lhtml.HtmlElement) -> tuple[str | None, str]:
             continue
         # its first line: "by Staff Writers<br>Brussels (AFP)..." would otherwise read
         # as one name, text_content() joining the lines without a space
-        text = next((line for line in _block_text(el, 90).split("\n") if line.strip()), "")
-        m = _BYLINE.match(norm(text))
+        m = _BYLINE.match(first_line(el, 90))
         if m and m["name"][:1].isupper() and len(m["name"].split()) <= 6:
             return m["name"], '"by X" text'
     return None, ""

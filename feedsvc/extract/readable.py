@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lxml import etree
 from lxml import html as lhtml
 from lxml.html import tostring
 from readability import Document
 from readability.readability import REGEXES
 
-from .meta import norm
+from .meta import first_line, norm
 
 # Opening words of blocks that are site chrome, not story (issue #4: donation appeal,
 # comment prompt, related links, "Previous Report" teaser, copyright line, share links).
@@ -65,16 +64,18 @@ BOX_HEADING = re.compile(
     r"|you (?:may|might) (?:also )?like|more from \w+(?:\s+\w+)?|see also)\s*:?$",
     re.I,
 )
-# The first word of every BOX_HEADING: a cheap test before reading a block's first line.
+# The first word of every BOX_HEADING: a cheap test before reading a block's first line
+# (no word boundary: in "<h3>Related</h3><ul>..." the text reads "RelatedMoon probe...").
 _HEADING_WORD = re.compile(
-    r"(?:related|previous|next|more|other|latest|top|most|popular|read|recommended|you|see)\b",
+    r"(?:related|previous|next|more|other|latest|top|most|popular|read|recommended|you|see)",
     re.I,
 )
 # Links, forms and buttons that take money mark a donation or subscription appeal.
 PAYMENT_HREF = re.compile(
-    r"paypal\.com|patreon\.com|ko-fi\.com|buymeacoffee\.com|liberapay\.com|/donat|/subscribe",
-    re.I,
-)
+    r"paypal\.com|patreon\.com|ko-fi\.com|buymeacoffee\.com|liberapay\.com", re.I)
+# A site's own /donate or /subscribe page marks an appeal only when the link says so: a
+# story may well link "/2024/donations-to-flood-victims".
+PAYMENT_PATH = re.compile(r"/(?:donat|subscri|support-us|contribut)", re.I)
 PAYMENT_WORDS = re.compile(r"paypal|credit card|donat|contribut|billed (?:once|monthly)|subscri", re.I)
 # ...and, in a short cell of text, these (the price line of a form a sanitizer removed).
 PAYMENT_TEXT = re.compile(r"\bbilled (?:once|monthly|yearly|annually)\b", re.I)
@@ -181,30 +182,16 @@ def is_boilerplate(el: lhtml.HtmlElement) -> bool:
         return True
     if len(text) <= 150 and BOILERPLATE_LABEL.match(text) and _reads_as_label(el, text):
         return True
-    if len(text) <= 1500 and _HEADING_WORD.match(text) and BOX_HEADING.match(_first_line(el)):
+    if len(text) <= 1500 and _HEADING_WORD.match(text) and BOX_HEADING.match(first_line(el)):
         return True
     return len(text) <= 300 and bool(BOILERPLATE_ANY.search(text))
 
 
-def _first_line(el: lhtml.HtmlElement) -> str:
-    """``el``'s text up to its first line break or block: the heading of a box."""
-    parts: list[str] = []
-    for event, node in etree.iterwalk(el, events=("start", "end")):
-        tag = node.tag if isinstance(node.tag, str) else ""
-        if node is not el and (tag == "br" or tag in _BLOCK_TAGS) and norm("".join(parts)):
-            break
-        if event == "start":
-            parts.append((node.text or "") if tag else "")
-        elif node is not el:
-            parts.append(node.tail or "")
-    return norm("".join(parts))
-
-
 def _reads_as_label(el: lhtml.HtmlElement, text: str) -> bool:
     """A heading or a list of links ("Previous Report: <a>...</a>"), not a sentence of
-    the story: few words, no sentence end, or mostly links."""
-    return (len(text.split()) <= 4 or not _SENTENCE_END.search(text)
-            or link_density(el, len(text)) > 0.3)
+    the story, however short ("Popular anger has grown."): no sentence end, or mostly
+    links."""
+    return not _SENTENCE_END.search(text) or link_density(el, len(text)) > 0.3
 
 
 _BYLINE_CLASS = re.compile(r"byline|author|dateline|writer", re.I)
@@ -229,7 +216,9 @@ def drop_bylines(node: lhtml.HtmlElement) -> int:
 
 def _takes_money(el: lhtml.HtmlElement) -> bool:
     if el.tag == "a":
-        return bool(PAYMENT_HREF.search(el.get("href") or ""))
+        href = el.get("href") or ""
+        return bool(PAYMENT_HREF.search(href)) or bool(
+            PAYMENT_PATH.search(href) and PAYMENT_WORDS.search(el.text_content()))
     if el.tag == "form":
         return bool(PAYMENT_HREF.search(el.get("action") or ""))
     return bool(PAYMENT_WORDS.search(f"{el.get('value') or ''} {el.text_content()}"))
@@ -257,12 +246,15 @@ def drop_appeals(node: lhtml.HtmlElement) -> list[str]:
     dropped: list[str] = []
     marks = [e for e in node.iter("a", "form", "input", "button") if _takes_money(e)]
     marks += _price_lines(node)
+    # Never a box holding half the story: on a short story, the largest block under
+    # APPEAL_MAX around a mark would be the story's own wrapper.
+    most = min(APPEAL_MAX, text_len(node) // 2) if marks else 0
     for mark in marks:
         if not _inside(mark, node):
             continue  # gone with an earlier appeal
         box = None
         for parent in mark.iterancestors():
-            if parent is node or text_len(parent) > APPEAL_MAX:
+            if parent is node or text_len(parent) > most:
                 break
             if parent.tag in _BLOCK_TAGS:
                 box = parent
