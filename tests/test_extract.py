@@ -255,12 +255,15 @@ def test_a_story_linking_to_donation_or_subscription_pages_is_kept() -> None:
         "on the appeal</a> described the first week of the effort in detail.",
         "The government said it would match every private gift with public money until the "
         "end of the month, and more help was promised.",
+        'Our <a href="https://news.example/section/opinion/contributors">op-ed Contributors</a> '
+        "will debate the plan on Sunday.",
     ]
     page = ("<html><head><title>Flood aid passes a million</title></head><body><div>"
             "<h1>Flood aid passes a million</h1>"
             + "".join(f"<p>{p}</p>" for p in paras) + "</div></body></html>")
     art = extract_article(page.encode(), URL)
-    for text in ("Aid groups said", "follow the recovery", "on the appeal", "match every"):
+    for text in ("Aid groups said", "follow the recovery", "on the appeal", "match every",
+                 "op-ed Contributors"):
         assert text in art.text
 
 

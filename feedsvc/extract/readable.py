@@ -75,7 +75,10 @@ PAYMENT_HREF = re.compile(
     r"paypal\.com|patreon\.com|ko-fi\.com|buymeacoffee\.com|liberapay\.com", re.I)
 # A site's own /donate or /subscribe page marks an appeal only when the link says so: a
 # story may well link "/2024/donations-to-flood-victims".
-PAYMENT_PATH = re.compile(r"/(?:donat|subscri|support-us|contribut)", re.I)
+PAYMENT_PATH = re.compile(r"/(?:donat|subscri|support-us|contribute\b)", re.I)
+# ...said so by words like these (not "Contributors", a list of writers).
+APPEAL_LINK_WORDS = re.compile(
+    r"donat|subscri|contribute\b|support (?:us|our)|become a (?:member|supporter)|paypal", re.I)
 PAYMENT_WORDS = re.compile(r"paypal|credit card|donat|contribut|billed (?:once|monthly)|subscri", re.I)
 # ...and, in a short cell of text, these (the price line of a form a sanitizer removed).
 PAYMENT_TEXT = re.compile(r"\bbilled (?:once|monthly|yearly|annually)\b", re.I)
@@ -218,7 +221,7 @@ def _takes_money(el: lhtml.HtmlElement) -> bool:
     if el.tag == "a":
         href = el.get("href") or ""
         return bool(PAYMENT_HREF.search(href)) or bool(
-            PAYMENT_PATH.search(href) and PAYMENT_WORDS.search(el.text_content()))
+            PAYMENT_PATH.search(href) and APPEAL_LINK_WORDS.search(el.text_content()))
     if el.tag == "form":
         return bool(PAYMENT_HREF.search(el.get("action") or ""))
     return bool(PAYMENT_WORDS.search(f"{el.get('value') or ''} {el.text_content()}"))
