@@ -242,6 +242,24 @@ def test_appeal_related_links_and_previous_report_in_the_story_cell_are_dropped(
         assert chrome not in art.text, chrome
 
 
+def test_kicker_byline_and_dateline_lines_atop_the_story_cell_are_dropped() -> None:
+    """When readability takes a table layout's whole content cell, the lines above the
+    story (section kicker, "by X", dateline) came with it; the entry carries author and
+    dateline already. A dateline opening the first paragraph stays: it is the story's."""
+    from tests.site import STORIES
+
+    title, dateline, paras = next(iter(STORIES.values()))
+    story = "".join(f"<p>{p}</p>\n" for p in paras)
+    page = (f"<html><head><title>{title}</title></head><body><table><tr>"
+            '<td width="150"><a href="/">Home</a><br><a href="/Navy.html">Navy</a></td>'
+            f"<td><b>SUPERPOWERS</b><br><i>by Staff Writers</i><br><b>{dateline}</b><br><br>"
+            f"<p>{dateline} - {paras[0]}</p>\n{story}</td></tr></table></body></html>")
+    art = extract_article(page.encode(), URL)
+    assert art.author == "Staff Writers"
+    assert art.text.startswith(f"{dateline} - {paras[0][:20]}"), art.text[:120]
+    assert "SUPERPOWERS" not in art.text and "by Staff Writers" not in art.text
+
+
 def test_a_story_linking_to_donation_or_subscription_pages_is_kept() -> None:
     """Links in the story to a site's /subscribe page or to an article about donations
     mark no appeal: the short story around them (the appeal-sized block there) stays

@@ -28,7 +28,7 @@ from .charset import decode_html
 from .clean import fingerprint, finish_tree, resolve_lazy_images, sanitize, visible_text
 from .dates import parse_date
 from .meta import extract_meta, norm
-from .readable import Readable, drop_bylines, prune_boilerplate
+from .readable import Readable, drop_bylines, drop_story_header, prune_boilerplate
 from .rules import SiteRule, SiteRules, load_site_rules, parse_rule
 from .urls import canonical_url
 
@@ -214,6 +214,9 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
             explain["pruned"] = "; ".join(dropped[:10])
         if drop_bylines(node):
             explain["byline"] = "byline block dropped from story"
+        header = drop_story_header(node, author, meta.dateline)
+        if header:
+            explain["header"] = "; ".join(header)
     if title:
         # The title is shown as the entry title; a heading repeating it is dropped.
         for heading in node.iter("h1", "h2"):

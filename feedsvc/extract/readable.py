@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lxml import etree
 from lxml import html as lhtml
 from lxml.html import tostring
 from readability import Document
@@ -215,6 +216,50 @@ def drop_bylines(node: lhtml.HtmlElement) -> int:
         if el.getparent() is not None:
             el.drop_tree()
     return len(doomed)
+
+
+_HEADER_TAGS = ("b", "i", "em", "strong", "font", "span", "small", "div", "p")
+_KICKER = re.compile(r"[A-Z][A-Z0-9&' -]{2,40}")  # "SUPERPOWERS", "SPACE TRAVEL"
+
+
+def drop_story_header(
+    node: lhtml.HtmlElement, author: str | None, dateline: str | None
+) -> list[str]:
+    """Drop the lines at the top of the story that repeat its metadata: a section
+    kicker in capitals, the "by X" byline, the dateline on a line of its own. They are
+    in the story only when readability took the whole content cell of a table layout;
+    the entry carries them as author and dateline. Only the first 200 characters of
+    text are looked at: below that, the story has begun."""
+    byline = {f"by {author}".lower(), author.lower()} if author else set()
+    doomed: list[lhtml.HtmlElement] = []
+    seen = 0
+    inside: lhtml.HtmlElement | None = None  # a doomed element being walked through
+    for event, el in etree.iterwalk(node, events=("start", "end")):
+        if not isinstance(el.tag, str):
+            continue
+        if event == "start":
+            if inside is not None:
+                continue
+            if el is not node and el.tag in _HEADER_TAGS and text_len(el) < 60:
+                text = norm(el.text_content())
+                if text and (text.lower() in byline or _KICKER.fullmatch(text)
+                             or (dateline and text.startswith(dateline))):
+                    doomed.append(el)
+                    inside = el
+                    continue
+            seen += len(norm(el.text))
+        else:
+            if el is inside:
+                inside = None
+            elif inside is not None:
+                continue
+            if el is not node:
+                seen += len(norm(el.tail))
+        if seen >= 200:
+            break
+    for el in doomed:
+        el.drop_tree()
+    return [norm(el.text_content()) for el in doomed]
 
 
 def _takes_money(el: lhtml.HtmlElement) -> bool:
