@@ -260,6 +260,26 @@ def test_kicker_byline_and_dateline_lines_atop_the_story_cell_are_dropped() -> N
     assert "SUPERPOWERS" not in art.text and "by Staff Writers" not in art.text
 
 
+def test_a_legal_footer_in_the_story_cell_is_dropped_a_story_on_copyright_is_not() -> None:
+    from feedsvc.extract.readable import is_boilerplate
+
+    footer = lhtml.fragment_fromstring(
+        "<p>The content herein, unless otherwise known to be public domain, are Copyright "
+        "1995-2024 - Space Media Network. All websites are published in Australia and are "
+        "solely subject to Australian law and governed by Fair Use principals for news "
+        "reporting and research purposes. AFP, UPI and IANS news wire stories are copyright "
+        "Agence France-Presse, United Press International and Indo-Asia News Service. "
+        "Privacy Statement. All images and articles appearing on Space Media Network have "
+        "been edited or digitally altered in some way.</p>")
+    assert len(footer.text_content()) > 300 and is_boilerplate(footer)
+    story = lhtml.fragment_fromstring(
+        "<p>The court ruled that quoting the 1998 novel, under copyright since 1998, was not "
+        "fair use, and sent the case back to the lower court for a new hearing on damages, "
+        "which lawyers for both sides said could take many months to reach a conclusion "
+        "in what has become one of the most watched publishing disputes of the decade.</p>")
+    assert not is_boilerplate(story)
+
+
 def test_a_story_linking_to_donation_or_subscription_pages_is_kept() -> None:
     """Links in the story to a site's /subscribe page or to an article about donations
     mark no appeal: the short story around them (the appeal-sized block there) stays

@@ -188,7 +188,25 @@ def is_boilerplate(el: lhtml.HtmlElement) -> bool:
         return True
     if len(text) <= 1500 and _HEADING_WORD.match(text) and BOX_HEADING.match(first_line(el)):
         return True
-    return len(text) <= 300 and bool(BOILERPLATE_ANY.search(text))
+    return (len(text) <= 300 and bool(BOILERPLATE_ANY.search(text))) or _legal_footer(text)
+
+
+# A site's legal footer: a copyright line and at least one more legal phrase.
+_COPYRIGHT = re.compile(r"copyright\s+(?:\u00a9\s*)?\d{4}|all rights reserved", re.I)
+_LEGAL = re.compile(
+    r"copyright\s+(?:\u00a9\s*)?\d{4}|all rights reserved|privacy (?:policy|statement)"
+    r"|terms of (?:use|service)|fair use|(?:are|is) copyright(?:ed)?\b"
+    r"|reproduction\b.{0,40}\bprohibited|without (?:the )?(?:prior )?written permission",
+    re.I,
+)
+
+
+def _legal_footer(text: str) -> bool:
+    """Longer than the 300 characters BOILERPLATE_ANY looks at ("The content herein
+    ... are Copyright 1995-2024 ... governed by Fair Use principals ...")."""
+    if len(text) > 1000 or not _COPYRIGHT.search(text):
+        return False
+    return len({m.group(0).lower() for m in _LEGAL.finditer(text)}) >= 2
 
 
 def _reads_as_label(el: lhtml.HtmlElement, text: str) -> bool:
