@@ -280,6 +280,24 @@ def test_a_legal_footer_in_the_story_cell_is_dropped_a_story_on_copyright_is_not
     assert not is_boilerplate(story)
 
 
+def test_a_related_report_quoting_a_chrome_phrase_is_still_recovered() -> None:
+    from feedsvc.extract.readable import looks_like_story_box
+
+    sentences = ["Moscow (AFP) Feb 16, 2017 - The top military commanders of the two countries "
+                 "met in Baku on Thursday for their first talks in more than a year.",
+                 "Officials said the talks covered air safety over Syria and the exchange of "
+                 "notice before large exercises near the borders of either side.",
+                 'A lawyer said the leaked memo was marked "all rights reserved" by its author.',
+                 "Both sides agreed to meet again in the spring, though neither gave a date for "
+                 "the next round of what both called a useful dialogue between the staffs.",
+                 "Analysts said the meeting was a first step toward a regular channel that had "
+                 "been missing for years, and that more would depend on the politicians."]
+    inset = "<table><tr><td>" + "".join(f"<p>{t}</p>\n" for t in sentences) + "</td></tr></table>"
+    assert looks_like_story_box(lhtml.fragment_fromstring(inset))
+    footer = inset.replace("</td>", "<p>Copyright 2024 Example News. All rights reserved.</p></td>")
+    assert not looks_like_story_box(lhtml.fragment_fromstring(footer))
+
+
 def test_a_story_linking_to_donation_or_subscription_pages_is_kept() -> None:
     """Links in the story to a site's /subscribe page or to an article about donations
     mark no appeal: the short story around them (the appeal-sized block there) stays

@@ -165,7 +165,9 @@ def looks_like_story_box(el: lhtml.HtmlElement) -> bool:
     text = norm(el.text_content())
     if len(text) < 400 or len(_SENTENCE_END.findall(text)) < 4:
         return False
-    if BOILERPLATE_START.match(text) or BOILERPLATE_ANY.search(text):
+    # A chrome phrase opening or closing the box; in the middle of long prose (a quote
+    # on "all rights reserved" in a related report) it is the story's.
+    if BOILERPLATE_START.match(text) or BOILERPLATE_ANY.search(text[:200] + " " + text[-200:]):
         return False
     if next(el.iter("form", "input", "button", "select", "textarea", "iframe"), None) is not None:
         return False
