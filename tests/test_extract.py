@@ -298,6 +298,37 @@ def test_a_related_report_quoting_a_chrome_phrase_is_still_recovered() -> None:
     assert not looks_like_story_box(lhtml.fragment_fromstring(footer))
 
 
+def test_a_photo_and_caption_above_the_story_come_with_it() -> None:
+    """On the SpaceDaily page, a photo table between the dateline and the story is a
+    sibling of the story block, which readability leaves out: it is the story's,
+    caption and all."""
+    from tests.helpers import shared_path
+
+    page = shared_path("pages/spacedaily-superpowers.html").read_text(encoding="latin-1")
+    dateline = '<font face="Arial" size="2"><b>Brussels (AFP) Feb 16, 2017</b></font><br><br>'
+    assert dateline in page
+    photo = ('<table><tr><td><img src="/images/mattis.jpg" width="600" height="400"></td></tr>'
+             "<tr><td><font size=\"1\">US Defense Secretary James Mattis at NATO headquarters."
+             "</font></td></tr></table>\n")
+    art = extract_article(page.replace(dateline, dateline + photo).encode("latin-1"), URL)
+    assert 'src="https://news.example/images/mattis.jpg"' in art.content_html
+    assert "James Mattis at NATO headquarters" in art.text
+
+
+def test_a_linked_banner_of_an_ad_size_is_dropped() -> None:
+    """Images alone in their block are kept (keep_all_images), so a banner beside the
+    story would be too: a linked image of a standard ad size is dropped."""
+    from tests.site import STORIES, article_page
+
+    title, dateline, paras = next(iter(STORIES.values()))
+    ad = ('<div><a href="https://ads.example/click"><img src="https://ads.example/b.gif" '
+          'width="468" height="60"></a></div>\n')
+    page = article_page(title, dateline, paras).replace(
+        '<font face="Arial" size="3">', ad + '<font face="Arial" size="3">', 1)
+    art = extract_article(page.encode(), URL)
+    assert "ads.example" not in art.content_html and paras[0] in art.text
+
+
 def test_a_story_linking_to_donation_or_subscription_pages_is_kept() -> None:
     """Links in the story to a site's /subscribe page or to an article about donations
     mark no appeal: the short story around them (the appeal-sized block there) stays

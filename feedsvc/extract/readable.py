@@ -151,6 +151,40 @@ def link_density(el: lhtml.HtmlElement, total: int | None = None) -> float:
     return links / max(total, 1)
 
 
+def _photo_size_ok(img: lhtml.HtmlElement) -> bool:
+    """A photo, not an icon, a spacer or a tracking pixel: at least 200x150 when the
+    page says its size."""
+    try:
+        width, height = int(img.get("width") or 0), int(img.get("height") or 0)
+    except ValueError:
+        return False
+    return (width == 0 or width >= 200) and (height == 0 or height >= 150)
+
+
+def looks_like_story_photo(el: lhtml.HtmlElement) -> bool:
+    """A sibling of the story holding one photo and at most a caption (a photo table
+    between the dateline and the first paragraph): not linked (ads are), not a chrome
+    block."""
+    if not isinstance(el.tag, str) or el.tag not in ("img", "table", "div", "figure", "p",
+                                                     "center"):
+        return False
+    imgs = [el] if el.tag == "img" else list(el.iter("img"))
+    if len(imgs) != 1 or not imgs[0].get("src") or not _photo_size_ok(imgs[0]):
+        return False
+    if any(a.tag == "a" for a in imgs[0].iterancestors()) or next(el.iter("a"), None) is not None:
+        return False
+    feature = f"{el.get('class') or ''} {el.get('id') or ''}"
+    if REGEXES["negativeRe"].search(feature) or BOILERPLATE_CLASS.search(feature):
+        return False
+    return text_len(el) <= 300
+
+
+def looks_like_caption(el: lhtml.HtmlElement) -> bool:
+    """A short line of text, no links, right after a story photo."""
+    return (el.tag in ("font", "span", "small", "i", "em", "p", "div")
+            and 0 < text_len(el) <= 300 and next(el.iter("a", "img"), None) is None)
+
+
 def looks_like_story_box(el: lhtml.HtmlElement) -> bool:
     """A sibling block that reads like story text: long, sentence-rich, nearly link-free,
     no form, no chrome class, no chrome heading (e.g. SpaceDaily's inset wire reports)."""
@@ -332,9 +366,31 @@ def drop_appeals(node: lhtml.HtmlElement) -> list[str]:
     return dropped
 
 
+# The IAB's standard ad sizes (width, height): a linked image of one of them is a banner.
+AD_SIZES = frozenset({(468, 60), (728, 90), (300, 250), (336, 280), (160, 600), (120, 600),
+                      (300, 600), (320, 50), (320, 100), (970, 90), (970, 250), (234, 60),
+                      (125, 125), (250, 250), (200, 200), (180, 150), (88, 31)})
+
+
+def drop_banners(node: lhtml.HtmlElement) -> list[str]:
+    """Drop linked images of an ad's standard size. Story photos are kept even alone in
+    their block (readability's keep_all_images), which keeps banners too."""
+    dropped = []
+    for img in list(node.iter("img")):
+        link = next((a for a in img.iterancestors("a")), None)
+        try:
+            size = (int(img.get("width") or 0), int(img.get("height") or 0))
+        except ValueError:
+            continue
+        if link is not None and size in AD_SIZES and _inside(link, node):
+            dropped.append(f"banner {size[0]}x{size[1]}")
+            link.drop_tree()
+    return dropped
+
+
 def prune_boilerplate(node: lhtml.HtmlElement) -> list[str]:
     """Drop chrome blocks from the extracted story; return what was dropped (for --explain)."""
-    dropped = drop_appeals(node)
+    dropped = drop_appeals(node) + drop_banners(node)
     for el in reversed(list(node.iter(*_BLOCK_TAGS))):
         if el.getparent() is None or el is node:
             continue
@@ -508,13 +564,20 @@ class Readable(Document):  # type: ignore[misc]
         threshold = max(10.0, best_candidate["content_score"] * 0.2)
         self.recovered = []
         if parent is not None:
+            photo_before = False  # the last element sibling was a story photo
             for sib in parent:
-                if sib is best:
+                if sib is best or not isinstance(sib.tag, str):
+                    photo_before = photo_before and sib is not best
+                    continue
+                if sib.tag == "br":
                     continue
                 score = candidates.get(sib, {}).get("content_score", 0)
-                if score < threshold and looks_like_story_box(sib):
+                photo = looks_like_story_photo(sib)
+                caption = photo_before and looks_like_caption(sib)
+                if score < threshold and (looks_like_story_box(sib) or photo or caption):
                     candidates[sib] = {"content_score": threshold + 1, "elem": sib}
                     self.recovered.append(sib)
+                photo_before = photo
         return super().get_article(candidates, best_candidate, html_partial)
 
     def get_preserved_elements(self, node: Any) -> dict[Any, bool]:
