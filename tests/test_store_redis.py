@@ -142,9 +142,30 @@ async def test_ttls(rstore: RedisStore, raw: aioredis.Redis) -> None:
     await rstore.put_state(a.url, FetchState())
     assert abs(await raw.ttl(keys.page(a.url)) - keys.PAGE_TTL) < 60
     assert abs(await raw.ttl(keys.state(a.url)) - keys.STATE_TTL) < 60
-    # Topic indexes and versions never expire: a reset version could match a stale cache.
+    # A topic's keys live as long as its longest-lived article (b's), so a topic dropped
+    # from the config leaves nothing behind; a later change keeps that expiry. (A version
+    # recreated after expiring is a newer time than any before it, never a stale match.)
     for key in (keys.topic_entries("t"), keys.topic_seen("t"), keys.topic_version("t")):
-        assert await raw.ttl(key) == -1
+        assert abs(await raw.ttl(key) - want) < 60, key
+
+
+async def test_topic_keys_outlive_their_articles_only(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    """Keys of a topic written before they had an expiry get one at the next add; a prune
+    keeps it; a raised retention (keep_articles) extends it with the articles'."""
+    day = 86400
+    now = datetime.now(UTC)
+    index = [keys.topic_entries("t"), keys.topic_seen("t"), keys.topic_version("t")]
+    await rstore.add_article("t", art("https://a.example/old", first_seen=now), retention=day)
+    for key in index:
+        await raw.persist(key)  # as an earlier release left them
+    await rstore.add_article("t", art("https://a.example/new", first_seen=now), retention=day)
+    for key in index:
+        assert abs(await raw.ttl(key) - (day + keys.ARTICLE_TTL_MARGIN)) < 60, key
+    await rstore.prune("t", seen_before=0, keep=1)  # drops one of the two
+    assert abs(await raw.ttl(keys.topic_version("t")) - (day + keys.ARTICLE_TTL_MARGIN)) < 60
+    await rstore.keep_articles("t", 30 * day)
+    for key in index:
+        assert abs(await raw.ttl(key) - (30 * day + keys.ARTICLE_TTL_MARGIN)) < 60, key
 
 
 async def test_expired_article_skipped(

@@ -74,13 +74,22 @@ _CAS_ATTEMPTS = 8
 # clock set back) so that every change is seen as one. '%d': Lua 5.1 would print a
 # number this big as 1.76e+12. TIME in a script is fine: Redis 7 replicates a script's
 # effects, not the script.
+# A topic's keys live as long as its longest-lived article (KEEPTTL: a change keeps the
+# expiry its adds gave): a topic dropped from the config leaves nothing behind once its
+# articles are gone, and one still polled never loses its index while an article lives.
 _TOUCH = """
 local function touch(key)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local cur = tonumber(redis.call('GET', key) or '0') or 0
   if now <= cur then now = cur + 1 end
-  redis.call('SET', key, string.format('%d', now))
+  redis.call('SET', key, string.format('%d', now), 'KEEPTTL')
+end
+local function outlive(ttl, ...)
+  for _, key in ipairs({...}) do
+    local left = redis.call('TTL', key)
+    if left == -1 or (left >= 0 and left < ttl) then redis.call('EXPIRE', key, ttl) end
+  end
 end
 """
 
@@ -106,6 +115,7 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[4], ARGV[2], ARGV[1]) end
 touch(KEYS[5])
+if ttl > 0 then outlive(ttl, KEYS[2], KEYS[3], KEYS[4], KEYS[5]) end
 redis.call('PUBLISH', ARGV[8], ARGV[9])
 redis.call('SET', KEYS[6], '1', 'EX', ARGV[10])
 return 1
@@ -469,6 +479,19 @@ class RedisStore:
                 for name, when in longer[i:i + BATCH]:
                     pipe.expireat(name, when)
                 await pipe.execute()
+        # and the topic's own keys, which live as long as its longest-lived article
+        last = max(math.ceil(first_seen + retention + keys.ARTICLE_TTL_MARGIN) for _, first_seen in seen)
+        index = [keys.topic_entries(topic), keys.topic_seen(topic),
+                 keys.topic_fingerprints(topic), keys.topic_version(topic)]
+        async with self._r.pipeline(transaction=False) as pipe:
+            for name in index:
+                pipe.ttl(name)
+            left = await pipe.execute()
+        async with self._r.pipeline(transaction=False) as pipe:
+            for name, ttl in zip(index, left, strict=True):
+                if ttl == -1 or (ttl >= 0 and now + ttl < last):
+                    pipe.expireat(name, last)
+            await pipe.execute()
         return len(longer)
 
     # -- origin pages -----------------------------------------------------
