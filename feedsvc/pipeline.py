@@ -251,13 +251,21 @@ class Pipeline:
         except StoreError as exc:
             return self._record(source, "failed", error=f"store unavailable: {exc}",
                                 next_due=now + STORE_RETRY)
-        if honour_backoff and state.error_count and state.next_due > now:
+        backoff = state
+        if honour_backoff and not state.error_count and source.state_key != source.url:
+            # A URL polled by two sources keeps a state per source: when a reload made it
+            # shared, the backoff the origin asked for sits under the URL's own key.
+            try:
+                backoff = await self.store.get_state(source.url) or state
+            except StoreError:
+                backoff = state
+        if honour_backoff and backoff.error_count and backoff.next_due > now:
             # The scheduler delays such a source at start, but only if it could read
             # the state then: started while the store was down (a host rebooting, Redis
             # still loading its AOF), it polls every source once the store answers,
             # which must not break an origin's Retry-After (RFC 9110 §10.2.3).
-            return self._record(source, "failed", error=f"backing off: {state.last_error}",
-                                next_due=state.next_due, errors=state.error_count)
+            return self._record(source, "failed", error=f"backing off: {backoff.last_error}",
+                                next_due=backoff.next_due, errors=backoff.error_count)
         # Validators stored under another config (topic renamed, filter changed) would
         # get a 304 for links this config has never entered: fetch in full once.
         valid = state if state.discovery == source.discovery_key() else FetchState()

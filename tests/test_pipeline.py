@@ -1124,6 +1124,27 @@ async def test_a_page_that_kills_the_extraction_process_fails_alone(cpu: CpuPool
         assert "extraction process crashed" in (state.last_error or "")
 
 
+async def test_a_url_made_shared_by_a_reload_keeps_its_retry_after(cpu: CpuPool) -> None:
+    """One URL, now polled by two topics, keeps a state per source; the Retry-After its
+    origin gave while only one topic polled it sits under the URL's own key, and the
+    scheduled polls honour it."""
+    async with Origin({"/index.html": index_page([])}) as site:
+        url = site.url("/index.html")
+        settings = make_settings({name: {"sources": [{"url": url, "robots": False}]}
+                                  for name in ("a", "b")})
+        now = 1_800_000_000.0
+        store = MemoryStore()
+        await store.put_state(url, FetchState(error_count=1, last_error="HTTP 429",
+                                              next_due=now + 3600))
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu, clock=lambda: now)
+            for topic in ("a", "b"):
+                source = settings.topics[topic].sources[0]
+                assert source.state_key != url
+                assert await pipeline.poll(source) == now + 3600
+        assert site.hits["/index.html"] == 0
+
+
 def origin_statuses(site: Origin, path: str) -> list[str]:
     """Per request to ``path``: whether it carried our stored validator."""
     return ["etag" if h.get("If-None-Match") else "" for h in site.headers_of(path)]
