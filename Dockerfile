@@ -43,11 +43,14 @@ RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --no-index . \
 # ---- runtime -------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
 # Only the interpreter at run time: no venv module, no pip cache, no build files.
+# apt-get clean too: a base without the official images' docker-clean hook kept ~90 MB
+# of package caches in the image.
 # hadolint ignore=DL3008
 RUN if ! command -v python3 >/dev/null 2>&1; then \
         apt-get update \
         && apt-get install -y --no-install-recommends python3 \
-        && rm -rf /var/lib/apt/lists/*; \
+        && apt-get clean \
+        && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
     fi \
     && groupadd --gid 10001 feedsvc \
     && useradd --uid 10001 --gid feedsvc --no-create-home --home-dir /nonexistent \

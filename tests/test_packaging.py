@@ -188,6 +188,16 @@ async def test_healthcheck_probe_tells_live_from_dead(dockerfile: list[Instructi
     assert await _probe(code, f"0.0.0.0:{port}") != 0
 
 
+def test_compose_repeats_the_image_healthcheck(
+    compose: dict[str, Any], dockerfile: list[Instruction]
+) -> None:
+    """podman-compose builds in the OCI format, which has no HEALTHCHECK: the service
+    carries the image's probe itself, word for word."""
+    test = compose["services"]["feedsvc"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert test[3] == _healthcheck_code(dockerfile)
+
+
 def test_compose_redis_persists_with_aof_on_a_named_volume(compose: dict[str, Any]) -> None:
     redis = compose["services"]["redis"]
     command = redis["command"]
