@@ -151,14 +151,20 @@ def link_density(el: lhtml.HtmlElement, total: int | None = None) -> float:
     return links / max(total, 1)
 
 
+def _img_size(img: lhtml.HtmlElement) -> tuple[int, int] | None:
+    """The (width, height) an <img> declares, 0 for one it leaves out; None when unreadable."""
+    try:
+        return int(img.get("width") or 0), int(img.get("height") or 0)
+    except ValueError:
+        return None
+
+
 def _photo_size_ok(img: lhtml.HtmlElement) -> bool:
     """A photo, not an icon, a spacer or a tracking pixel: at least 200x150 when the
     page says its size."""
-    try:
-        width, height = int(img.get("width") or 0), int(img.get("height") or 0)
-    except ValueError:
-        return False
-    return (width == 0 or width >= 200) and (height == 0 or height >= 150)
+    size = _img_size(img)
+    return size is not None and (size[0] == 0 or size[0] >= 200) and (
+        size[1] == 0 or size[1] >= 150)
 
 
 def looks_like_story_photo(el: lhtml.HtmlElement) -> bool:
@@ -171,7 +177,7 @@ def looks_like_story_photo(el: lhtml.HtmlElement) -> bool:
     imgs = [el] if el.tag == "img" else list(el.iter("img"))
     if len(imgs) != 1 or not imgs[0].get("src") or not _photo_size_ok(imgs[0]):
         return False
-    if any(a.tag == "a" for a in imgs[0].iterancestors()) or next(el.iter("a"), None) is not None:
+    if next(imgs[0].iterancestors("a"), None) is not None or next(el.iter("a"), None) is not None:
         return False
     feature = f"{el.get('class') or ''} {el.get('id') or ''}"
     if REGEXES["negativeRe"].search(feature) or BOILERPLATE_CLASS.search(feature):
@@ -294,13 +300,12 @@ def drop_story_header(
         if event == "start":
             if inside is not None:
                 continue
-            if el is not node and el.tag in _HEADER_TAGS and text_len(el) < 60:
-                text = norm(el.text_content())
-                if text and (text.lower() in byline or _KICKER.fullmatch(text)
-                             or (dateline and text.startswith(dateline))):
-                    doomed.append(el)
-                    inside = el
-                    continue
+            text = norm(el.text_content()) if el is not node and el.tag in _HEADER_TAGS else ""
+            if 0 < len(text) < 60 and (text.lower() in byline or _KICKER.fullmatch(text)
+                                       or (dateline and text.startswith(dateline))):
+                doomed.append(el)
+                inside = el
+                continue
             seen += len(norm(el.text))
         else:
             if el is inside:
@@ -377,11 +382,8 @@ def drop_banners(node: lhtml.HtmlElement) -> list[str]:
     their block (readability's keep_all_images), which keeps banners too."""
     dropped = []
     for img in list(node.iter("img")):
-        link = next((a for a in img.iterancestors("a")), None)
-        try:
-            size = (int(img.get("width") or 0), int(img.get("height") or 0))
-        except ValueError:
-            continue
+        link = next(img.iterancestors("a"), None)
+        size = _img_size(img)
         if link is not None and size in AD_SIZES and _inside(link, node):
             dropped.append(f"banner {size[0]}x{size[1]}")
             link.drop_tree()
