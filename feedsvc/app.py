@@ -5,7 +5,7 @@ accepts requests, torn down in reverse order at shutdown (aiohttp
 ``examples/background_tasks.py``). Tests start the app without the poller.
 
 What depends on the configuration (feed cache, pipeline, scheduler) sits in one
-:class:`~feedsvc.web.Live` holder so a config reload (SIGHUP or a changed file, issue
+:class:`~feedsvc.live.Live` holder so a config reload (SIGHUP or a changed file, issue
 #3 item 4) can swap it whole; the store, the CPU pool and the fetcher's connections
 outlive reloads, so nothing stored is dropped.
 """
@@ -28,11 +28,12 @@ from feedsvc.cpu import CpuPool, sites_stamp
 from feedsvc.errors import ConfigError
 from feedsvc.feeds import FeedCache
 from feedsvc.fetch import Fetcher
+from feedsvc.live import LIVE, Live
 from feedsvc.metrics import MULTIPROC_ENV, Metrics
 from feedsvc.pipeline import Pipeline
 from feedsvc.scheduler import Scheduler
 from feedsvc.store import Store, create_store
-from feedsvc.web import LIVE, METRICS, STORE, Live, add_routes, refresh_metrics
+from feedsvc.web import METRICS, STORE, add_routes, refresh_metrics
 
 log = logging.getLogger("feedsvc.app")
 

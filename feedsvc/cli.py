@@ -256,7 +256,7 @@ async def _run_poller(
     from prometheus_client import multiprocess
 
     from feedsvc.app import RUNTIME, create_app
-    from feedsvc.web import LIVE
+    from feedsvc.live import LIVE
 
     loop = asyncio.get_running_loop()
     # Polling starts once a serving process listens: a service that cannot take its

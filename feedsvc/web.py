@@ -11,42 +11,21 @@ import html
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import hdrs, web
 
 from feedsvc import __version__
-from feedsvc.config import Settings
 from feedsvc.errors import StoreError
-from feedsvc.feeds import FeedCache
+from feedsvc.live import LIVE
 from feedsvc.metrics import CONTENT_TYPE_LATEST, Metrics
 from feedsvc.models import FetchState
-from feedsvc.pipeline import Pipeline
 from feedsvc.redact import redact_url
-from feedsvc.scheduler import Scheduler
 from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.web")
 
-
-
-@dataclass
-class Live:
-    """The parts built from the current configuration; swapped whole on reload."""
-
-    settings: Settings
-    feeds: FeedCache
-    pipeline: Pipeline
-    scheduler: Scheduler
-
-    def replace_with(self, other: Live) -> None:
-        self.settings, self.feeds = other.settings, other.feeds
-        self.pipeline, self.scheduler = other.pipeline, other.scheduler
-
-
 STORE = web.AppKey("store", Store)
-LIVE = web.AppKey("live", Live)
 METRICS = web.AppKey("metrics", Metrics)
 
 ATOM_TYPE = "application/atom+xml"

@@ -35,11 +35,11 @@ from feedsvc.config import Settings, load_config
 from feedsvc.cpu import CpuPool
 from feedsvc.errors import StoreError
 from feedsvc.fetch import Fetcher
+from feedsvc.live import LIVE
 from feedsvc.pipeline import Pipeline
 from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
 from feedsvc.store.redis_store import RedisStore
-from feedsvc.web import LIVE
 from tests.helpers import Client, app_client, article, check_atom, free_port, make_settings
 from tests.origin import (
     Origin,

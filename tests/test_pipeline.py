@@ -18,13 +18,13 @@ from feedsvc.app import create_app
 from feedsvc.config import Settings
 from feedsvc.cpu import CpuPool
 from feedsvc.fetch import Fetcher
+from feedsvc.live import LIVE
 from feedsvc.models import Article, FetchState, LinkHint
 from feedsvc.pipeline import Pipeline
 from feedsvc.render import entry_updated
 from feedsvc.store import Store
 from feedsvc.store.memory import MemoryStore
 from feedsvc.store.redis_store import RedisStore
-from feedsvc.web import LIVE
 from tests.helpers import app_client, check_atom, make_settings
 from tests.origin import Origin, Route, redirect
 from tests.site import (

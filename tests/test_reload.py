@@ -19,8 +19,8 @@ from aiohttp import web
 from feedsvc.app import RUNTIME, create_app
 from feedsvc.config import load_config
 from feedsvc.cpu import CpuPool
+from feedsvc.live import LIVE
 from feedsvc.store.memory import MemoryStore
-from feedsvc.web import LIVE
 from tests.helpers import app_client, article, check_atom, free_port
 
 

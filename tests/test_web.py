@@ -16,8 +16,8 @@ import pytest
 
 from feedsvc.app import create_app
 from feedsvc.cpu import CpuPool
+from feedsvc.live import LIVE
 from feedsvc.store.memory import MemoryStore
-from feedsvc.web import LIVE
 from tests.helpers import Client, app_client, article, check_atom, make_settings
 
 SETTINGS = make_settings({
