@@ -55,15 +55,15 @@ def _corpus_pages() -> list[bytes]:
 def _extract(job: tuple[int, bytes]) -> Any:
     """Page ``n`` as the pipeline would store it (in a worker process): the same worker
     function the service uses, so the stored page is the slimmed one."""
-    from feedsvc.cpu import _init_worker, extract_in_worker
+    from feedsvc.cpu import extract_in_worker
     from feedsvc.errors import ExtractError
     from feedsvc.models import Article
 
-    _init_worker(None, None, 0)
     n, body = job
     url = f"http://127.0.0.1/a/{n}.html"
     try:
-        extraction = extract_in_worker(body, url, {"Content-Type": CT}, None, keep_page=True)
+        extraction = extract_in_worker(body, url, {"Content-Type": CT}, None, keep_page=True,
+                                       sites_dir=None, time_budget=None)
     except ExtractError:
         return None  # not an article: the pipeline would store nothing either
     ex = extraction.article

@@ -188,6 +188,8 @@ RESTART_ONLY = {
     "concurrency": "defaults.concurrency",
     "per_host": "defaults.per_host",
     "extract_workers": "service.extract_workers",
+    # The extractor reads these two, and it is rebuilt on reload; they stay restart-only
+    # as they always were (the file watch follows the running rules directory).
     "extract_timeout": "service.extract_timeout",
     "sites_dir": "service.sites_dir",
     "log_format": "service.log_format",  # and --log-format wins over it anyway
@@ -257,8 +259,7 @@ def create_app(
             yield
             return
         app[CPU] = CpuPool(
-            extract_workers or settings.extract_workers, sites_dir=settings.sites_dir,
-            time_budget=settings.extract_timeout, niceness=INGEST_NICENESS, idle=True,
+            extract_workers or settings.extract_workers, niceness=INGEST_NICENESS, idle=True,
         )
         # a poll-only process renders nothing: no render worker for it
         app[RENDER_CPU] = CpuPool(1, niceness=RENDER_NICENESS) if serve else app[CPU]

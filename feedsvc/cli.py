@@ -154,8 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from feedsvc.cpu import CpuPool
 
             # Created before the event loop, so its workers can be forked (fast start).
-            cpu = CpuPool(settings.extract_workers, sites_dir=settings.sites_dir,
-                          time_budget=settings.extract_timeout, fork_now=True)
+            cpu = CpuPool(settings.extract_workers, fork_now=True)
             try:
                 return asyncio.run(_crawl(settings, args.topic, cpu))
             finally:

@@ -4,7 +4,7 @@ A ``ProcessPoolExecutor`` (one worker per core by default, issue #3 item 2) so
 extraction scales past the GIL. Workers start with the ``spawn`` method: forking a
 process that runs an event loop and holds sockets is unsafe (``crawl --once`` forks its
 pool first thing, before either exists: ``fork_now``). Each worker loads the
-site rules once, in its initializer, instead of receiving them with every task.
+site rules once, on its first extraction, instead of receiving them with every task.
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from feedsvc.store.codec import PackedPage
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# Per-worker state set by the initializer (one value per worker process).
-_sites_dir: str | None = None
-_time_budget: float | None = None
+# Per-worker cache of the site rules (one value per worker process): the directory
+# they were read from, its stamp then, and the rules.
 _rules: Any = None
-_rules_stamp: object = None
+_rules_key: object = None
 
 
 # How often a worker checks that the process that started it is still there.
@@ -49,13 +48,7 @@ def _watch_parent(parent: int) -> None:
             os._exit(0)
 
 
-def _init_worker(
-    sites_dir: str | None, time_budget: float | None, niceness: int, idle: bool = False,
-    parent: int | None = None,
-) -> None:
-    global _sites_dir, _time_budget
-    _sites_dir = sites_dir
-    _time_budget = time_budget
+def _init_worker(niceness: int, idle: bool = False, parent: int | None = None) -> None:
     if parent is not None:
         threading.Thread(
             target=_watch_parent, args=(parent,), name="parent watch", daemon=True
@@ -87,14 +80,16 @@ def sites_stamp(sites_dir: str | None) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
-def _current_rules() -> Any:
-    """This worker's site rules, re-read when a rule file changed (no restart needed)."""
-    global _rules, _rules_stamp
+def _current_rules(sites_dir: str | None) -> Any:
+    """This worker's site rules from ``sites_dir``, read once and re-read when a rule
+    file changed (no restart needed). The directory comes with each task, a few bytes;
+    the rules it holds never do."""
+    global _rules, _rules_key
     from feedsvc.extract import load_site_rules
 
-    stamp = sites_stamp(_sites_dir)
-    if _rules is None or stamp != _rules_stamp:
-        _rules, _rules_stamp = load_site_rules(_sites_dir), stamp
+    key = (sites_dir, sites_stamp(sites_dir))
+    if _rules is None or key != _rules_key:
+        _rules, _rules_key = load_site_rules(sites_dir), key
     return _rules
 
 
@@ -115,16 +110,19 @@ def extract_in_worker(
     hint: LinkHint | None,
     *,
     keep_page: bool = False,
+    sites_dir: str | None = None,
+    time_budget: float | None = None,
 ) -> Extraction:
-    """Extract with this worker's site rules and time budget; ``keep_page`` also packs
-    the page for the store (compressing it here, not in the serving process)."""
+    """Extract with the site rules of ``sites_dir`` within ``time_budget`` seconds;
+    ``keep_page`` also packs the page for the store (compressing it here, not in the
+    serving process)."""
     from urllib.parse import urlsplit
 
     from feedsvc.extract import extract_article, fingerprint
     from feedsvc.extract.keep import slim_page
 
-    rules = _current_rules()
-    extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=_time_budget)
+    rules = _current_rules(sites_dir)
+    extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=time_budget)
     ctype = None if headers is None else headers.get("Content-Type")
     return Extraction(
         article=extracted,
@@ -134,19 +132,22 @@ def extract_in_worker(
     )
 
 
-def reextract_in_worker(page: PackedPage, url: str) -> Extraction:
+def reextract_in_worker(
+    page: PackedPage, url: str, *, sites_dir: str | None = None, time_budget: float | None = None,
+) -> Extraction:
     """Extract a stored page again (after a site rule changed) as it was extracted first:
     from the URL it was fetched from, its links' base, rather than the entry's ``url``
     (the link before redirects, or the page's rel=canonical), used for pages stored
     before their URL was kept."""
     stored = page.unpack()
     headers = {"Content-Type": stored.content_type or ""}
-    return extract_in_worker(stored.body, stored.url or url, headers, None)
+    return extract_in_worker(stored.body, stored.url or url, headers, None,
+                             sites_dir=sites_dir, time_budget=time_budget)
 
 
-def rule_fingerprints_in_worker(hosts: list[str]) -> dict[str, str | None]:
-    """Fingerprints of the rules the workers apply to ``hosts`` now."""
-    rules = _current_rules()
+def rule_fingerprints_in_worker(hosts: list[str], sites_dir: str | None = None) -> dict[str, str | None]:
+    """Fingerprints of the rules of ``sites_dir`` the workers apply to ``hosts`` now."""
+    rules = _current_rules(sites_dir)
     return {host: rules.fingerprint(host) for host in hosts}
 
 
@@ -157,8 +158,6 @@ class CpuPool:
         self,
         workers: int = 0,
         *,
-        sites_dir: str | None = None,
-        time_budget: float | None = 10.0,
         niceness: int = 0,
         idle: bool = False,
         fork_now: bool = False,
@@ -169,7 +168,7 @@ class CpuPool:
         exists (``crawl --once`` creates its pool first thing); replacement pools after a
         crash are spawned."""
         self.workers = workers or os.cpu_count() or 1
-        self._args = (sites_dir, time_budget, niceness, idle, os.getpid())
+        self._args = (niceness, idle, os.getpid())
         self._executor: Executor = self._new_executor("fork" if fork_now else "spawn")
         if fork_now:
             # The fork context starts all workers on the first submit; wait for them.

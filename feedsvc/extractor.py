@@ -47,10 +47,19 @@ class Extractor(Protocol):
 
 
 class PooledExtractor:
-    """:mod:`feedsvc.extract` in the CPU pool (never on the event loop)."""
+    """:mod:`feedsvc.extract` in the CPU pool (never on the event loop), with the site
+    rules of ``sites_dir`` and ``time_budget`` seconds per page.
 
-    def __init__(self, cpu: CpuPool) -> None:
+    Both travel with each task (a path and a number; each worker reads the rules
+    themselves once, and again only when a rule file changes), so the pool stays a
+    plain pool and this extractor's configuration is all in one place."""
+
+    def __init__(
+        self, cpu: CpuPool, *, sites_dir: str | None = None, time_budget: float | None = 10.0,
+    ) -> None:
         self.cpu = cpu
+        self.sites_dir = sites_dir
+        self.time_budget = time_budget
 
     async def extract(
         self, body: bytes, url: str, headers: Mapping[str, str] | None,
@@ -58,7 +67,8 @@ class PooledExtractor:
     ) -> Extraction:
         try:
             return await self.cpu.run(extract_in_worker, body, url, headers, hint,
-                                      keep_page=keep_page)
+                                      keep_page=keep_page, sites_dir=self.sites_dir,
+                                      time_budget=self.time_budget)
         except BrokenProcessPool:
             # The worker died on this page, and its replacement too (CpuPool.run): the
             # article's failure, recorded and backed off, not the whole poll's.
@@ -67,16 +77,19 @@ class PooledExtractor:
 
     async def reextract(self, page: PackedPage, url: str) -> Extraction:
         try:
-            return await self.cpu.run(reextract_in_worker, page, url)
+            return await self.cpu.run(reextract_in_worker, page, url,
+                                      sites_dir=self.sites_dir, time_budget=self.time_budget)
         except BrokenProcessPool:
             raise ExtractError(f"{redact_url(url)}: the extraction process crashed "
                                "on its stored page") from None
 
     async def rule_fingerprints(self, hosts: Sequence[str]) -> dict[str, str | None]:
-        return await self.cpu.run(rule_fingerprints_in_worker, list(hosts))
+        return await self.cpu.run(rule_fingerprints_in_worker, list(hosts), self.sites_dir)
 
 
 def create_extractor(settings: Settings, cpu: CpuPool) -> Extractor:
     """The extractor for ``settings``: readability-lxml with the site rules of
-    ``settings.sites_dir``, which the pool's workers load (``CpuPool(sites_dir=...)``)."""
-    return PooledExtractor(cpu)
+    ``settings.sites_dir``, each page given ``settings.extract_timeout`` seconds, run in
+    ``cpu``."""
+    return PooledExtractor(cpu, sites_dir=settings.sites_dir,
+                           time_budget=settings.extract_timeout)

@@ -230,7 +230,7 @@ async def test_rule_change_reextracts_stored_pages_without_refetch(
 
     settings = dc_replace(base, sites_dir=str(sites))
     store = MemoryStore()
-    pool = CpuPool(1, sites_dir=str(sites))
+    pool = CpuPool(1)
     try:
         await crawl(settings, store, pool)
         moon = await store.get_article(origin.url(MOON))
@@ -278,7 +278,7 @@ async def test_reextraction_resolves_links_as_first_extraction_and_moves_updated
             "url": site.url("/i.html"), "robots": False, "follow": "/reports/",
         }]}}), sites_dir=str(sites))
         store = MemoryStore()
-        pool = CpuPool(1, sites_dir=str(sites))
+        pool = CpuPool(1)
         try:
             async with Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
                 pipeline = Pipeline(settings, store, fetcher, pool, clock=lambda: now[0])
@@ -314,7 +314,7 @@ async def test_reextraction_that_changes_nothing_keeps_updated(tmp_path: Path) -
             {"url": site.url("/wire.xml"), "kind": "feed", "robots": False}]}}),
             sites_dir=str(sites))
         store = MemoryStore()
-        pool = CpuPool(1, sites_dir=str(sites))
+        pool = CpuPool(1)
         try:
             async with Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
                 pipeline = Pipeline(settings, store, fetcher, pool)
@@ -470,7 +470,7 @@ async def test_a_single_page_view_replaces_the_first_page(
     routes = {"/story": page("FIRST-PAGE-ONLY", "<a class='print' href='/story/all'>all</a>"),
               "/story/all": page("WHOLE-STORY") if single_page_works else Route("", status=500),
               "/index.html": index_page(["/story"])}
-    pool = CpuPool(1, sites_dir=str(tmp_path))
+    pool = CpuPool(1)
     try:
         async with Origin(routes) as site:
             settings = replace(make_settings({"t": {"sources": [
@@ -506,7 +506,7 @@ async def test_refresh_of_a_multi_page_story_keeps_every_page(tmp_path: Path) ->
         nxt = "<a class='next' href='/story?page=2'>next</a>"
         return web.Response(text=page(version["page1"], nxt), content_type="text/html")
 
-    pool = CpuPool(1, sites_dir=str(tmp_path))
+    pool = CpuPool(1)
     try:
         async with Origin({"/story": story}) as site:
             when = {"t": datetime(2017, 2, 13, 9, tzinfo=UTC)}
