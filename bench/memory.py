@@ -55,8 +55,8 @@ def _corpus_pages() -> list[bytes]:
 def _extract(job: tuple[int, bytes]) -> Any:
     """Page ``n`` as the pipeline would store it (in a worker process): the same worker
     function the service uses, so the stored page is the slimmed one."""
-    from feedsvc.cpu import extract_in_worker
     from feedsvc.errors import ExtractError
+    from feedsvc.extractor import extract_in_worker
     from feedsvc.models import Article
 
     n, body = job

@@ -24,8 +24,9 @@ from typing import Any
 from aiohttp import web
 
 from feedsvc.config import Settings, default_base_url, load_config
-from feedsvc.cpu import CpuPool, sites_stamp
+from feedsvc.cpu import CpuPool
 from feedsvc.errors import ConfigError
+from feedsvc.extractor import sites_stamp
 from feedsvc.feeds import FeedCache
 from feedsvc.fetch import Fetcher
 from feedsvc.live import LIVE, Live

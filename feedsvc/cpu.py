@@ -1,10 +1,12 @@
-"""The CPU pool: parsing, extraction and rendering run here, never on the event loop.
+"""The CPU pool: CPU-bound work (parsing, extraction, rendering) runs here, never on
+the event loop.
 
-A ``ProcessPoolExecutor`` (one worker per core by default, issue #3 item 2) so
-extraction scales past the GIL. Workers start with the ``spawn`` method: forking a
-process that runs an event loop and holds sockets is unsafe (``crawl --once`` forks its
-pool first thing, before either exists: ``fork_now``). Each worker loads the
-site rules once, on its first extraction, instead of receiving them with every task.
+A ``ProcessPoolExecutor`` (one worker per core by default, issue #3 item 2) so that
+work scales past the GIL. Workers start with the ``spawn`` method: forking a process
+that runs an event loop and holds sockets is unsafe (``crawl --once`` forks its pool
+first thing, before either exists: ``fork_now``). The pool knows nothing of what it
+runs: a stage passes it a top-level function (pickled by name) and that function's
+arguments; any per-worker state is the stage's own (see :mod:`feedsvc.extractor`).
 """
 
 from __future__ import annotations
@@ -14,25 +16,15 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from functools import partial
 from multiprocessing import get_context
-from typing import Any, ParamSpec, TypeVar
-
-from feedsvc.models import ExtractedArticle, LinkHint
-from feedsvc.store.codec import PackedPage
+from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-# Per-worker cache of the site rules (one value per worker process): the directory
-# they were read from, its stamp then, and the rules.
-_rules: Any = None
-_rules_key: object = None
-
 
 # How often a worker checks that the process that started it is still there.
 PARENT_CHECK_INTERVAL = 1.0
@@ -66,89 +58,6 @@ def _init_worker(niceness: int, idle: bool = False, parent: int | None = None) -
         # privilege; where it is refused, the niceness above still applies.
         with contextlib.suppress(OSError):
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-
-
-def sites_stamp(sites_dir: str | None) -> tuple[tuple[str, int, int], ...]:
-    """Cheap change detector for a rules directory: names, sizes and mtimes."""
-    if not sites_dir or not os.path.isdir(sites_dir):
-        return ()
-    out = []
-    for entry in sorted(os.scandir(sites_dir), key=lambda e: e.name):
-        if entry.name.endswith(".txt"):
-            st = entry.stat()
-            out.append((entry.name, st.st_size, st.st_mtime_ns))
-    return tuple(out)
-
-
-def _current_rules(sites_dir: str | None) -> Any:
-    """This worker's site rules from ``sites_dir``, read once and re-read when a rule
-    file changed (no restart needed). The directory comes with each task, a few bytes;
-    the rules it holds never do."""
-    global _rules, _rules_key
-    from feedsvc.extract import load_site_rules
-
-    key = (sites_dir, sites_stamp(sites_dir))
-    if _rules is None or key != _rules_key:
-        _rules, _rules_key = load_site_rules(sites_dir), key
-    return _rules
-
-
-@dataclass(frozen=True, slots=True)
-class Extraction:
-    """What a worker returns for one page: all the CPU work on it done there."""
-
-    article: ExtractedArticle
-    rule: str | None  # fingerprint of the site rule that applied (None: generic)
-    page: PackedPage | None  # the page as worth storing for a re-extraction (if kept)
-    fingerprint: str | None  # of the story text, for duplicate detection
-
-
-def extract_in_worker(
-    html: bytes,
-    url: str,
-    headers: Mapping[str, str] | None,
-    hint: LinkHint | None,
-    *,
-    keep_page: bool = False,
-    sites_dir: str | None = None,
-    time_budget: float | None = None,
-) -> Extraction:
-    """Extract with the site rules of ``sites_dir`` within ``time_budget`` seconds;
-    ``keep_page`` also packs the page for the store (compressing it here, not in the
-    serving process)."""
-    from urllib.parse import urlsplit
-
-    from feedsvc.extract import extract_article, fingerprint
-    from feedsvc.extract.keep import slim_page
-
-    rules = _current_rules(sites_dir)
-    extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=time_budget)
-    ctype = None if headers is None else headers.get("Content-Type")
-    return Extraction(
-        article=extracted,
-        rule=rules.fingerprint(urlsplit(url).hostname or ""),
-        page=PackedPage.pack(slim_page(html), ctype, url) if keep_page else None,
-        fingerprint=fingerprint(extracted.text) if extracted.text.strip() else None,
-    )
-
-
-def reextract_in_worker(
-    page: PackedPage, url: str, *, sites_dir: str | None = None, time_budget: float | None = None,
-) -> Extraction:
-    """Extract a stored page again (after a site rule changed) as it was extracted first:
-    from the URL it was fetched from, its links' base, rather than the entry's ``url``
-    (the link before redirects, or the page's rel=canonical), used for pages stored
-    before their URL was kept."""
-    stored = page.unpack()
-    headers = {"Content-Type": stored.content_type or ""}
-    return extract_in_worker(stored.body, stored.url or url, headers, None,
-                             sites_dir=sites_dir, time_budget=time_budget)
-
-
-def rule_fingerprints_in_worker(hosts: list[str], sites_dir: str | None = None) -> dict[str, str | None]:
-    """Fingerprints of the rules of ``sites_dir`` the workers apply to ``hosts`` now."""
-    rules = _current_rules(sites_dir)
-    return {host: rules.fingerprint(host) for host in hosts}
 
 
 class CpuPool:

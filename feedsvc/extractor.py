@@ -4,26 +4,119 @@ runs readability-lxml (:mod:`feedsvc.extract`) in the CPU pool's worker processe
 The pipeline holds an :class:`Extractor` chosen by :func:`create_extractor`, as it holds
 a :class:`~feedsvc.store.Store` chosen by :func:`~feedsvc.store.create_store`: it never
 calls a worker function or sees a pool's failures itself.
+
+Two halves live here. The worker functions (``*_in_worker``) run inside the pool's
+processes: they are top-level functions because the pool pickles them by name, and the
+site rules they cache are per-worker state. :class:`PooledExtractor` is the event
+loop's side, sending them the page and this extractor's configuration.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from feedsvc.config import Settings
-from feedsvc.cpu import (
-    CpuPool,
-    Extraction,
-    extract_in_worker,
-    reextract_in_worker,
-    rule_fingerprints_in_worker,
-)
 from feedsvc.errors import ExtractError
-from feedsvc.models import LinkHint
+from feedsvc.models import ExtractedArticle, LinkHint
 from feedsvc.redact import redact_url
 from feedsvc.store.codec import PackedPage
+
+if TYPE_CHECKING:
+    # Types only: each worker process imports this module to run a worker function,
+    # and needs neither the config model nor the pool.
+    from feedsvc.config import Settings
+    from feedsvc.cpu import CpuPool
+
+# Per-worker cache of the site rules (one value per worker process): the directory
+# they were read from, its stamp then, and the rules.
+_rules: Any = None
+_rules_key: object = None
+
+
+def sites_stamp(sites_dir: str | None) -> tuple[tuple[str, int, int], ...]:
+    """Cheap change detector for a rules directory: names, sizes and mtimes."""
+    if not sites_dir or not os.path.isdir(sites_dir):
+        return ()
+    out = []
+    for entry in sorted(os.scandir(sites_dir), key=lambda e: e.name):
+        if entry.name.endswith(".txt"):
+            st = entry.stat()
+            out.append((entry.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _current_rules(sites_dir: str | None) -> Any:
+    """This worker's site rules from ``sites_dir``, read once and re-read when a rule
+    file changed (no restart needed). The directory comes with each task, a few bytes;
+    the rules it holds never do."""
+    global _rules, _rules_key
+    from feedsvc.extract import load_site_rules
+
+    key = (sites_dir, sites_stamp(sites_dir))
+    if _rules is None or key != _rules_key:
+        _rules, _rules_key = load_site_rules(sites_dir), key
+    return _rules
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What a worker returns for one page: all the CPU work on it done there."""
+
+    article: ExtractedArticle
+    rule: str | None  # fingerprint of the site rule that applied (None: generic)
+    page: PackedPage | None  # the page as worth storing for a re-extraction (if kept)
+    fingerprint: str | None  # of the story text, for duplicate detection
+
+
+def extract_in_worker(
+    html: bytes,
+    url: str,
+    headers: Mapping[str, str] | None,
+    hint: LinkHint | None,
+    *,
+    keep_page: bool = False,
+    sites_dir: str | None = None,
+    time_budget: float | None = None,
+) -> Extraction:
+    """Extract with the site rules of ``sites_dir`` within ``time_budget`` seconds;
+    ``keep_page`` also packs the page for the store (compressing it here, not in the
+    serving process)."""
+    from urllib.parse import urlsplit
+
+    from feedsvc.extract import extract_article, fingerprint
+    from feedsvc.extract.keep import slim_page
+
+    rules = _current_rules(sites_dir)
+    extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=time_budget)
+    ctype = None if headers is None else headers.get("Content-Type")
+    return Extraction(
+        article=extracted,
+        rule=rules.fingerprint(urlsplit(url).hostname or ""),
+        page=PackedPage.pack(slim_page(html), ctype, url) if keep_page else None,
+        fingerprint=fingerprint(extracted.text) if extracted.text.strip() else None,
+    )
+
+
+def reextract_in_worker(
+    page: PackedPage, url: str, *, sites_dir: str | None = None, time_budget: float | None = None,
+) -> Extraction:
+    """Extract a stored page again (after a site rule changed) as it was extracted first:
+    from the URL it was fetched from, its links' base, rather than the entry's ``url``
+    (the link before redirects, or the page's rel=canonical), used for pages stored
+    before their URL was kept."""
+    stored = page.unpack()
+    headers = {"Content-Type": stored.content_type or ""}
+    return extract_in_worker(stored.body, stored.url or url, headers, None,
+                             sites_dir=sites_dir, time_budget=time_budget)
+
+
+def rule_fingerprints_in_worker(hosts: list[str], sites_dir: str | None = None) -> dict[str, str | None]:
+    """Fingerprints of the rules of ``sites_dir`` the workers apply to ``hosts`` now."""
+    rules = _current_rules(sites_dir)
+    return {host: rules.fingerprint(host) for host in hosts}
 
 
 @runtime_checkable

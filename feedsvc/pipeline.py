@@ -20,7 +20,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from feedsvc.config import Settings, SourceConfig, TopicConfig
-from feedsvc.cpu import CpuPool, Extraction
+from feedsvc.cpu import CpuPool
 from feedsvc.discover import discover_feed, discover_index
 from feedsvc.errors import (
     DiscoverError,
@@ -32,7 +32,7 @@ from feedsvc.errors import (
 )
 from feedsvc.extract import canonical_url, join_pages
 from feedsvc.extract.urls import same_site
-from feedsvc.extractor import Extractor, create_extractor
+from feedsvc.extractor import Extraction, Extractor, create_extractor
 from feedsvc.fetch import Fetcher
 from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint

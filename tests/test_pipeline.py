@@ -1098,7 +1098,7 @@ async def test_a_page_that_kills_the_extraction_process_fails_alone(cpu: CpuPool
     article fails and backs off like any other; the poll and its other articles go on."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from feedsvc.cpu import extract_in_worker
+    from feedsvc.extractor import extract_in_worker
 
     class DiesOnBadPages:
         """The real pool, except that extracting a /bad/ page kills it (as a segfault in
