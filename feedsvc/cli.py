@@ -20,7 +20,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -29,6 +29,7 @@ import yaml
 from feedsvc import __version__
 from feedsvc.config import Settings, dump_settings, load_config
 from feedsvc.errors import ConfigError, FeedsvcError, ListenError
+from feedsvc.parent_watch import watch_parent
 from feedsvc.redact import redact_url
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
     from feedsvc.pipeline import SourceReport
 
 log = logging.getLogger("feedsvc")
-# How often a serving process checks that its parent, the poller, is still there.
-PARENT_CHECK_INTERVAL = 1.0
 # A serving process that exits is started again, unless this many in a row lived
 # less than WORKER_MIN_LIFETIME seconds each (then something is wrong beyond a crash).
 WORKER_QUICK_EXITS = 3
@@ -346,25 +345,35 @@ def _serve_worker(
         sys.exit(1)
 
 
-async def _exit_with_parent(parent: int) -> None:
-    """Stop this process (gracefully, as on SIGTERM) once its parent is gone: a poller
-    killed with SIGKILL must not leave serving processes holding the port, serving
-    feeds that no longer change."""
-    # Polled: nothing notifies a process of its parent's death short of Linux's
-    # prctl(PR_SET_PDEATHSIG), which the standard library does not expose.
-    while True:
-        await asyncio.sleep(PARENT_CHECK_INTERVAL)
-        if os.getppid() != parent:
-            break
-    log.error("the polling process (pid %d) is gone; stopping", parent)
-    os.kill(os.getpid(), signal.SIGTERM)
+def _exit_with_parent(parent: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A ``cleanup_ctx`` stopping this process (gracefully, as on SIGTERM) once its
+    parent is gone: a poller killed with SIGKILL must not leave serving processes
+    holding the port, serving feeds that no longer change."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+
+        def stop_serving() -> None:  # on the loop, so never after the watch has ended
+            if not watch.is_set():
+                log.error("the polling process (pid %d) is gone; stopping", parent)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        def on_gone() -> None:  # in the watch's thread
+            with contextlib.suppress(RuntimeError):  # the loop closed: stopping anyway
+                loop.call_soon_threadsafe(stop_serving)
+
+        watch = watch_parent(parent, on_gone)
+        yield
+        watch.set()
+
+    return ctx
 
 
 def _run_server(
     settings: Settings, *, poll: bool, reuse_port: bool, cpu_workers: int | None = None,
     parent: int | None = None, listening: EventType | None = None,
 ) -> None:
-    from feedsvc.app import background_ctx, create_app
+    from feedsvc.app import create_app
 
     loop_factory = None
     try:
@@ -379,7 +388,7 @@ def _run_server(
     app = create_app(settings, start_scheduler=False, reload_signals=True,
                      config_watch_interval=2.0, prerender=True, extract_workers=cpu_workers)
     if parent is not None:
-        app.cleanup_ctx.append(background_ctx(lambda _app: _exit_with_parent(parent)))
+        app.cleanup_ctx.append(_exit_with_parent(parent))
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(_serve_app(app, settings, reuse_port=reuse_port, poll=poll,
                               listening=listening))

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,28 +21,22 @@ from functools import partial
 from multiprocessing import get_context
 from typing import ParamSpec, TypeVar
 
+from feedsvc.parent_watch import watch_parent
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# How often a worker checks that the process that started it is still there.
-PARENT_CHECK_INTERVAL = 1.0
-
-
-def _watch_parent(parent: int) -> None:
-    """Exit once ``parent`` is gone. A worker blocks reading its task queue, whose write
-    end it holds itself, so it would never see EOF: a serving process killed with
-    SIGKILL (and replaced by the poller) would leave its pool running forever."""
-    while True:
-        time.sleep(PARENT_CHECK_INTERVAL)
-        if os.getppid() != parent:
-            os._exit(0)
+def _exit_now() -> None:
+    os._exit(0)  # nothing to clean up: the process that wanted the results is gone
 
 
 def _init_worker(niceness: int, idle: bool = False, parent: int | None = None) -> None:
     if parent is not None:
-        threading.Thread(
-            target=_watch_parent, args=(parent,), name="parent watch", daemon=True
-        ).start()
+        # Exit once the pool's owner is gone: a worker blocks reading its task queue,
+        # whose write end it holds itself, so it would never see EOF; a serving process
+        # killed with SIGKILL (and replaced by the poller) would leave its pool running
+        # forever.
+        watch_parent(parent, _exit_now)
     if niceness:
         # Ingest yields the CPU to the process serving feeds: on a busy machine the
         # feed request p99 matters more than how fast a crawl finishes (issue #3 item 2).
