@@ -190,7 +190,7 @@ async def test_new_article_on_index_appears(origin: Origin, cpu: CpuPool) -> Non
     assert reports["Superpowers.html"].new == 1
     titles = [a.title for a in await store.topic_articles("superpowers", 50)]
     assert titles[0] == "Breaking news from orbit"
-    assert all(origin.hits[p] == 1 for p in STORIES)
+    assert all(origin.hits[p] == 1 for p in STORIES), dict(origin.hits)
 
 
 async def test_restart_on_same_redis_loses_nothing(
