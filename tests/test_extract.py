@@ -117,6 +117,20 @@ def test_canonical_from_another_site_is_ignored() -> None:
     assert art.canonical_url is None
 
 
+@pytest.mark.parametrize("head", [
+    '<link rel="canonical" href="javascript://news.example/%0Aalert(document.cookie)">',
+    '<meta property="og:url" content="JavaScript://news.example/%0Afetch(1)">',
+    '<link rel="canonical" href="data://news.example/x">',
+])
+def test_canonical_that_is_no_web_page_is_ignored(head: str) -> None:
+    """The canonical URL becomes the entry's id and link (security review, session 6):
+    one naming the page's host under another scheme would be a script in readers."""
+    story = "".join(f"<p>Paragraph {i} of the story, long enough to be content, with commas, "
+                    "words, and sentences a reader wants.</p>" for i in range(6))
+    page = f"<html><head>{head}</head><body><div>{story}</div></body></html>"
+    assert extract_article(page, "https://news.example/news/ab.html").canonical_url is None
+
+
 def test_canonical_with_control_characters_is_ignored() -> None:
     story = "".join(f"<p>Paragraph {i} of the story, long enough to be content, with commas, "
                     "words, and sentences a reader wants.</p>" for i in range(6))

@@ -103,6 +103,11 @@ def test_canonical_url(url: str, expected: str) -> None:
     ("https://example.com/a", "https://news.example.com/b", False),
     ("/a", "/b", False),  # no host: no site
     ("http://[bad/", "http://example.com/", False),
+    # the host matches, but these are no web pages: as an entry link they would run code
+    ("javascript://example.com/%0Aalert(1)", "https://example.com/a", False),
+    ("JavaScript://example.com/%0Aalert(1)", "https://example.com/a", False),
+    ("data://example.com/x", "https://example.com/a", False),
+    ("https://example.com/a", "ftp://example.com/b", False),
 ])
 def test_one_site_rule_for_every_stage(a: str, b: str, same: bool) -> None:
     """Discovery, canonical URLs and the pipeline once had three spellings of "same

@@ -65,9 +65,16 @@ def site_of_host(host: str | None) -> str:
 
 
 def same_site(a: str, b: str) -> bool:
-    """Whether URLs ``a`` and ``b`` are on one site (both with a host)."""
+    """Whether URLs ``a`` and ``b`` are web pages (http or https) on one site.
+
+    The scheme matters as much as the host: a page's rel=canonical that passes this
+    becomes its entry's id and link, and ``javascript://its.host/%0Acode`` names the
+    page's own host while a reader following it would run ``code``."""
     try:
-        site_a, site_b = (site_of_host(urlsplit(u).hostname) for u in (a, b))
+        parts = [urlsplit(u) for u in (a, b)]
+        site_a, site_b = (site_of_host(p.hostname) for p in parts)
     except ValueError:
+        return False
+    if any(p.scheme.lower() not in _DEFAULT_PORTS for p in parts):
         return False
     return bool(site_a) and site_a == site_b
