@@ -68,7 +68,21 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
+# Attributes holding a URL, and what a browser ignores in one (WHATWG URL: tab and
+# newline anywhere, C0 controls and space at either end). "java\tscript:" is javascript:.
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite", "srcset", "poster"})
+_URL_IGNORED = re.compile(r"[\t\n\r]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
+    if attr in _URL_ATTRIBUTES:
+        # Checked as a browser reads it. Any other control character drops the URL: no
+        # page links with one, and the XML output must drop it, which could join
+        # "java\x01script:" (a relative link to nh3) into "javascript:" (security review).
+        value = _URL_IGNORED.sub("", value).strip("\x00- ")
+        if _CONTROL.search(value):
+            return None
     # nh3's url_schemes apply to href/src but not to cite or srcset, which hold URLs too:
     # no javascript: (or any other active scheme) there either.
     if attr == "cite" and not _SAFE_URL.match(value):
