@@ -62,6 +62,21 @@ def test_sanitizer_reads_urls_as_a_browser_does(payload: str) -> None:
     assert "data:" not in out
 
 
+@pytest.mark.parametrize("bad", [
+    '<a href="/x&#x1A;y">a link</a>', '<img src="/i&#x1B;.png">', '<a href="/x&#x7F;">a link</a>',
+])
+def test_a_link_with_a_control_character_does_not_fail_the_story(bad: str) -> None:
+    """lxml refused to write such a link back when making it absolute, and the whole
+    article failed (security review, session 6): the link goes, the story stays."""
+    story = "".join(f"<p>Paragraph {i} of the story, long enough to be content, with commas, "
+                    "words, and sentences a reader wants.</p>" for i in range(6))
+    page = f'<html><body><div><p>{bad} <a href="/fine.html">fine</a></p>{story}</div></body></html>'
+    art = extract_article(page, "https://news.example/a.html")
+    assert "Paragraph 5 of the story" in art.text
+    assert 'href="https://news.example/fine.html"' in art.content_html
+    assert "x1a" not in art.content_html.lower() and "i.png" not in art.content_html
+
+
 def test_sanitizer_keeps_story_markup_and_image_data_urls() -> None:
     gif = "data:image/gif;base64,R0lGODlhAQABAAAAACw="
     out = sanitize(f'<p>Hello <a href="https://x.example/">link</a></p><img src="{gif}" alt="a">')

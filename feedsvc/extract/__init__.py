@@ -9,6 +9,7 @@ It is a plain synchronous function so the pipeline can run it in a process pool.
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import threading
 import time
@@ -200,7 +201,7 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
         node = result.find(".//body/div") if result.tag == "html" else result
         if node is None:
             node = result
-        node.make_links_absolute(base, resolve_base_href=False, handle_failures="discard")
+        _make_links_absolute(node, base)
         best = doc.best_elem
         explain["content"] = "readability" + (
             f" best <{best.tag} class={best.get('class')!r}>" if best is not None else
@@ -258,6 +259,26 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _make_links_absolute(node: lhtml.HtmlElement, base: str) -> None:
+    """lxml's ``make_links_absolute``, except that a link it cannot resolve, or one
+    holding a control character (from an entity such as ``&#x1A;``, which the HTML
+    parser keeps but lxml refuses to write back), is dropped: such a link had failed the
+    whole article (security review, session 6)."""
+
+    def absolute(link: str) -> str | None:
+        if _CONTROL.search(link):
+            return None
+        try:
+            return urljoin(base, link)
+        except ValueError:
+            return None
+
+    node.rewrite_links(absolute, resolve_base_href=False)
+
+
 def _document_base(root: lhtml.HtmlElement, url: str) -> str:
     """The page's first ``<base href>`` resolved against ``url`` (web URLs only)."""
     for base in root.iter("base"):
@@ -282,7 +303,7 @@ def _rule_body(root: lhtml.HtmlElement, rule: SiteRule, url: str,
             container.append(el)  # moves it; later matches of nested nodes are fine
         for junk in list(container.iter("script", "style", "noscript", "form", "iframe")):
             junk.drop_tree()
-        container.make_links_absolute(url, resolve_base_href=False, handle_failures="discard")
+        _make_links_absolute(container, url)
         explain["content"] = f"rule body: {expr}"
         if not rule.prune:
             explain["content"] += " (prune: no)"
