@@ -9,15 +9,29 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-# Query parameters that hold credentials (redis-py reads ``password`` from the query too).
-_SECRET_PARAM = re.compile(
-    r"(?i)([?&](?:password|passwd|pass|token|access_token|auth|api_key|apikey|key|secret|"
-    r"sig|signature)=)[^&#]*"
-)
+# A parameter (query, or ";name=value" in the path) whose name holds one of these words
+# holds a credential; the short ones only as a whole word of the name ("api_key",
+# "X-Amz-Signature"), the long ones anywhere in it ("accesstoken", "client_secret").
+_SECRET_WORDS = frozenset({"pass", "passwd", "pwd", "key", "apikey", "sig", "auth", "session",
+                           "sessionid", "credential", "credentials", "jwt"})
+_SECRET_PARTS = ("password", "token", "secret", "signature")
+_QUERY_PARAM = re.compile(r"(^|[&;])([^=&;]+)=([^&;]*)")
+_PATH_PARAM = re.compile(r"(;)([^=;/]+)=([^;/]*)")
+_NAME_WORDS = re.compile(r"[-_.\s]+")
+
+
+def _secret_name(name: str) -> bool:
+    name = name.lower()
+    return any(part in name for part in _SECRET_PARTS) or any(
+        word in _SECRET_WORDS for word in _NAME_WORDS.split(name))
 
 
 def redact_url(url: str | None) -> str | None:
-    """``url`` with its password (userinfo) and secret query values replaced by ``***``."""
+    """``url`` with its credentials replaced by ``***``: the password of its userinfo, or
+    a username given alone (often a token, sent as Basic auth), and the value of every
+    parameter whose name says it is a secret (``password``, ``api_key``, ``X-Amz-Signature``,
+    ``client_secret``, ``private_token`` and the like; redis-py reads ``password`` from
+    the query too)."""
     if not url:
         return url
     try:
@@ -25,10 +39,19 @@ def redact_url(url: str | None) -> str | None:
         password = parts.password
     except ValueError:
         return url
-    if password is not None:
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        url = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
-    return _SECRET_PARAM.sub(r"\1***", url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        host = netloc.rsplit("@", 1)[1]
+        netloc = f"{parts.username or ''}:***@{host}" if password is not None else f"***@{host}"
+    path, query = (pattern.sub(_redact_param, text) for pattern, text in
+                   ((_PATH_PARAM, parts.path), (_QUERY_PARAM, parts.query)))
+    if (netloc, path, query) == (parts.netloc, parts.path, parts.query):
+        return url  # as written (urlunsplit would drop an empty "?" or "#")
+    return urlunsplit(parts._replace(netloc=netloc, path=path, query=query))
+
+
+def _redact_param(m: re.Match[str]) -> str:
+    return f"{m[1]}{m[2]}=***" if _secret_name(m[2]) else m[0]
 
 
 def without_userinfo(url: str) -> str:

@@ -198,8 +198,16 @@ def test_env_overrides(tmp_path: Path) -> None:
     ("redis://r:6379/0?password=s3cret", "redis://r:6379/0?password=***"),
     ("rediss://r/0?ssl_cert_reqs=none&Password=s3cret", "rediss://r/0?ssl_cert_reqs=none&Password=***"),
     ("unix:///run/redis.sock?db=1", "unix:///run/redis.sock?db=1"),
+    # a username alone is often a token, which the fetcher sends as Basic auth
+    ("https://ghp_T0KEN@feeds.example/news.xml", "https://***@feeds.example/news.xml"),
+    # secrets by the words their names are made of (security review, session 6)
+    ("https://b.example/f.xml?X-Amz-Signature=abc&X-Amz-Credential=AK%2F1&page=2",
+     "https://b.example/f.xml?X-Amz-Signature=***&X-Amz-Credential=***&page=2"),
+    ("https://h.example/f?client_secret=s&private_token=t&access-token=a&keyword=space",
+     "https://h.example/f?client_secret=***&private_token=***&access-token=***&keyword=space"),
+    ("https://h.example/feed;password=s3cret/news?a=1", "https://h.example/feed;password=***/news?a=1"),
 ])
-def test_redis_password_never_shown(url: str, shown: str) -> None:
+def test_secrets_never_shown(url: str, shown: str) -> None:
     assert redact_url(url) == shown
 
 
