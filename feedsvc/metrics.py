@@ -21,6 +21,12 @@ __all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_ENV", "Metrics"]
 
 # prometheus-client reads it when first imported: set it before importing this module.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# At most this many hosts get a label of their own in feedsvc_fetches besides the
+# sources' own hosts; the rest count as "other". A feed may link articles on any host,
+# and a hostile one a new host each poll: series are never removed, so each new label
+# would grow /metrics (and Prometheus) for good (security review, session 6).
+MAX_FETCH_HOSTS = 200
+OTHER_HOSTS = "other"
 
 
 class Metrics:
@@ -65,6 +71,18 @@ class Metrics:
         # into feed_requests when /metrics is scraped.
         self.feed_statuses: Tally[int] = Tally()
         self._folded: Tally[int] = Tally()
+        self._fetch_hosts: set[str] = set()  # labelled in feedsvc_fetches, sources' aside
+
+    def count_fetch(self, outcome: str, host: str, *, source_host: str) -> None:
+        """Count a fetch of ``host`` for a source on ``source_host``: under its own label
+        when it is the source's host or one of the first :data:`MAX_FETCH_HOSTS` others,
+        else under ``other``."""
+        if host != source_host and host not in self._fetch_hosts:
+            if len(self._fetch_hosts) >= MAX_FETCH_HOSTS:
+                host = OTHER_HOSTS
+            else:
+                self._fetch_hosts.add(host)
+        self.fetches.labels(outcome, host).inc()
 
     def fold(self) -> None:
         """Move the hot path's plain counts into the Prometheus counters."""

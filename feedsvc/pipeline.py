@@ -574,11 +574,12 @@ class Pipeline:
             )
         except FetchError as exc:
             if self.metrics is not None:
-                self.metrics.fetches.labels(type(exc).__name__, host).inc()
+                self.metrics.count_fetch(type(exc).__name__, host, source_host=host_label(source.url))
             raise
         if self.metrics is not None:
             self.metrics.fetch_seconds.observe(time.monotonic() - started)
-            self.metrics.fetches.labels("not_modified" if result.not_modified else "ok", host).inc()
+            self.metrics.count_fetch("not_modified" if result.not_modified else "ok", host,
+                                     source_host=host_label(source.url))
         return result
 
     async def _extract(
