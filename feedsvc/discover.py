@@ -45,6 +45,7 @@ import feedparser
 import lxml.html
 from lxml import etree
 
+from feedsvc.budget import OverBudget, within
 from feedsvc.errors import DiscoverError
 from feedsvc.extract.charset import decode_html
 from feedsvc.extract.urls import site_of_host
@@ -209,11 +210,31 @@ def discover_index(
     follow: str | None,
     allow_hosts: Sequence[str] = (),
     limit: int = 100,
+    time_budget: float | None = None,
 ) -> list[LinkHint]:
     """Article links on an index page, absolute and de-duplicated, link text as title.
 
     See the module docstring for what is kept. At most ``limit`` links are returned.
+    Parsing longer than ``time_budget`` seconds raises :class:`DiscoverError`.
     """
+    with _budget(page_url, time_budget):
+        return _index_links(body, page_url, content_type, links=links, follow=follow,
+                            allow_hosts=allow_hosts, limit=limit)
+
+
+@contextlib.contextmanager
+def _budget(url: str, seconds: float | None) -> Iterator[None]:
+    try:
+        with within(seconds):
+            yield
+    except OverBudget:
+        raise DiscoverError(f"{url}: parsing took longer than {seconds:g} s") from None
+
+
+def _index_links(
+    body: bytes, page_url: str, content_type: str | None, *, links: str | None,
+    follow: str | None, allow_hosts: Sequence[str], limit: int,
+) -> list[LinkHint]:
     doc = _parse_html(body, page_url, content_type)
     base = page_url
     for href in doc.xpath("//base/@href")[:1]:
@@ -312,13 +333,22 @@ def discover_feed(
     *,
     follow: str | None,
     limit: int = 100,
+    time_budget: float | None = None,
 ) -> list[LinkHint]:
     """Item links of an RSS/Atom feed, with each item's title, date and author as hints.
 
     Links are resolved against the feed URL, fragments stripped, de-duplicated and
-    filtered by ``follow``; at most ``limit`` are returned. A body that is not a feed
-    raises :class:`DiscoverError`; a malformed feed that still yields entries is used.
+    filtered by ``follow``; at most ``limit`` are returned. A body that is not a feed,
+    or that takes longer than ``time_budget`` seconds to parse, raises
+    :class:`DiscoverError`; a malformed feed that still yields entries is used.
     """
+    with _budget(feed_url, time_budget):
+        return _feed_links(body, feed_url, content_type, follow=follow, limit=limit)
+
+
+def _feed_links(
+    body: bytes, feed_url: str, content_type: str | None, *, follow: str | None, limit: int,
+) -> list[LinkHint]:
     if not body.strip():
         raise DiscoverError(f"{feed_url}: empty feed")
     headers = {"content-location": feed_url}

@@ -308,11 +308,12 @@ class Pipeline:
                 return await self.cpu.run(
                     discover_feed, result.body, base, ctype,
                     follow=source.follow, limit=source.max_articles,
+                    time_budget=self.settings.extract_timeout,
                 )
             return await self.cpu.run(
                 discover_index, result.body, base, ctype,
                 links=source.links, follow=source.follow, allow_hosts=source.allow_hosts,
-                limit=source.max_articles,
+                limit=source.max_articles, time_budget=self.settings.extract_timeout,
             )
         except BrokenProcessPool:
             # the worker died on this page, and its replacement too (CpuPool.run):

@@ -509,3 +509,22 @@ def test_discover_functions_run_in_a_process_pool() -> None:
         assert urls(from_index.result()) == expected_story_urls()
         with pytest.raises(DiscoverError):
             failing.result()
+
+
+def test_a_feed_that_parses_too_long_is_a_discover_error() -> None:
+    """Discovery had no time budget: a feed whose title holds tens of thousands of
+    unclosed tags kept a pool worker busy for a minute on every poll (security review,
+    session 6). The budget (``extract_timeout``, here 0.2 s) makes it the source's error."""
+    body = ('<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><item><title>'
+            + "<b>" * 60_000 + "</title><link>https://news.example/a.html</link></item>"
+            "</channel></rss>").encode()
+    with pytest.raises(DiscoverError, match="took longer than 0.2 s"):
+        discover_feed(body, "https://news.example/feed.xml", "application/rss+xml",
+                      follow=None, time_budget=0.2)
+
+
+def test_an_index_within_its_budget_is_read() -> None:
+    page = b'<html><body><a href="/news/a-story-about-things.html">A story about things</a></body></html>'
+    got = discover_index(page, "https://news.example/", "text/html", links=None, follow=None,
+                         time_budget=5.0)
+    assert [h.url for h in got] == ["https://news.example/news/a-story-about-things.html"]

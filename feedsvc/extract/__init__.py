@@ -8,20 +8,16 @@ It is a plain synchronous function so the pipeline can run it in a process pool.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import signal
-import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from types import FrameType
 from typing import Any
 from urllib.parse import urljoin
 
 from lxml import etree
 from lxml import html as lhtml
 
+from ..budget import OverBudget, within
 from ..errors import ExtractError
 from ..models import ExtractedArticle, LinkHint
 from ..xmltext import xml_safe
@@ -37,36 +33,6 @@ __all__ = [
     "ExtractedArticle", "LinkHint", "SiteRule", "SiteRules", "canonical_url", "extract_article",
     "fingerprint", "join_pages", "load_site_rules", "parse_rule",
 ]
-
-
-class _OverBudget(BaseException):
-    """Raised from the SIGALRM handler; BaseException so library code cannot swallow it."""
-
-
-@contextlib.contextmanager
-def _time_budget(seconds: float | None) -> Iterator[None]:
-    # SIGALRM can only be handled in the main thread; the pipeline's worker processes run
-    # extraction there. Elsewhere (threads, tests' event loops) the budget is not enforced.
-    if not seconds or seconds <= 0 or threading.current_thread() is not threading.main_thread() \
-            or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise _OverBudget
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer_delay > 0:
-            # Someone else's alarm (e.g. pytest-timeout) was pending: re-arm what is left.
-            left = max(outer_delay - (time.monotonic() - started), 0.001)
-            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
 
 
 def extract_article(
@@ -85,9 +51,9 @@ def extract_article(
     Raises :class:`ExtractError` when no story is found or the time budget is exceeded.
     """
     try:
-        with _time_budget(time_budget):
+        with within(time_budget):
             return _extract(html, url, headers, hint, rules)
-    except _OverBudget:
+    except OverBudget:
         raise ExtractError(f"{url}: extraction took longer than {time_budget} s") from None
     except ExtractError:
         raise
