@@ -549,6 +549,34 @@ async def test_robots_txt_is_parsed_off_the_event_loop(
     assert parsed_on and threading.get_ident() not in parsed_on
 
 
+@pytest.mark.parametrize("big", [False, True])
+async def test_a_big_robots_txt_is_matched_off_the_event_loop(
+    fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch, big: bool
+) -> None:
+    """Matching a URL against a robots.txt of tens of thousands of wildcard rules took
+    Protego 93 ms per article (security review, session 6): not on the loop that serves
+    feeds. An ordinary file is matched in place, cheaper than a thread hop."""
+    import threading
+
+    from protego import Protego
+
+    checked_on: list[int] = []
+    can_fetch = Protego.can_fetch
+
+    def recording(self: Protego, url: str, user_agent: str) -> bool:
+        checked_on.append(threading.get_ident())
+        return can_fetch(self, url, user_agent)
+
+    monkeypatch.setattr(Protego, "can_fetch", recording)
+    rules = "".join(f"Disallow: /*x{n}*y\n" for n in range(3000 if big else 3))
+    routes: dict[str, RouteSpec] = {"/robots.txt": _robots(f"User-agent: *\n{rules}"),
+                                    "/public": PAGE}
+    async with Origin(routes) as site:
+        await fetcher.fetch(site.url("/public"), timeout=5, max_bytes=MB)
+    assert checked_on
+    assert (threading.get_ident() not in checked_on) is big
+
+
 async def test_robots_group_for_our_product_token_wins(fetcher: Fetcher) -> None:
     # RFC 9309 §2.2.1: the group naming our product token applies and "*" does not.
     robots = "User-agent: feedsvc-test\nDisallow: /mine\n\nUser-agent: *\nDisallow: /\n"
