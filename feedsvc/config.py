@@ -387,6 +387,16 @@ class Settings:
     def all_sources(self) -> list[SourceConfig]:
         return [s for t in self.topics.values() for s in t.sources]
 
+    def named_hosts(self) -> frozenset[str]:
+        """Every host the config names: its sources' hosts and their ``allow_hosts``.
+        Only these may be fetched on a non-public address (an intranet site, a test
+        origin on loopback); a link or redirect elsewhere must be on the internet."""
+        hosts = set()
+        for source in self.all_sources():
+            hosts.add((urlsplit(source.url).hostname or "").lower())
+            hosts.update(source.allow_hosts)
+        return frozenset(hosts - {""})
+
     def __repr__(self) -> str:  # never print secrets (the Redis URL may hold a password)
         return (
             f"Settings(path={self.path!r}, listen={self.listen_host}:{self.listen_port}, "

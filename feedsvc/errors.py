@@ -62,7 +62,8 @@ class TooLargeError(FetchError):
 
 
 class BlockedError(FetchError):
-    """robots.txt disallows this URL for our user agent."""
+    """The fetch is not allowed: robots.txt disallows the URL for our user agent, or it
+    would reach a non-public address the config does not name."""
 
 
 class UnsupportedContentError(FetchError):

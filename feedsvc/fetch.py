@@ -34,6 +34,13 @@ item 2; issue #3, item 4 "Faults survived"). What it guarantees:
   own, so entry ids and links, which readers see, carry none.
 * Only HTML, XHTML, XML and feed types are read; a PDF or an image is refused from
   its Content-Type before any of the body is read.
+* With ``private_ok`` (the pipeline passes the hosts its config names), a host that
+  resolves only to a non-public address (loopback, private, link-local such as the
+  cloud metadata service at 169.254.169.254, unique-local, multicast, reserved) is
+  refused, at every redirect hop: an origin's feed or redirect must not make feedsvc
+  fetch an internal service and publish its answer. The check is on the address of
+  the connection itself (new or kept alive) before a request is written, so a DNS
+  answer changed between two lookups cannot get round it.
 """
 
 from __future__ import annotations
@@ -41,25 +48,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import email.utils
+import ipaddress
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from types import TracebackType
 from typing import TypeVar, overload
 
 import aiohttp
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 from yarl import URL
 
 from feedsvc.errors import (
+    BlockedError,
     FetchError,
     HostWaitError,
     HTTPStatusError,
     TooLargeError,
     UnsupportedContentError,
 )
+from feedsvc.extract.urls import site_of_host
 from feedsvc.models import FetchResult
 from feedsvc.redact import redact_url
 from feedsvc.robots import RobotsCache
@@ -172,6 +185,14 @@ def _basic_auth(user: str, password: str | None) -> str:
     return f"Basic {token}"
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
 def _describe(exc: BaseException) -> str:
     """One short line for an aiohttp/OS error, naming what went wrong."""
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -223,6 +244,55 @@ class Headers(dict[str, str]):
         return super().get(key.lower(), default)
 
 
+# The sites (see site_of_host) a fetch may reach on non-public addresses; None: any.
+# A context variable because the check runs in the connector's resolver, which sees a
+# host name but not the fetch that asked for it.
+_PRIVATE_OK: contextvars.ContextVar[Collection[str] | None] = contextvars.ContextVar(
+    "feedsvc_private_ok", default=None)
+
+
+class PrivateAddressError(OSError):
+    """A host resolved only to addresses feedsvc may not fetch from."""
+
+
+def is_public_address(address: str) -> bool:
+    """Whether ``address`` (an IP) is on the public internet: not loopback, private,
+    link-local, shared (RFC 6598), unique-local, reserved, unspecified or multicast."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
+    return ip.is_global and not ip.is_multicast
+
+
+def _private_allowed(host: str) -> bool:
+    allowed = _PRIVATE_OK.get()
+    return allowed is None or site_of_host(host) in allowed
+
+
+class _GuardedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, refusing a connection (new or kept alive) whose peer is a
+    non-public address the fetch may not reach (see ``private_ok``), before any request
+    is written to it. Checked on the connection itself, not on a DNS answer: a name
+    whose answer changes between lookups (DNS rebinding) or one cached from a fetch
+    that was allowed it cannot get round it."""
+
+    async def connect(  # aiohttp's signature, timeout included
+        self, req: aiohttp.ClientRequest, traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
+    ) -> Connection:
+        conn = await super().connect(req, traces, timeout)
+        if not _private_allowed(req.host):
+            transport = conn.transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            if peer and not is_public_address(str(peer[0])):
+                conn.close()
+                raise PrivateAddressError(f"{req.host} is at a non-public address ({peer[0]})")
+        return conn
+
+
 @dataclass(frozen=True, slots=True)
 class _Redirect:
     location: URL
@@ -269,7 +339,7 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Fetcher:
-        connector = aiohttp.TCPConnector(
+        connector = _GuardedConnector(
             # Our semaphores are the real limits; the connector's is a backstop.
             limit=self.concurrency,
             limit_per_host=0,
@@ -325,6 +395,7 @@ class Fetcher:
         last_modified: str | None = None,
         check_robots: bool = True,
         accept: str = DEFAULT_ACCEPT,
+        private_ok: Collection[str] | None = None,
     ) -> FetchResult:
         """GET ``url``; return the final response or raise a :class:`FetchError`.
 
@@ -332,8 +403,24 @@ class Fetcher:
         :class:`Headers` (lower-cased names, case-insensitive lookups). Raises
         :class:`HTTPStatusError`, :class:`TooLargeError`, :class:`BlockedError`,
         :class:`UnsupportedContentError` or a plain :class:`FetchError` (timeouts,
-        network, redirects, bad URLs).
+        network, redirects, bad URLs). ``private_ok``: the only sites (as
+        :func:`~feedsvc.extract.urls.site_of_host` spells them) this fetch may reach on
+        a non-public address, at any hop (None: no such limit), else
+        :class:`BlockedError`.
         """
+        token = _PRIVATE_OK.set(
+            None if private_ok is None else frozenset(site_of_host(h) for h in private_ok))
+        try:
+            return await self._fetch(url, timeout=timeout, max_bytes=max_bytes, etag=etag,
+                                     last_modified=last_modified, check_robots=check_robots,
+                                     accept=accept)
+        finally:
+            _PRIVATE_OK.reset(token)
+
+    async def _fetch(
+        self, url: str, *, timeout: float, max_bytes: int,  # noqa: ASYNC109
+        etag: str | None, last_modified: str | None, check_robots: bool, accept: str,
+    ) -> FetchResult:
         session = self._session
         if session is None:
             raise RuntimeError("Fetcher used outside 'async with'")
@@ -349,6 +436,11 @@ class Fetcher:
         budget = timeout
         loop = asyncio.get_running_loop()
         for _hop in range(self.max_redirects + 1):
+            literal = current.host or ""
+            # An IP written in the URL is never resolved, so the resolver never sees it.
+            if _is_ip(literal) and not is_public_address(literal) \
+                    and not _private_allowed(literal):
+                raise BlockedError(url, f"{redact_url(str(current))}: a non-public address")
             host = str(current.origin())
             async with self._slot(host):
                 started = loop.time()
@@ -372,6 +464,10 @@ class Fetcher:
                 except TimeoutError:
                     raise FetchError(url, f"timed out after {timeout:g}s") from None
                 except (aiohttp.ClientError, OSError, ValueError) as exc:
+                    # aiohttp re-raises our connector's refusal as a ClientOSError
+                    refused = exc if isinstance(exc, PrivateAddressError) else exc.__cause__
+                    if isinstance(refused, PrivateAddressError):
+                        raise BlockedError(url, str(refused)) from None
                     raise FetchError(url, _describe(exc)) from None
                 finally:
                     budget -= loop.time() - started

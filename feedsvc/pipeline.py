@@ -179,6 +179,10 @@ class Pipeline:
         self.metrics = metrics
         self.clock = clock
         self._lives_kept: set[str] = set()  # topics whose articles keep_articles has seen
+        # Hosts fetched on non-public addresses only if the config names them: a feed's
+        # link or an origin's redirect to 169.254.169.254 or 127.0.0.1:6379 would
+        # otherwise be fetched and its answer published (security review, session 6).
+        self._private_ok = settings.named_hosts()
         self.reports: dict[str, SourceReport] = {}  # last report per source URL
         self._pending: dict[str, list[Article]] = {}
         self._errors: dict[str, int] = {}
@@ -572,6 +576,7 @@ class Pipeline:
             result = await self.fetcher.fetch(
                 url, timeout=source.timeout, max_bytes=source.max_page_bytes,
                 etag=etag, last_modified=last_modified, check_robots=source.robots,
+                private_ok=self._private_ok,
             )
         except FetchError as exc:
             if self.metrics is not None:

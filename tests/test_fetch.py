@@ -777,3 +777,47 @@ async def test_waiters_for_a_host_are_served_in_arrival_order() -> None:
             await asyncio.sleep(0)  # let each task queue before the next one starts
         await asyncio.gather(*tasks)
     assert [r.path_qs for r in site.requests] == [f"/q?n={i}" for i in range(6)]
+
+
+# -- non-public addresses (security review, session 6) ----------------------------------
+
+
+@pytest.mark.parametrize(("address", "public"), [
+    ("8.8.8.8", True), ("2001:4860:4860::8888", True),
+    ("127.0.0.1", False), ("::1", False), ("10.1.2.3", False), ("192.168.0.1", False),
+    ("172.16.0.1", False), ("169.254.169.254", False), ("100.64.0.1", False),
+    ("0.0.0.0", False), ("224.0.0.1", False), ("fd00::1", False), ("fe80::1%eth0", False),
+    ("::ffff:127.0.0.1", False), ("::ffff:169.254.169.254", False), ("not an ip", False),
+])
+def test_is_public_address(address: str, public: bool) -> None:
+    from feedsvc.fetch import is_public_address
+
+    assert is_public_address(address) is public
+
+
+async def test_non_public_address_needs_its_host_named(fetcher: Fetcher) -> None:
+    """An origin's link or redirect must not make feedsvc fetch an internal service (the
+    cloud metadata address, a Redis on loopback) and publish its answer: with
+    ``private_ok``, only the hosts named there may be reached on such an address, by
+    IP in the URL or through DNS, at any hop."""
+    async with Origin({"/page": PAGE}) as site:
+        port = site.port
+        site.routes["/to-name"] = redirect(f"http://localhost:{port}/page")
+        site.routes["/to-ip"] = redirect(f"http://127.0.0.1:{port}/page")
+        named = frozenset({"127.0.0.1"})
+        ok = await fetcher.fetch(site.url("/page"), timeout=5, max_bytes=MB, private_ok=named)
+        assert ok.status == 200
+        # unlimited when the caller names nothing (the `extract URL` command)
+        assert (await fetcher.fetch(f"http://localhost:{port}/page", timeout=5,
+                                    max_bytes=MB)).status == 200
+        with pytest.raises(BlockedError, match="non-public address"):
+            await fetcher.fetch(site.url("/page"), timeout=5, max_bytes=MB,
+                                private_ok=frozenset())
+        # a redirect to a host on loopback, on a connection kept alive from the fetch above
+        with pytest.raises(BlockedError, match="localhost is at a non-public address"):
+            await fetcher.fetch(site.url("/to-name"), timeout=5, max_bytes=MB, private_ok=named)
+        # a redirect to a loopback IP in the URL (never resolved)
+        with pytest.raises(BlockedError, match="non-public address"):
+            await fetcher.fetch(f"http://localhost:{port}/to-ip", timeout=5, max_bytes=MB,
+                                private_ok=frozenset({"localhost"}))
+    assert site.hits["/page"] == 2

@@ -1244,3 +1244,33 @@ async def test_poll_reads_its_links_state_in_batches(cpu: CpuPool, redis_url: st
         finally:
             client.close()
             await store.close()
+
+
+@pytest.mark.parametrize("allow", [False, True])
+async def test_a_feed_cannot_send_us_to_an_internal_address(cpu: CpuPool, allow: bool) -> None:
+    """A feed item (or a redirect) pointing at a host on a non-public address, such as
+    the cloud metadata service, must not be fetched and published (security review,
+    session 6). Here "localhost" stands for it: the source is on 127.0.0.1, which the
+    config names. Naming the host in ``allow_hosts`` lets it through (an intranet)."""
+    now = datetime(2017, 2, 16, tzinfo=UTC)
+    async with Origin() as origin:
+        inside = f"http://localhost:{origin.port}"
+        origin.routes["/feed.xml"] = Route(rss("", [
+            (f"{origin.base_url}/reports/ok.html", "A story", now),
+            (f"{inside}/latest/meta-data/creds", "Not a story", now),
+        ]), content_type="application/rss+xml")
+        story = ["A long enough story paragraph, with words and commas, for a reader."] * 4
+        origin.routes["/reports/ok.html"] = Route(article_page("A story", "Paris (AFP)", story))
+        origin.routes["/latest/meta-data/creds"] = Route(article_page(
+            "Credentials", "Cloud (AFP)", ["SECRET-KEY-0123 is the instance role's key, here."] * 4))
+        source = {"url": f"{origin.base_url}/feed.xml", "kind": "feed"}
+        if allow:
+            source["allow_hosts"] = ["localhost"]
+        settings = make_settings({"news": {"sources": [source]}}, user_agent="feedsvc-test/1.0")
+        store = MemoryStore()
+        async with Fetcher(user_agent=settings.user_agent, concurrency=4, per_host=2) as fetcher:
+            await Pipeline(settings, store, fetcher, cpu).refresh_all()
+        texts = " ".join(a.content_html for a in await store.topic_articles("news", 10))
+    assert "with words and commas" in texts
+    assert ("SECRET-KEY-0123" in texts) is allow
+    assert (origin.hits["/latest/meta-data/creds"] == 1) is allow
