@@ -48,6 +48,11 @@ WORKER_MIN_LIFETIME = 10.0
 # On SIGTERM, requests in flight get this long to finish: well inside the 10 s a
 # container engine waits before SIGKILL.
 SHUTDOWN_TIMEOUT = 5.0
+# A connection that has not sent a whole request this long after it opened, or after
+# its last answer, is closed. aiohttp's own default when an AppRunner is used directly
+# is an hour: 300 connections that sent nothing (or half a request, a byte at a time)
+# held the server's sockets for as long as the client liked (security review).
+IDLE_TIMEOUT = 15.0
 
 
 class _JsonFormatter(logging.Formatter):
@@ -417,7 +422,7 @@ async def _serve_app(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           shutdown_timeout=SHUTDOWN_TIMEOUT)
+                           shutdown_timeout=SHUTDOWN_TIMEOUT, keepalive_timeout=IDLE_TIMEOUT)
     try:
         await runner.setup()
         # The SIGHUP handler is in place now (reload_ctx): take any SIGHUP held since

@@ -24,6 +24,9 @@ from feedsvc.models import Article
 from feedsvc.xmltext import xml_safe
 
 ATOM_CONTENT_TYPE = "application/atom+xml; charset=utf-8"
+# On every answer with a body: a browser must take it for the type it says it is, never
+# sniff a feed or a plain-text error that quotes a name into HTML.
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 # An empty feed has changed "never": a fixed instant keeps its ETag stable across
 # renders and replicas (RFC 4287 §4.2.15 needs some atom:updated).
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -166,8 +169,9 @@ def render_feed(
         etag_gzip=etag_gzip,
         last_modified=last_modified,
         entries=len(articles),
-        headers={**plain_304, "Content-Type": ATOM_CONTENT_TYPE},
-        headers_gzip={**gzip_304, "Content-Type": ATOM_CONTENT_TYPE, "Content-Encoding": "gzip"},
+        headers={**plain_304, **NOSNIFF, "Content-Type": ATOM_CONTENT_TYPE},
+        headers_gzip={**gzip_304, **NOSNIFF, "Content-Type": ATOM_CONTENT_TYPE,
+                      "Content-Encoding": "gzip"},
         headers_304=plain_304,
         headers_304_gzip=gzip_304,
     )

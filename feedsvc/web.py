@@ -21,6 +21,7 @@ from feedsvc.live import LIVE
 from feedsvc.metrics import CONTENT_TYPE_LATEST, Metrics
 from feedsvc.models import FetchState
 from feedsvc.redact import redact_url
+from feedsvc.render import NOSNIFF
 from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.web")
@@ -92,11 +93,11 @@ async def serve_feed(request: web.Request, topic: str) -> web.StreamResponse:
         counts[503] += 1
         raise web.HTTPServiceUnavailable(
             text="feed not available yet: the store is unreachable\n",
-            headers={hdrs.RETRY_AFTER: "30"},
+            headers={hdrs.RETRY_AFTER: "30", **NOSNIFF},
         ) from None
     if feed is None:
         counts[404] += 1
-        raise web.HTTPNotFound(text=f"no such topic: {topic}\n")
+        raise web.HTTPNotFound(text=f"no such topic: {topic}\n", headers=NOSNIFF)
     # Everything below was computed when the feed was rendered.
     if _accepts_gzip(request):
         etag, headers, body = feed.etag_gzip, feed.headers_gzip, feed.gzipped
@@ -112,7 +113,7 @@ async def serve_feed(request: web.Request, topic: str) -> web.StreamResponse:
 
 async def healthz(request: web.Request) -> web.Response:
     """Process alive: no I/O at all."""
-    return web.Response(text="ok\n")
+    return web.Response(text="ok\n", headers=NOSNIFF)
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -121,9 +122,9 @@ async def readyz(request: web.Request) -> web.Response:
         await request.app[STORE].ping()
     except StoreError as exc:
         request.app[METRICS].store_up.set(0)
-        return web.Response(status=503, text=f"store unavailable: {exc}\n")
+        return web.Response(status=503, text=f"store unavailable: {exc}\n", headers=NOSNIFF)
     request.app[METRICS].store_up.set(1)
-    return web.Response(text="ready\n")
+    return web.Response(text="ready\n", headers=NOSNIFF)
 
 
 async def refresh_metrics(app: web.Application) -> None:
@@ -145,7 +146,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     """``GET /metrics`` in the Prometheus text format."""
     metrics = request.app[METRICS]
     await refresh_metrics(request.app)
-    resp = web.Response(body=metrics.render())
+    resp = web.Response(body=metrics.render(), headers=NOSNIFF)
     resp.headers[hdrs.CONTENT_TYPE] = CONTENT_TYPE_LATEST
     return resp
 
@@ -198,7 +199,7 @@ async def index_handler(request: web.Request) -> web.Response:
         f"<h1>feedsvc</h1><p>Clean full-text Atom feeds. Version {__version__}.</p>"
         f"{''.join(body)}</body></html>\n"
     )
-    return web.Response(text=page, content_type="text/html", charset="utf-8")
+    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=NOSNIFF)
 
 
 def add_routes(app: web.Application, topics: Iterable[str] = ()) -> None:

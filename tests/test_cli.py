@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.helpers import shared_path
+from tests.helpers import free_port, make_settings, shared_path
 from tests.origin import Origin, Route
 from tests.site import STORIES, article_page, index_page
 
@@ -259,3 +261,41 @@ async def test_log_level_in_lower_case(tmp_path: Path) -> None:
     assert code == 0, err
     code, _, err = await run_cli("check-config", "-c", cfg, "--log-level", "loud")
     assert code == 2 and "invalid choice: 'LOUD'" in err
+
+
+async def test_served_connections_that_send_no_request_are_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that opens a connection and sends nothing, or half a request a byte at a
+    time, must not keep it (and a socket of the server's) for an hour, aiohttp's default
+    behind an AppRunner (security review, session 6)."""
+    from feedsvc import cli
+    from feedsvc.app import create_app
+
+    monkeypatch.setattr(cli, "IDLE_TIMEOUT", 0.5)
+    port = free_port()
+    settings = make_settings({"news": {"sources": [{"url": "http://127.0.0.1:9/i.html"}]}},
+                             listen=f"127.0.0.1:{port}")
+    app = create_app(settings, start_scheduler=False, extract_workers=1)
+    server = asyncio.create_task(cli._serve_app(app, settings, reuse_port=False, poll=False))
+    try:
+        for _ in range(100):
+            try:
+                _, probe = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+            else:
+                probe.close()
+                break
+        quiet_reader, quiet = await asyncio.open_connection("127.0.0.1", port)
+        slow_reader, slow = await asyncio.open_connection("127.0.0.1", port)
+        slow.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+        async with asyncio.timeout(5):
+            assert await quiet_reader.read() == b""  # closed by the server
+            assert await slow_reader.read() == b""
+        quiet.close()
+        slow.close()
+    finally:
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server

@@ -455,3 +455,15 @@ async def test_source_credentials_are_never_shown(cpu: CpuPool) -> None:
         assert "s3cret" not in text and "abc123" not in text
     assert 'host="127.0.0.1:9"' in metrics
     assert "section=x" in page
+
+
+async def test_every_answer_with_a_body_says_nosniff(client: Client, store: MemoryStore) -> None:
+    """A browser must not sniff a feed, or a plain-text error quoting a name, into HTML
+    (security review, session 6)."""
+    await store.add_article("superpowers", article(1))
+    for path, headers in [("/feeds/superpowers.atom", {}),
+                          ("/feeds/superpowers.atom", {"Accept-Encoding": "gzip"}),
+                          ("/", {}), ("/healthz", {}), ("/readyz", {}), ("/metrics", {})]:
+        r = await client.get(path, headers=headers)
+        assert r.status == 200, path
+        assert r.headers.get("X-Content-Type-Options") == "nosniff", path
