@@ -485,7 +485,7 @@ class Pipeline:
             extraction = await self._more_pages(await self._extract(result, hint), source, hint)
         except (FetchError, ExtractError) as exc:
             await self._record_failure(url, exc, now, source.poll_interval)
-            log.warning("article %s: %s", url, exc)
+            log.warning("article %s: %s", redact_url(url), exc)
             return None
         article = self._article(url, result, extraction, hint, source)
         stored = None
@@ -536,7 +536,8 @@ class Pipeline:
                 updated = replace(fresh, url=stored.url, first_seen=stored.first_seen)
                 await self._keep_page(stored.url, extraction.page)
         except (FetchError, ExtractError) as exc:
-            log.info("refresh of %s failed, keeping the stored version: %s", stored.url, exc)
+            log.info("refresh of %s failed, keeping the stored version: %s", redact_url(stored.url),
+                     exc)
             await self._record_failure(stored.url, exc, now, source.poll_interval)
             return
         for topic in await self.store.update_article(updated, list(self.settings.topics)):
@@ -624,7 +625,8 @@ class Pipeline:
             try:
                 page = (await self._extract(await self._fetch(nxt, source), hint)).article
             except (FetchError, ExtractError) as exc:
-                log.info("next page %s failed; keeping %d pages: %s", nxt, len(pages) + 1, exc)
+                log.info("next page %s failed; keeping %d pages: %s", redact_url(nxt), len(pages) + 1,
+                         exc)
                 break
             pages.append(page)
             nxt = page.next_page_url
@@ -748,7 +750,7 @@ class Pipeline:
                 ))
             changed = await self.store.update_article(new, list(self.settings.topics))
         except (ExtractError, StoreError) as exc:
-            log.warning("re-extraction of %s failed: %s", article.url, exc)
+            log.warning("re-extraction of %s failed: %s", redact_url(article.url), exc)
             return False
         for topic in changed:
             self._changed(topic)

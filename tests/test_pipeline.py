@@ -1274,3 +1274,22 @@ async def test_a_feed_cannot_send_us_to_an_internal_address(cpu: CpuPool, allow:
     assert "with words and commas" in texts
     assert ("SECRET-KEY-0123" in texts) is allow
     assert (origin.hits["/latest/meta-data/creds"] == 1) is allow
+
+
+async def test_an_article_link_s_secret_is_not_logged(
+    cpu: CpuPool, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failing article's log line named its URL as linked, ``?token=`` and all
+    (operator review, session 6)."""
+    now = datetime(2017, 2, 16, tzinfo=UTC)
+    async with Origin() as origin:
+        origin.routes["/feed.xml"] = Route(rss(origin.base_url, [
+            ("/a/1.html?token=SECRET1&x=1", "A story", now)]), content_type="application/rss+xml")
+        settings = make_settings({"news": {"sources": [
+            {"url": f"{origin.base_url}/feed.xml", "kind": "feed"}]}}, user_agent="feedsvc-test/1.0")
+        async with Fetcher(user_agent=settings.user_agent, concurrency=4, per_host=2) as fetcher:
+            await Pipeline(settings, MemoryStore(), fetcher, cpu).refresh_all()
+    assert origin.hits["/a/1.html"] == 1
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "404" in logged and "token=***" in logged
+    assert "SECRET1" not in logged
