@@ -10,6 +10,7 @@ fetch state, and never stop another source (Miniflux's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -268,6 +269,7 @@ class Pipeline:
             # the state then: started while the store was down (a host rebooting, Redis
             # still loading its AOF), it polls every source once the store answers,
             # which must not break an origin's Retry-After (RFC 9110 §10.2.3).
+            await self._prune_after_failure(topic, now)
             return self._record(source, "failed", error=f"backing off: {backoff.last_error}",
                                 next_due=backoff.next_due, errors=backoff.error_count)
         # Validators stored under another config (topic renamed, filter changed) would
@@ -295,7 +297,9 @@ class Pipeline:
             return self._record(source, "failed", error=f"store unavailable: {exc}",
                                 next_due=now + STORE_RETRY)
         except FeedsvcError as exc:
-            return await self._fail(source, state, exc, now)
+            report = await self._fail(source, state, exc, now)
+            await self._prune_after_failure(topic, now)
+            return report
         outcome: Outcome = "new" if new else "unchanged"
         return self._record(source, outcome, new=new, failed_articles=len(failed),
                             next_due=new_state.next_due, links=listed)
@@ -392,12 +396,25 @@ class Pipeline:
             self._lives_kept.add(topic.name)
         # Every poll, not only one that found something: in a quiet topic retention
         # runs out too, as does a max_entries or retention lowered by a reload.
+        dropped = await self._prune(topic, now)
+        if new and not dropped:
+            self._changed(topic.name)
+        return new, failed
+
+    async def _prune(self, topic: TopicConfig, now: float) -> int:
+        """Drop the topic's entries past its retention or max_entries; how many went."""
         dropped = await self.store.prune(
             topic.name, seen_before=now - topic.retention, keep=topic.max_entries
         )
-        if new or dropped:
+        if dropped:
             self._changed(topic.name)
-        return new, failed
+        return dropped
+
+    async def _prune_after_failure(self, topic: TopicConfig, now: float) -> None:
+        """Retention runs out while a topic's source fails too (operator review: the
+        entries of a topic whose only source was down were served past it)."""
+        with contextlib.suppress(StoreError):  # reported where the store is next met
+            await self._prune(topic, now)
 
     async def _fetch_articles(
         self, topic: TopicConfig, source: SourceConfig,

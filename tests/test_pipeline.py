@@ -900,6 +900,34 @@ async def test_retention_runs_out_in_a_quiet_topic(cpu: CpuPool) -> None:
         assert (await store.topic_versions(["t"]))["t"] != version
 
 
+@pytest.mark.parametrize("backing_off", [False, True])
+async def test_retention_runs_out_while_the_only_source_fails(
+    cpu: CpuPool, backing_off: bool,
+) -> None:
+    """A topic whose one source is down still loses what is past its retention, at each
+    poll that fails and each the backoff skips (operator review, session 6: entries were
+    served a day past a 60 s retention while the origin was down)."""
+    async with Origin() as site:
+        site.routes["/index.html"] = index_page([MOON])
+        site.routes[MOON] = article_page(*STORIES[MOON])
+        settings = make_settings({"t": {"retention": "1h", "sources": [
+            {"url": site.url("/index.html"), "robots": False}]}})
+        now = [time.time()]
+        store = MemoryStore(clock=lambda: now[0])
+        source = settings.topics["t"].sources[0]
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu, clock=lambda: now[0])
+            assert (await pipeline.refresh_source(source)).new == 1
+            site.routes["/index.html"] = Route("down", status=503, headers={"Retry-After": "7200"})
+            if backing_off:
+                assert (await pipeline.refresh_source(source)).outcome == "failed"
+            now[0] += 5400  # past the retention, inside the origin's Retry-After
+            report = await pipeline.refresh_source(source, honour_backoff=backing_off)
+        assert report.outcome == "failed"
+        assert ("backing off" in (report.error or "")) is backing_off
+        assert await store.topic_articles("t", 10) == []
+
+
 async def test_a_source_urls_credentials_never_reach_the_feed(cpu: CpuPool) -> None:
     """``http://user:pass@host/index.html``: the index's article links are fetched with
     those credentials, yet neither entry ids, links nor the stories carry them."""
