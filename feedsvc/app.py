@@ -31,7 +31,7 @@ from feedsvc.feeds import FeedCache
 from feedsvc.fetch import Fetcher
 from feedsvc.live import LIVE, Live
 from feedsvc.metrics import MULTIPROC_ENV, Metrics
-from feedsvc.pipeline import Pipeline
+from feedsvc.pipeline import Pipeline, poller_id
 from feedsvc.scheduler import Scheduler
 from feedsvc.store import Store, create_store
 from feedsvc.web import METRICS, STORE, add_routes, refresh_metrics
@@ -74,6 +74,9 @@ class Runtime:
         # see its changes through the store's topic versions.
         self.serve = serve
         self.watch_interval = watch_interval
+        # One name in the store's poll claims for this process's life: a reload's new
+        # pipeline keeps the claims the old one held.
+        self.owner = poller_id()
         self._watcher: asyncio.Task[None] | None = None
         self._reextract: asyncio.Task[int] | None = None
         # One reload at a time: two at once (a double SIGHUP, or a SIGHUP while the file
@@ -88,6 +91,7 @@ class Runtime:
         pipeline = Pipeline(
             settings, app[STORE], app[FETCHER], app[CPU],
             on_change=feeds.invalidate if self.serve else None, metrics=app[METRICS],
+            owner=self.owner,
         )
         scheduler = Scheduler(settings.all_sources(), pipeline.poll, app[STORE])
         return Live(settings=settings, feeds=feeds, pipeline=pipeline, scheduler=scheduler)

@@ -47,6 +47,12 @@ def state(url: str) -> str:
     return f"{PREFIX}state:{url_hash(url)}"
 
 
+def claim(name: str) -> str:
+    """String, expiring: which process polls the source ``name`` names this round
+    (see :meth:`feedsvc.store.Store.claim`)."""
+    return f"{PREFIX}claim:{url_hash(name)}"
+
+
 def topic_entries(topic: str) -> str:
     """Sorted set: article URL scored by published time (feed order)."""
     return f"{PREFIX}topic:{topic}:entries"

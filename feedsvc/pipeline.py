@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -53,8 +56,18 @@ MAX_PENDING = 1000
 MAX_RETRY_LINKS = 100
 # Retry soon when only the store failed: the origin did nothing wrong.
 STORE_RETRY = 15.0
+# How much of a source's poll interval the claim on its next poll lasts (see
+# Pipeline.refresh_source): less than all of it, so the holder's own next poll, due one
+# interval later, finds it free whatever its timers' drift.
+CLAIM_SHARE = 0.9
 
-Outcome = Literal["new", "unchanged", "failed"]
+
+def poller_id() -> str:
+    """A name for this process in the store's claims: unique across hosts and restarts."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+
+# "elsewhere": another replica sharing the store polls the source this round.
+Outcome = Literal["new", "unchanged", "failed", "elsewhere"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +181,12 @@ class Pipeline:
         on_change: Callable[[str], None] | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        owner: str | None = None,
     ) -> None:
         """``cpu`` runs discovery; ``extractor`` (default: :func:`create_extractor` on
-        the same pool) turns pages into stories."""
+        the same pool) turns pages into stories. ``owner`` names this poller in the
+        store's claims (see :meth:`refresh_source`); give every pipeline of one process
+        the same, so a reload keeps the claims it held."""
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
@@ -179,6 +195,7 @@ class Pipeline:
         self.on_change = on_change
         self.metrics = metrics
         self.clock = clock
+        self.owner = owner or poller_id()
         self._lives_kept: set[str] = set()  # topics whose articles keep_articles has seen
         # Hosts fetched on non-public addresses only if the config names them: a feed's
         # link or an origin's redirect to 169.254.169.254 or 127.0.0.1:6379 would
@@ -272,6 +289,25 @@ class Pipeline:
             await self._prune_after_failure(topic, now)
             return self._record(source, "failed", error=f"backing off: {backoff.last_error}",
                                 next_due=backoff.next_due, errors=backoff.error_count)
+        if honour_backoff:
+            # Replicas sharing a store schedule the same sources at the same stored due
+            # times: one of them polls a source per round, the others pass. The claim
+            # lasts most of an interval (renewed by its holder at each poll), and is
+            # named with the discovery config, so a source whose config a reload changed
+            # is polled at once by one replica.
+            try:
+                mine = await self.store.claim(
+                    f"{source.state_key}#{source.discovery_key()}", self.owner,
+                    ttl=CLAIM_SHARE * source.poll_interval)
+            except StoreError as exc:
+                return self._record(source, "failed", error=f"store unavailable: {exc}",
+                                    next_due=now + STORE_RETRY)
+            if not mine:
+                due = state.next_due if state.next_due > now + 1 else now + source.poll_interval
+                report = SourceReport(topic=source.topic, url=source.url,
+                                      outcome="elsewhere", next_due=due)
+                self.reports[source.state_key] = report  # not a failure: no metric moves
+                return report
         # Validators stored under another config (topic renamed, filter changed) would
         # get a 304 for links this config has never entered: fetch in full once.
         valid = state if state.discovery == source.discovery_key() else FetchState()

@@ -1321,3 +1321,35 @@ async def test_an_article_link_s_secret_is_not_logged(
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "404" in logged and "token=***" in logged
     assert "SECRET1" not in logged
+
+
+async def test_replicas_sharing_a_redis_poll_each_source_once_a_round(
+    origin: Origin, cpu: CpuPool, redis_url: str,
+) -> None:
+    """Two replicas schedule the same sources at the same stored due times: each source
+    is polled by one of them per round, and each article fetched once (operator review,
+    session 6: every poll came in pairs, and a failure was counted twice)."""
+    settings = site_settings(origin)
+    index = settings.topics["superpowers"].sources[0]
+    stores = [RedisStore.from_url(redis_url) for _ in range(2)]
+    try:
+        async with Fetcher(user_agent=settings.user_agent, concurrency=8, per_host=2) as fetcher:
+            replicas = [Pipeline(settings, store, fetcher, cpu) for store in stores]
+            started = time.time()
+            dues = await asyncio.gather(*(p.poll(index) for p in replicas))
+            reports = [p.reports[index.state_key] for p in replicas]
+            assert sorted(r.outcome for r in reports) == ["elsewhere", "new"]
+            assert origin.hits["/Superpowers.html"] == 1
+            assert all(origin.hits[p] == 1 for p in (MOON, NAVY))
+            # the replica that passed waits a round, as the one that polled does
+            assert all(d >= started + index.poll_interval * 0.99 for d in dues)
+            # the holder renews its claim at its next poll; the other still passes
+            holder = replicas[[r.outcome for r in reports].index("new")]
+            other = replicas[1 - replicas.index(holder)]
+            await holder.poll(index)
+            await other.poll(index)
+            assert other.reports[index.state_key].outcome == "elsewhere"
+            assert origin.hits["/Superpowers.html"] == 2
+    finally:
+        for store in stores:
+            await store.close()

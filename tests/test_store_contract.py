@@ -463,6 +463,23 @@ async def test_hostile_and_unicode_text_preserved(store: Store) -> None:
 # -- MemoryStore expiry (Redis expiry is checked by TTL in test_store_redis.py) ----------
 
 
+async def test_a_claim_is_one_owner_s_until_it_expires(store: Store) -> None:
+    """Replicas claim a source before a scheduled poll: one holds it, renewing it at
+    will; the others get it only once it has expired."""
+    assert await store.claim("src#k1", "a", ttl=0.3)
+    assert not await store.claim("src#k1", "b", ttl=0.3)
+    assert await store.claim("src#k1", "a", ttl=0.3)  # renewed by its holder
+    assert await store.claim("src#k2", "b", ttl=0.3)  # another claim is another's to take
+    await asyncio.sleep(0.45)
+    assert await store.claim("src#k1", "b", ttl=0.3)
+    assert not await store.claim("src#k1", "a", ttl=0.3)
+
+
+async def test_one_of_many_concurrent_claims_wins(store: Store) -> None:
+    got = await asyncio.gather(*(store.claim("src", f"owner-{n}", ttl=5) for n in range(20)))
+    assert got.count(True) == 1
+
+
 async def test_memory_store_expires_like_redis_ttls() -> None:
     now = [T0.timestamp()]
     store = MemoryStore(clock=lambda: now[0])

@@ -101,6 +101,13 @@ class Store(Protocol):
 
     async def get_page(self, url: str) -> PackedPage | None: ...
 
+    # -- polling ------------------------------------------------------------
+    async def claim(self, name: str, owner: str, ttl: float) -> bool:
+        """Take the claim ``name`` for ``owner`` for ``ttl`` seconds, or renew it if
+        ``owner`` holds it; False while another owner does. Replicas sharing a store
+        claim each source before a scheduled poll, so one of them polls it per round
+        and an origin is not asked twice as often (operator review, session 6)."""
+
     # -- fetch state ------------------------------------------------------
     async def get_state(self, url: str) -> FetchState | None: ...
 

@@ -58,6 +58,7 @@ class MemoryStore:
         self._articles: dict[str, tuple[Article, float]] = {}
         self._pages: dict[str, tuple[codec.PackedPage, float]] = {}
         self._states: dict[str, tuple[FetchState, float]] = {}
+        self._claims: dict[str, tuple[str, float]] = {}
         self._topics: dict[str, _Topic] = {}
         self._next_sweep = 0.0
 
@@ -72,7 +73,7 @@ class MemoryStore:
         if now < self._next_sweep:
             return
         self._next_sweep = now + _SWEEP_EVERY
-        for table in (self._articles, self._pages, self._states):
+        for table in (self._articles, self._pages, self._states, self._claims):
             for key in [k for k, (_, exp) in table.items() if exp <= now]:
                 del table[key]
 
@@ -224,6 +225,18 @@ class MemoryStore:
             if state is not None:
                 self._states[url] = (state, now + keys.STATE_TTL)
         return found
+
+    # -- polling ------------------------------------------------------------
+    async def claim(self, name: str, owner: str, ttl: float) -> bool:
+        """See :meth:`feedsvc.store.Store.claim` (in one process: the pipelines of a
+        reload, or tests)."""
+        now = self._clock()
+        self._sweep(now)
+        holder = _live(self._claims, name, now)
+        if holder is not None and holder != owner:
+            return False
+        self._claims[name] = (owner, now + ttl)
+        return True
 
     def _state(self, url: str, now: float) -> FetchState | None:
         return _live(self._states, url, now)

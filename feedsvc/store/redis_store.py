@@ -253,6 +253,15 @@ def _score(value: float) -> str:
     return repr(float(value))
 
 
+# KEYS: claim; ARGV: owner, ttl in ms. Take a free claim or renew one's own.
+_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+
 class RedisStore:
     """:class:`~feedsvc.store.Store` on Redis. Build with :meth:`from_url` or from a client.
 
@@ -274,6 +283,7 @@ class RedisStore:
         self._add = client.register_script(_ADD)
         self._update = client.register_script(_UPDATE)
         self._prune = client.register_script(_PRUNE)
+        self._claim = client.register_script(_CLAIM)
 
     @classmethod
     def from_url(cls, url: str, **client_kwargs: Any) -> RedisStore:
@@ -510,6 +520,14 @@ class RedisStore:
         """The stored page, or None."""
         data = await self._r.get(keys.page(url))
         return None if data is None else codec.PackedPage(_bytes(data))
+
+    # -- polling ------------------------------------------------------------
+    @_wrap_errors("claim")
+    async def claim(self, name: str, owner: str, ttl: float) -> bool:
+        """See :meth:`feedsvc.store.Store.claim`: one script, so two replicas asking at
+        the same instant cannot both get it."""
+        ms = max(1, math.ceil(ttl * 1000))
+        return bool(await self._claim(keys=[keys.claim(name)], args=[owner, ms]))
 
     # -- fetch state ------------------------------------------------------
     @_wrap_errors("get_state")
