@@ -61,9 +61,21 @@ class TooLargeError(FetchError):
     """The body grew past ``max_page_bytes``; we stopped reading."""
 
 
+class FetchTimeoutError(FetchError):
+    """The fetch (robots.txt, redirects and body included) took longer than its timeout."""
+
+
 class BlockedError(FetchError):
-    """The fetch is not allowed: robots.txt disallows the URL for our user agent, or it
-    would reach a non-public address the config does not name."""
+    """The fetch is not allowed: robots.txt disallows the URL for our user agent."""
+
+
+class RobotsUnreachableError(BlockedError):
+    """robots.txt could not be read (5xx, 429, a timeout, a network error): RFC 9309
+    §2.3.1.4 says to assume it disallows everything."""
+
+
+class PrivateAddressBlockedError(BlockedError):
+    """The fetch would reach a non-public address on a host the config does not name."""
 
 
 class UnsupportedContentError(FetchError):

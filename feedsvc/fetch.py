@@ -65,10 +65,11 @@ from aiohttp.tracing import Trace
 from yarl import URL
 
 from feedsvc.errors import (
-    BlockedError,
     FetchError,
+    FetchTimeoutError,
     HostWaitError,
     HTTPStatusError,
+    PrivateAddressBlockedError,
     TooLargeError,
     UnsupportedContentError,
 )
@@ -440,7 +441,8 @@ class Fetcher:
             # An IP written in the URL is never resolved, so the resolver never sees it.
             if _is_ip(literal) and not is_public_address(literal) \
                     and not _private_allowed(literal):
-                raise BlockedError(url, f"{redact_url(str(current))}: a non-public address")
+                raise PrivateAddressBlockedError(
+                    url, f"{redact_url(str(current))}: a non-public address")
             host = str(current.origin())
             async with self._slot(host):
                 started = loop.time()
@@ -462,12 +464,12 @@ class Fetcher:
                     self._hold_host(host, exc)
                     raise
                 except TimeoutError:
-                    raise FetchError(url, f"timed out after {timeout:g}s") from None
+                    raise FetchTimeoutError(url, f"timed out after {timeout:g}s") from None
                 except (aiohttp.ClientError, OSError, ValueError) as exc:
                     # aiohttp re-raises our connector's refusal as a ClientOSError
                     refused = exc if isinstance(exc, PrivateAddressError) else exc.__cause__
                     if isinstance(refused, PrivateAddressError):
-                        raise BlockedError(url, str(refused)) from None
+                        raise PrivateAddressBlockedError(url, str(refused)) from None
                     raise FetchError(url, _describe(exc)) from None
                 finally:
                     budget -= loop.time() - started

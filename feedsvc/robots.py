@@ -38,7 +38,7 @@ import aiohttp
 from protego import Protego
 from yarl import URL
 
-from feedsvc.errors import BlockedError
+from feedsvc.errors import BlockedError, RobotsUnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class RobotsCache:
                     entry = await self._refresh(session, url.origin(), entry, budget)
                     self._entries[origin] = entry
         if entry.unreachable is not None:
-            raise BlockedError(
+            raise RobotsUnreachableError(
                 str(url),
                 f"robots.txt unreachable ({entry.unreachable}); "
                 "assuming disallow (RFC 9309 §2.3.1.4)",

@@ -174,9 +174,9 @@ FAULTS = [
     Fault("http-429-retry-after",
           lambda o, p: Route("slow down", status=429, headers={"Retry-After": "900"}),
           "HTTP 429", "HTTPStatusError", retry_after=900.0),
-    Fault("timeout", lambda o, p: hang(30.0), "timed out", "FetchError"),
+    Fault("timeout", lambda o, p: hang(30.0), "timed out", "FetchTimeoutError"),
     # The whole page, 64 bytes every 0.1 s: alive, never done within the budget.
-    Fault("trickle", lambda o, p: Route(p, trickle=(64, 0.1)), "timed out", "FetchError"),
+    Fault("trickle", lambda o, p: Route(p, trickle=(64, 0.1)), "timed out", "FetchTimeoutError"),
     Fault("50MB-chunked", lambda o, p: huge_body(50_000_000), "cap", "TooLargeError"),
     Fault("50MB-declared", lambda o, p: huge_body(50_000_000, declare_length=True),
           "cap", "TooLargeError"),

@@ -20,6 +20,8 @@ from feedsvc.errors import (
     FetchError,
     HostWaitError,
     HTTPStatusError,
+    PrivateAddressBlockedError,
+    RobotsUnreachableError,
     TooLargeError,
     UnsupportedContentError,
 )
@@ -655,7 +657,8 @@ async def test_robots_4xx_allows_all(fetcher: Fetcher, status: int) -> None:
 async def test_robots_5xx_disallows_for_a_while(fetcher: Fetcher, status: int) -> None:
     async with Origin({"/robots.txt": _robots("", status), "/p": PAGE}) as site:
         for _ in range(2):
-            with pytest.raises(BlockedError, match=rf"HTTP {status}.*RFC 9309"):
+            # its own kind, so /metrics does not count it as a robots.txt denial
+            with pytest.raises(RobotsUnreachableError, match=rf"HTTP {status}.*RFC 9309"):
                 await fetcher.fetch(site.url("/p"), timeout=2, max_bytes=MB)
     assert site.hits["/p"] == 0
     assert site.hits["/robots.txt"] == 1  # the verdict is cached (error_ttl)
@@ -676,7 +679,7 @@ async def test_robots_unreachable_keeps_a_good_cached_copy() -> None:
 async def test_robots_timeout_is_unreachable() -> None:
     async with Fetcher(user_agent=UA, concurrency=2, per_host=2) as f:
         async with Origin({"/robots.txt": hang(30), "/p": PAGE}) as site:
-            with pytest.raises(BlockedError, match="timed out"):
+            with pytest.raises(RobotsUnreachableError, match="timed out"):
                 await f.fetch(site.url("/p"), timeout=0.2, max_bytes=MB)
         assert site.hits["/p"] == 0
 
@@ -810,14 +813,14 @@ async def test_non_public_address_needs_its_host_named(fetcher: Fetcher) -> None
         # unlimited when the caller names nothing (the `extract URL` command)
         assert (await fetcher.fetch(f"http://localhost:{port}/page", timeout=5,
                                     max_bytes=MB)).status == 200
-        with pytest.raises(BlockedError, match="non-public address"):
+        with pytest.raises(PrivateAddressBlockedError, match="non-public address"):
             await fetcher.fetch(site.url("/page"), timeout=5, max_bytes=MB,
                                 private_ok=frozenset())
         # a redirect to a host on loopback, on a connection kept alive from the fetch above
-        with pytest.raises(BlockedError, match="localhost is at a non-public address"):
+        with pytest.raises(PrivateAddressBlockedError, match="localhost is at a non-public address"):
             await fetcher.fetch(site.url("/to-name"), timeout=5, max_bytes=MB, private_ok=named)
         # a redirect to a loopback IP in the URL (never resolved)
-        with pytest.raises(BlockedError, match="non-public address"):
+        with pytest.raises(PrivateAddressBlockedError, match="non-public address"):
             await fetcher.fetch(f"http://localhost:{port}/to-ip", timeout=5, max_bytes=MB,
                                 private_ok=frozenset({"localhost"}))
     assert site.hits["/page"] == 2
