@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
+import zlib
 from datetime import UTC, datetime
+from typing import Any
 
+import brotli
 import pytest
 
 from feedsvc.errors import StoreError
+from feedsvc.models import Article
 from feedsvc.store import codec
 from tests.helpers import article
 
@@ -53,10 +59,93 @@ def test_deeply_nested_json_is_store_error() -> None:
         codec.state_from_bytes(codec.pack(raw))
 
 
+def earlier_json(a: Article) -> dict[str, Any]:
+    """The article as the JSON earlier versions stored whole (marker 0x02)."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v
+            for k, v in dataclasses.asdict(a).items() if v is not None}
+
+
 def test_stored_date_without_time_zone_is_store_error() -> None:
-    obj = json.loads(codec.unpack(codec.article_to_bytes(article(1))))
+    obj = earlier_json(article(1))
     obj["published"] = datetime(2017, 2, 13, 9).isoformat()  # naive: no offset
     with pytest.raises(StoreError, match="time zone"):
         codec.article_from_bytes(codec.pack(json.dumps(obj).encode()))
     obj["published"] = datetime(2017, 2, 13, 9, tzinfo=UTC).isoformat()
     assert codec.article_from_bytes(codec.pack(json.dumps(obj).encode())).published.tzinfo
+
+
+# A story that does not compress to nothing: 3,000 words drawn from a few hundred.
+_WORDS = [f"w{n:x}\u00e9" for n in range(400)]
+_PICK = random.Random(7)
+STORY = "<p>" + " ".join(_PICK.choice(_WORDS) for _ in range(3000)) + " \ud800</p>"
+
+
+def page_of(story: str) -> bytes:
+    return f"<html><body><nav>Home</nav><article>{story}</article></body></html>".encode(
+        "utf-8", "surrogatepass")
+
+
+def test_article_holds_its_story_as_a_stream_of_its_own() -> None:
+    """The story is a Brotli stream, flushed but not finished, that decodes alone (the
+    rest of the article is JSON beside it): reading an article costs no page."""
+    a = dataclasses.replace(article(1), content_html=STORY)
+    data = codec.article_to_bytes(a)
+    assert data[0] == codec.CHAINED
+    assert codec.article_from_bytes(data) == a
+    stream = codec.article_stream(data)
+    assert stream == codec.content_stream(STORY)
+    decompressor = brotli.Decompressor()
+    assert codec._drain(decompressor, stream) == STORY.encode("utf-8", "surrogatepass")
+    assert not decompressor.is_finished()  # its page goes on from here
+    assert len(data) < len(STORY) / 2
+
+
+def test_article_of_earlier_versions_still_reads() -> None:
+    """Articles are kept for weeks: those written whole as JSON (Brotli, zlib or plain)
+    by earlier versions read as before."""
+    a = article(1)
+    raw = json.dumps(earlier_json(a)).encode()
+    for data in (codec.pack(raw), b"\x01" + zlib.compress(raw), b"\x00" + raw):
+        assert codec.article_from_bytes(data) == a
+        assert codec.article_stream(data) is None  # no page continues it
+
+
+def test_damaged_article_stream_is_store_error() -> None:
+    data = codec.article_to_bytes(dataclasses.replace(article(1), content_html=STORY))
+    with pytest.raises(StoreError, match="truncated"):
+        codec.article_from_bytes(data[:-40])  # a cut stream decodes to a cut story
+    with pytest.raises(StoreError, match="truncated"):
+        codec.article_from_bytes(data[:6])
+    # Brotli has no checksum: a damaged stream fails to decode or comes out short
+    with pytest.raises(StoreError, match=r"Brotli|truncated"):
+        codec.article_from_bytes(data[:200] + b"\xff" * 40 + data[240:])
+    assert codec.article_stream(data[:6]) is None
+
+
+def test_page_continues_its_story_and_is_compressed_once() -> None:
+    body = page_of(STORY)
+    page = codec.PackedPage.pack_after(STORY, body, "text/html", "https://a.example/x")
+    assert page.chained and page.data[0] == codec.CHAINED | codec.PAGE_LAYOUT
+    alone = codec.PackedPage.pack(body, "text/html", "https://a.example/x")
+    assert len(page.data) < len(alone.data) / 4  # the story is not in it a second time
+    stream = codec.content_stream(STORY)
+    assert page.continues(stream)
+    got = codec.PackedPage(page.data, stream).unpack()
+    assert got == (body, "text/html", "https://a.example/x")
+    assert codec.PackedPage.pack_after("", b"<p>x</p>", None).data[0] == 0x13
+
+
+def test_page_without_the_story_it_continues_is_store_error_never_a_wrong_page() -> None:
+    body = page_of(STORY)
+    page = codec.PackedPage.pack_after(STORY, body, "text/html")
+    other = codec.content_stream(STORY.replace("w1", "w2", 1))
+    assert not page.continues(other) and not page.continues(None)
+    for after in (b"", other):
+        with pytest.raises(StoreError, match="does not continue"):
+            codec.PackedPage(page.data, after).unpack()
+    stream = codec.content_stream(STORY)
+    with pytest.raises(StoreError, match="truncated"):
+        codec.PackedPage(page.data[:-3], stream).unpack()
+    # what an earlier release's page reader does with it: refuses, never misreads
+    with pytest.raises(StoreError, match="unknown marker"):
+        codec.page_from_bytes(page.data)
