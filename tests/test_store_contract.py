@@ -350,6 +350,49 @@ async def test_a_page_kept_for_no_time_is_not_kept(store: Store) -> None:
     assert await store.get_page(url) is None
 
 
+STORY = "".join(f"<p>Paragraph {n}: the ministers met at {n} o'clock.</p>" for n in range(300))
+
+
+def chained_page(a: Article) -> tuple[bytes, PackedPage]:
+    body = f"<html><body><nav>Home</nav><article>{a.content_html}</article></body></html>"
+    raw = body.encode()
+    return raw, PackedPage.pack_after(a.content_html, raw, "text/html", a.url)
+
+
+async def test_page_continuing_its_story_reads_while_its_article_holds_that_story(
+    store: Store,
+) -> None:
+    """A page packed as the rest of its article's story stream reads back whole, through
+    any change to the article but its story; once the story is another (re-extracted,
+    refreshed), the page is gone as if expired, never an error or another page."""
+    a = art("https://a.example/s", content_html=STORY, fingerprint="f")
+    assert await store.add_article("t", a)
+    body, page = chained_page(a)
+    await store.put_page(a.url, page)
+    assert await page_of(store, a.url) == (body, "text/html")
+    await store.update_article(replace(a, title="A new title", fingerprint="g"), ["t"])
+    assert await store.add_article("u", a)  # stored again, for another topic
+    got = await store.get_page(a.url)
+    assert got is not None and got.unpack() == (body, "text/html", a.url)
+    assert await store.update_article(replace(a, content_html=STORY + "<p>More.</p>"), ["t"])
+    assert await store.get_page(a.url) is None
+    # an older page format reads without its article, as before
+    await store.put_page(a.url, PackedPage.pack(body, "text/html"))
+    assert await page_of(store, a.url) == (body, "text/html")
+
+
+async def test_page_continuing_a_story_not_stored_is_not_found(store: Store) -> None:
+    a = art("https://a.example/s", content_html=STORY)
+    _, page = chained_page(a)
+    await store.put_page(a.url, page)
+    assert await store.get_page(a.url) is None  # no article at all
+    await store.add_article("t", replace(a, content_html="<p>Another story.</p>"))
+    assert await store.get_page(a.url) is None
+    _, other = chained_page(art("https://a.example/other", content_html="<p>Another story.</p>"))
+    await store.put_page(a.url, other)  # the article's story, under another page's URL
+    assert await store.get_page(a.url) is not None
+
+
 async def test_state_roundtrip(store: Store) -> None:
     full = FetchState(
         etag='W/"abc"',

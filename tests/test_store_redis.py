@@ -271,6 +271,27 @@ async def test_recovers_after_restart_without_error(
     assert await rstore.prune("t", seen_before=0.0, keep=1) == 1
 
 
+async def test_article_of_an_earlier_version_reads_and_no_chained_page_claims_it(
+    rstore: RedisStore, raw: aioredis.Redis
+) -> None:
+    """An article stored whole as JSON by an earlier version (marker 0x02) still reads;
+    a page continuing a story stream finds none in it, so reads as expired. So does one
+    whose article is damaged: the article's own read reports that."""
+    a = art("https://a.example/old", content_html="<p>" + "Old story. " * 500 + "</p>")
+    earlier = {"url": a.url, "title": a.title, "content_html": a.content_html,
+               "published": a.published.isoformat(), "first_seen": a.first_seen.isoformat()}
+    await raw.set(keys.article(a.url), codec.pack(json.dumps(earlier).encode()))
+    assert await rstore.get_article(a.url) == a
+    page = codec.PackedPage.pack_after(a.content_html, b"<html>page</html>", "text/html")
+    await rstore.put_page(a.url, page)
+    assert await rstore.get_page(a.url) is None
+    await rstore.add_article("t", a)  # written again, now as a story stream
+    got = await rstore.get_page(a.url)
+    assert got is not None and got.unpack()[:2] == (b"<html>page</html>", "text/html")
+    await raw.set(keys.article(a.url), b"\x03\x00\x00")
+    assert await rstore.get_page(a.url) is None
+
+
 async def test_corrupt_value_is_store_error(rstore: RedisStore, raw: aioredis.Redis) -> None:
     await raw.set(keys.article("https://a.example/bad"), b"\x07garbage")
     await raw.set(keys.state("https://a.example/bad"), b"\x01not zlib")

@@ -99,7 +99,11 @@ class Store(Protocol):
         """Keep an origin page for ``ttl`` seconds (default ``keys.PAGE_TTL``); 0 keeps
         none and forgets one kept before."""
 
-    async def get_page(self, url: str) -> PackedPage | None: ...
+    async def get_page(self, url: str) -> PackedPage | None:
+        """The page kept for ``url``. A page packed with :meth:`PackedPage.pack_after`
+        continues the story of the article stored under the same URL: it is returned
+        (ready to unpack) only while that article still holds that story, and is None,
+        as if expired, once the article was rewritten with another."""
 
     # -- polling ------------------------------------------------------------
     async def claim(self, name: str, owner: str, ttl: float) -> bool:

@@ -209,8 +209,19 @@ class MemoryStore:
         self._pages[url] = (page, now + ttl)
 
     async def get_page(self, url: str) -> codec.PackedPage | None:
-        """The stored page, or None."""
-        return _live(self._pages, url, self._clock())
+        """The stored page, or None (also for a page that continues a story its article
+        no longer holds). Articles are kept decoded here, so the stream a chained page
+        continues is made again from the article's story (~0.5 ms, once per
+        re-extraction) rather than kept beside it."""
+        now = self._clock()
+        page = _live(self._pages, url, now)
+        if page is None or not page.chained:
+            return page
+        article = self._article(url, now)
+        stream = None if article is None else codec.content_stream(article.content_html)
+        if stream is None or not page.continues(stream):
+            return None  # its article holds another story now: as good as expired
+        return dataclasses.replace(page, after=stream)
 
     # -- fetch state ------------------------------------------------------
     async def get_state(self, url: str) -> FetchState | None:

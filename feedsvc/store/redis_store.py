@@ -7,7 +7,9 @@ Layout (every key from :mod:`feedsvc.keys`, under its one prefix):
 - per topic: ``entries`` (zset url -> published), ``seen`` (zset url -> first_seen),
   ``fp`` (hash fingerprint -> url) and ``version`` (the time of its last change, see
   :data:`_TOUCH`);
-- ``page:<hash>`` (packed by the extraction worker) and ``state:<hash>``, with their TTLs.
+- ``page:<hash>`` (packed by the extraction worker; it continues the Brotli stream of the
+  story in ``article:<hash>``, see :mod:`feedsvc.store.codec`) and ``state:<hash>``, with
+  their TTLs.
 
 Writes that touch several keys run as one Lua script: Redis runs a script atomically and
 AOF/replicas receive its effects as one MULTI/EXEC, so a crash mid-write never leaves an
@@ -517,9 +519,19 @@ class RedisStore:
 
     @_wrap_errors("get_page")
     async def get_page(self, url: str) -> codec.PackedPage | None:
-        """The stored page, or None."""
-        data = await self._r.get(keys.page(url))
-        return None if data is None else codec.PackedPage(_bytes(data))
+        """The stored page, or None (also for a page that continues a story its article
+        no longer holds); one MGET of the page and its article, whose content stream a
+        chained page needs."""
+        data, article = await self._r.mget([keys.page(url), keys.article(url)])
+        if data is None:
+            return None
+        page = codec.PackedPage(_bytes(data))
+        if not page.chained:
+            return page
+        stream = None if article is None else codec.article_stream(_bytes(article))
+        if stream is None or not page.continues(stream):
+            return None  # its article holds another story now: as good as expired
+        return dataclasses.replace(page, after=stream)
 
     # -- polling ------------------------------------------------------------
     @_wrap_errors("claim")
