@@ -297,6 +297,58 @@ async def test_reextraction_resolves_links_as_first_extraction_and_moves_updated
     assert again.updated == datetime.fromtimestamp(now[0], UTC) > entry_updated(first)
 
 
+async def _crawl_moon(
+    site: Origin, store: Store, sites: Path, cpu: CpuPool, fetcher: Fetcher
+) -> tuple[Pipeline, Article]:
+    site.routes["/i.html"] = index_page([MOON])
+    site.routes[MOON] = article_page(*STORIES[MOON])
+    settings = replace(make_settings({"t": {"sources": [{
+        "url": site.url("/i.html"), "robots": False}]}}), sites_dir=str(sites))
+    pipeline = Pipeline(settings, store, fetcher, cpu)
+    assert (await pipeline.refresh_source(settings.topics["t"].sources[0])).new == 1
+    [stored] = await store.topic_articles("t", 10)
+    return pipeline, stored
+
+
+async def test_page_kept_as_the_rest_of_its_story_is_reextracted(
+    store: Store, cpu: CpuPool, tmp_path: Path
+) -> None:
+    """The kept page continues the stored story's Brotli stream (on either store); a
+    rule change re-extracts the story from it, fetching nothing."""
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    async with Origin() as site, Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
+        pipeline, first = await _crawl_moon(site, store, sites, cpu, fetcher)
+        page = await store.get_page(first.url)
+        assert page is not None and page.chained
+        assert page.unpack().body.startswith(b"<!DOCTYPE html>")
+        hits = dict(site.hits)
+        (sites / "127.0.0.1.txt").write_text("strip: //p[contains(., 'Engineers said')]\n")
+        assert await pipeline.reextract_changed() == 1
+        assert dict(site.hits) == hits
+    [again] = await store.topic_articles("t", 10)
+    assert "Engineers said" in first.content_html and "Engineers said" not in again.content_html
+
+
+async def test_page_of_a_story_rewritten_since_is_skipped_as_expired(
+    store: Store, cpu: CpuPool, tmp_path: Path
+) -> None:
+    """The story was rewritten after its page was kept (as a refresh whose page was not
+    kept, or another version, would): the page no longer continues it, so a rule change
+    leaves the entry as it is, as for an expired page, rather than fail or mix two
+    versions."""
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    async with Origin() as site, Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
+        pipeline, first = await _crawl_moon(site, store, sites, cpu, fetcher)
+        rewritten = replace(first, content_html="<p>Engineers said it again.</p>")
+        assert await store.update_article(rewritten, ["t"]) == ["t"]
+        (sites / "127.0.0.1.txt").write_text("strip: //p[contains(., 'Engineers said')]\n")
+        assert await pipeline.reextract_changed() == 0
+    assert await store.get_page(first.url) is None
+    assert await store.get_article(first.url) == rewritten
+
+
 async def test_reextraction_that_changes_nothing_keeps_updated(tmp_path: Path) -> None:
     """The entry's updated comes from its feed (later than the page's own date). A rule
     edit that leaves the story as it was re-extracts it, and the entry keeps its date:
