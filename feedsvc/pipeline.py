@@ -660,7 +660,8 @@ class Pipeline:
         self, first: Extraction, source: SourceConfig, hint: LinkHint
     ) -> Extraction:
         """Follow a site rule's single-page or next-page links (bounded). The first
-        page's text fingerprint and stored page stand for the whole story."""
+        page's text fingerprint stands for the whole story; a joined story keeps no
+        page."""
         if first.article.single_page_url:
             try:
                 single = await self._extract(
@@ -685,7 +686,10 @@ class Pipeline:
             nxt = page.next_page_url
         if not pages:
             return first
-        return replace(first, article=join_pages(first.article, pages))
+        # The first page's kept copy continues the first page's story, not the joined
+        # one the entry holds: it could never be read (nor re-extracted without the
+        # other pages), so it is not kept.
+        return replace(first, article=join_pages(first.article, pages), page=None)
 
     def _article(
         self, url: str, result: FetchResult, extraction: Extraction, hint: LinkHint,

@@ -542,7 +542,9 @@ async def test_a_single_page_view_replaces_the_first_page(
 
 
 async def test_refresh_of_a_multi_page_story_keeps_every_page(tmp_path: Path) -> None:
-    """A story joined from two pages (site rule next_page_link) is refreshed whole."""
+    """A story joined from two pages (site rule next_page_link) is refreshed whole. No
+    page is kept for it: a kept page continues its own page's story, never the joined
+    one, so it could not be read."""
     (tmp_path / "127.0.0.1.txt").write_text(
         "title: //h1\nbody: //div[@id='body']\nnext_page_link: //a[@class='next']\n")
     filler = " ".join(["Text of the story, long enough to count as one."] * 4)
@@ -573,8 +575,10 @@ async def test_refresh_of_a_multi_page_story_keeps_every_page(tmp_path: Path) ->
                 sites_dir=str(tmp_path))
             store = MemoryStore()
             await crawl(settings, store, pool)
+            assert store._pages == {}
             version["page1"], when["t"] = "PAGE-ONE-V2", datetime(2017, 2, 20, tzinfo=UTC)
             await crawl(settings, store, pool)
+            assert store._pages == {}
             stored = await store.get_article(site.url("/story"))
             assert stored is not None
             assert "PAGE-ONE-V2" in stored.content_html and "PAGE-TWO" in stored.content_html
