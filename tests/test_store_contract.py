@@ -393,6 +393,19 @@ async def test_page_continuing_a_story_not_stored_is_not_found(store: Store) -> 
     assert await store.get_page(a.url) is not None
 
 
+async def test_replace_page_replaces_a_kept_page_only(store: Store) -> None:
+    """A re-extraction re-packs the page after the story it stored; a page no longer
+    kept (expired, or never kept: page_retention 0) is not brought back."""
+    a = art("https://a.example/s", content_html=STORY)
+    await store.add_article("t", a)
+    body, page = chained_page(a)
+    await store.replace_page(a.url, page)
+    assert await store.get_page(a.url) is None
+    await store.put_page(a.url, PackedPage.pack(b"<html>as fetched</html>", "text/html"))
+    await store.replace_page(a.url, page)
+    assert await page_of(store, a.url) == (body, "text/html")
+
+
 async def test_state_roundtrip(store: Store) -> None:
     full = FetchState(
         etag='W/"abc"',
@@ -537,7 +550,9 @@ async def test_memory_store_expires_like_redis_ttls() -> None:
     now[0] += 2
     assert await store.get_article("https://a.example/1") is None
     assert await store.topic_articles("t", 10) == []
-    now[0] = T0.timestamp() + keys.PAGE_TTL + 1
+    await store.replace_page("https://a.example/1", PackedPage.pack(b"again", None))
+    assert await page_of(store, "https://a.example/1") == (b"again", None)
+    now[0] = T0.timestamp() + keys.PAGE_TTL + 1  # replaced, it kept its expiry
     assert await store.get_page("https://a.example/1") is None
     assert await store.get_state("https://a.example/1") is not None
     now[0] = T0.timestamp() + keys.STATE_TTL + 1

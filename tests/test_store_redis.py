@@ -423,6 +423,10 @@ async def test_page_ttl_follows_page_retention(rstore: RedisStore, raw: aioredis
     assert 95 <= await raw.ttl(keys.page("https://a.example/p")) <= 100
     await rstore.put_page("https://a.example/q", page)
     assert await raw.ttl(keys.page("https://a.example/q")) > keys.PAGE_TTL - 5
+    # a page replaced (after a re-extraction) keeps the expiry it had
+    await rstore.replace_page("https://a.example/p", codec.PackedPage.pack(b"again", None))
+    assert 95 <= await raw.ttl(keys.page("https://a.example/p")) <= 100
+    assert await raw.get(keys.page("https://a.example/p")) == codec.page_to_bytes(b"again", None)
 
 
 class SlowFirstReply:

@@ -99,6 +99,12 @@ class Store(Protocol):
         """Keep an origin page for ``ttl`` seconds (default ``keys.PAGE_TTL``); 0 keeps
         none and forgets one kept before."""
 
+    async def replace_page(self, url: str, page: PackedPage) -> None:
+        """Replace the page kept for ``url``, keeping its expiry; nothing when none is
+        kept (it expired, or ``page_retention`` is 0). A re-extraction keeps its page
+        this way as the continuation of the story it now stored, so the next rule change
+        can re-extract it again, within the page's first ``page_retention``."""
+
     async def get_page(self, url: str) -> PackedPage | None:
         """The page kept for ``url``. A page packed with :meth:`PackedPage.pack_after`
         continues the story of the article stored under the same URL: it is returned

@@ -208,6 +208,12 @@ class MemoryStore:
             return
         self._pages[url] = (page, now + ttl)
 
+    async def replace_page(self, url: str, page: codec.PackedPage) -> None:
+        """See :meth:`feedsvc.store.Store.replace_page`."""
+        now = self._clock()
+        if _live(self._pages, url, now) is not None:
+            self._pages[url] = (page, self._pages[url][1])
+
     async def get_page(self, url: str) -> codec.PackedPage | None:
         """The stored page, or None (also for a page that continues a story its article
         no longer holds). Articles are kept decoded here, so the stream a chained page

@@ -517,6 +517,11 @@ class RedisStore:
             return
         await self._r.set(keys.page(url), page.data, ex=max(1, math.ceil(ttl)))
 
+    @_wrap_errors("replace_page")
+    async def replace_page(self, url: str, page: codec.PackedPage) -> None:
+        """See :meth:`feedsvc.store.Store.replace_page`: SET XX KEEPTTL, one atomic step."""
+        await self._r.set(keys.page(url), page.data, xx=True, keepttl=True)
+
     @_wrap_errors("get_page")
     async def get_page(self, url: str) -> codec.PackedPage | None:
         """The stored page, or None (also for a page that continues a story its article
