@@ -110,11 +110,19 @@ def reextract_in_worker(
     """Extract a stored page again (after a site rule changed) as it was extracted first:
     from the URL it was fetched from, its links' base, rather than the entry's ``url``
     (the link before redirects, or the page's rel=canonical), used for pages stored
-    before their URL was kept."""
+    before their URL was kept.
+
+    The page comes back packed again as the continuation of the new story, which the
+    entry will hold: kept in place of the old one, it serves the next rule change too."""
+    from dataclasses import replace
+
     stored = page.unpack()
     headers = {"Content-Type": stored.content_type or ""}
-    return extract_in_worker(stored.body, stored.url or url, headers, None,
-                             sites_dir=sites_dir, time_budget=time_budget)
+    extraction = extract_in_worker(stored.body, stored.url or url, headers, None,
+                                   sites_dir=sites_dir, time_budget=time_budget)
+    again = PackedPage.pack_after(extraction.article.content_html, stored.body,
+                                  stored.content_type, stored.url)
+    return replace(extraction, page=again)
 
 
 def rule_fingerprints_in_worker(hosts: list[str], sites_dir: str | None = None) -> dict[str, str | None]:
@@ -136,7 +144,8 @@ class Extractor(Protocol):
         packed for the store (for a re-extraction after a site rule changes)."""
 
     async def reextract(self, page: PackedPage, url: str) -> Extraction:
-        """The story of a stored page again, under today's site rules."""
+        """The story of a stored page again, under today's site rules, and the page
+        packed again after it (:meth:`PackedPage.pack_after`)."""
 
     async def rule_fingerprints(self, hosts: Sequence[str]) -> dict[str, str | None]:
         """For each host, a fingerprint of the site rule that applies to it now (None:

@@ -806,6 +806,10 @@ class Pipeline:
                     _not_after(ex.updated, now), article.updated, now
                 ))
             changed = await self.store.update_article(new, list(self.settings.topics))
+            if extraction.page is not None:
+                # The kept page continued the old story: packed again after the new
+                # one, it stays readable for the next rule change (same expiry).
+                await self.store.replace_page(article.url, extraction.page)
         except (ExtractError, StoreError) as exc:
             log.warning("re-extraction of %s failed: %s", redact_url(article.url), exc)
             return False

@@ -330,6 +330,31 @@ async def test_page_kept_as_the_rest_of_its_story_is_reextracted(
     assert "Engineers said" in first.content_html and "Engineers said" not in again.content_html
 
 
+async def test_a_second_rule_change_reextracts_again_from_the_same_page(
+    store: Store, cpu: CpuPool, tmp_path: Path
+) -> None:
+    """Re-extraction rewrites the story its kept page continued; the page is packed
+    again after the new story (keeping its expiry), so the next edit of the rule (a
+    rule is often fixed in a few tries) re-extracts the entry too, still fetching
+    nothing."""
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    rule = sites / "127.0.0.1.txt"
+    async with Origin() as site, Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
+        pipeline, first = await _crawl_moon(site, store, sites, cpu, fetcher)
+        hits = dict(site.hits)
+        rule.write_text("strip: //p[contains(., 'Engineers said')]\n")
+        assert await pipeline.reextract_changed() == 1
+        [once] = await store.topic_articles("t", 10)
+        rule.write_text("strip: //p[contains(., 'Critics warned')]\n")  # the rule, fixed
+        assert await pipeline.reextract_changed() == 1
+        assert dict(site.hits) == hits
+    [twice] = await store.topic_articles("t", 10)
+    assert "Engineers said" in first.content_html and "Critics warned" in first.content_html
+    assert "Engineers said" not in once.content_html and "Critics warned" in once.content_html
+    assert "Engineers said" in twice.content_html and "Critics warned" not in twice.content_html
+
+
 async def test_page_of_a_story_rewritten_since_is_skipped_as_expired(
     store: Store, cpu: CpuPool, tmp_path: Path
 ) -> None:
