@@ -3,10 +3,10 @@
 Every value starts with a one-byte marker saying how the rest is stored: ``0x00`` plain,
 ``0x01`` zlib (written by earlier versions, still read), ``0x02`` Brotli, ``0x03`` one Brotli
 stream split across an article and its page (see below); a page sets :data:`PAGE_LAYOUT` in
-it too. Tiny values stay plain because framing costs more than it saves. Brotli at quality 5 was chosen by
-measurement on the 130 pages of the Mozilla Readability corpus: 18% smaller than zlib/gzip
-level 6 at the same speed (about 2 ms per page); higher qualities cost 7-90x the time for
-another 2-12%.
+it too. Tiny values stay plain because framing costs more than it saves. Brotli at quality
+5 was chosen by measurement on the 130 pages of the Mozilla Readability corpus: 18% smaller
+than zlib/gzip level 6 at the same speed (about 2 ms per page); higher qualities cost 7-90x
+the time for another 2-12%.
 
 Articles and fetch state are JSON (compact separators, ``None`` fields omitted, datetimes
 as ISO 8601 with their UTC offset). Strings are written as UTF-8 with ``surrogatepass`` so
@@ -14,13 +14,21 @@ text that XML forbids (control characters, lone surrogates) survives the store u
 removing it is the renderer's job, losing or crashing on it is not the store's.
 
 An article's story is most of its kept page too, so the two share one Brotli stream
-(:data:`CHAINED`): the article holds the stream of its ``content_html``, flushed but not
-finished, and the page holds the rest of that stream, which refers back to the story
-instead of compressing it a second time (bench pages: 7.6 + 10.3 KB stored apart, 7.6 +
-2.8 KB chained). Reading the article decodes its own part only; reading the page needs
-the article's part first, so a page carries a hash of it and is unreadable, like an
-expired one, once the article was rewritten (:meth:`PackedPage.pack_after`,
-:func:`content_stream`).
+(:data:`CHAINED`). The article (``0x03``) holds its ``content_html`` as a Brotli stream
+flushed but not finished (:func:`content_stream`), beside the JSON of its other fields; the
+page (``0x13``, :meth:`PackedPage.pack_after`) holds the rest of that stream, which refers
+back to the story instead of compressing it a second time (bench pages: 7.6 + 10.3 KB
+stored apart, 7.6 + 2.8 KB chained; real pages 4.9 + 15.8 KB and 4.9 + 11.7 KB). Reading
+the article decodes its own part only (as fast as the single JSON value before: ~0.07 ms
+for a 25 KB story). Reading the page needs the article's part first, so the page carries 8
+bytes of blake2b of it, and is unreadable, like an expired one, once the article holds
+another story (re-extracted, refreshed, written by another version): the stores then
+return no page (:meth:`feedsvc.store.Store.get_page`). The extraction worker packs the page
+and the store writes the article, each making the stream with :func:`_content_stream`:
+Brotli is deterministic for one input, parameters and library version, and making it
+again costs the store what compressing the whole JSON did (~0.5 ms), so the worker does
+not hand it over. A version of brotli that compressed differently would only make the
+pages written before it unreadable, never misread.
 
 These are plain synchronous module-level functions so callers may run them in a process
 pool. Decoding garbage raises :class:`~feedsvc.errors.StoreError`, never a ``ValueError``
