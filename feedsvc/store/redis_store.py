@@ -29,6 +29,7 @@ import asyncio
 import dataclasses
 import functools
 import hashlib
+import logging
 import math
 import secrets
 import time
@@ -45,6 +46,8 @@ from feedsvc import keys
 from feedsvc.errors import StoreError
 from feedsvc.models import Article, FetchState
 from feedsvc.store import article_expiry, codec
+
+log = logging.getLogger("feedsvc.store")
 
 # Timeouts tuned for a Redis on the same host or LAN: a healthy answer takes well under a
 # millisecond, so seconds of silence mean an outage, and the poller should learn it quickly
@@ -232,9 +235,23 @@ def _bytes(value: object) -> bytes:
     raise StoreError(f"unexpected Redis reply type {type(value).__name__}")
 
 
-async def _decode_articles(values: Sequence[object]) -> list[Article | None]:
+def _article(value: object, key: str) -> Article | None:
+    """The article a stored value holds; None, logged, for one this version cannot read
+    (damaged, or written by a newer release during a rolling upgrade or after a
+    rollback): it is left in Redis, and is missing only from what this process serves,
+    instead of failing every read of its topic."""
+    if value is None:
+        return None
+    try:
+        return codec.article_from_bytes(_bytes(value))
+    except StoreError as exc:
+        log.warning("skipping unreadable stored article %s: %s", key, exc)
+        return None
+
+
+async def _decode_articles(values: Sequence[object], names: Sequence[str]) -> list[Article | None]:
     def decode() -> list[Article | None]:
-        return [None if v is None else codec.article_from_bytes(_bytes(v)) for v in values]
+        return [_article(v, k) for v, k in zip(values, names, strict=True)]
 
     if sum(v is not None for v in values) <= DECODE_INLINE:
         return decode()
@@ -329,14 +346,13 @@ class RedisStore:
     @_wrap_errors("get_article")
     async def get_article(self, url: str) -> Article | None:
         """The stored article for ``url``, or None."""
-        data = await self._r.get(keys.article(url))
-        return None if data is None else codec.article_from_bytes(_bytes(data))
+        return _article(await self._r.get(keys.article(url)), keys.article(url))
 
     @_wrap_errors("get_articles")
     async def get_articles(self, urls: Sequence[str]) -> list[Article | None]:
         """See :meth:`feedsvc.store.Store.get_articles` (one MGET per :data:`BATCH`)."""
-        values = await self._mget([keys.article(u) for u in urls])
-        return await _decode_articles(values)
+        names = [keys.article(u) for u in urls]
+        return await _decode_articles(await self._mget(names), names)
 
     @_wrap_errors("add_article")
     async def add_article(
@@ -432,9 +448,10 @@ class RedisStore:
         urls = await self._r.zrevrange(keys.topic_entries(topic), 0, limit - 1)
         if not urls:
             return []
-        values = await self._r.mget([keys.article(_dec(u)) for u in urls])
+        names = [keys.article(_dec(u)) for u in urls]
+        values = await self._r.mget(names)
         # An article past its TTL (retention ran out before a prune) is simply skipped.
-        return [a for a in await _decode_articles(values) if a is not None]
+        return [a for a in await _decode_articles(values, names) if a is not None]
 
     @_wrap_errors("topic_versions")
     async def topic_versions(self, topics: Sequence[str]) -> dict[str, int]:
