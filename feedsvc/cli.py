@@ -22,13 +22,14 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn
 
 import yaml
 
 from feedsvc import __version__
 from feedsvc.config import Settings, dump_settings, load_config
 from feedsvc.errors import ConfigError, FeedsvcError, ListenError
+from feedsvc.logs import set_role, setup_logging
 from feedsvc.parent_watch import watch_parent
 from feedsvc.redact import redact_url
 
@@ -53,33 +54,6 @@ SHUTDOWN_TIMEOUT = 5.0
 # is an hour: 300 connections that sent nothing (or half a request, a byte at a time)
 # held the server's sockets for as long as the client liked (security review).
 IDLE_TIMEOUT = 15.0
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def setup_logging(fmt: str, level: str = "INFO", stream: TextIO | None = None) -> None:
-    """One line per event on stderr; JSON lines with ``--log-format json``."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # aiohttp's access log is one line per request: too much at INFO for a feed server.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -151,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(yaml.safe_dump(dump_settings(settings), sort_keys=False))
             return 0
         if args.command == "crawl":
+            set_role("crawl")
             unknown = [t for t in args.topic or [] if t not in settings.topics]
             if unknown:
                 raise ConfigError(f"{settings.path}: no such topic: {', '.join(unknown)}")
@@ -193,8 +168,10 @@ def _serve(
     ingest bench, feed p99 during a 1,000-article crawl fell from 28-30 ms to 15-23 ms
     (issue #3 items 1 and 2)."""
     if not settings.redis_url:
+        set_role("main")  # polls and serves
         _run_server(settings, poll=poll, reuse_port=False)
         return 0
+    set_role("poller")
     # The serving processes share the port through SO_REUSEPORT, which would as gladly
     # share it with another feedsvc already running there (the kernel splitting requests
     # between the two, both polling): the port must be free now.
@@ -341,7 +318,7 @@ def _serve_worker(
     """Entry point of a serving process beside the poller (pid ``parent``): serves
     feeds, never polls. ``settings`` are the poller's running ones (a later SIGHUP
     reloads the file, keeping them if it is invalid)."""
-    setup_logging(log_format, log_level)
+    setup_logging(log_format, log_level, role="server")
     try:
         _run_server(settings, poll=False, reuse_port=True, cpu_workers=1, parent=parent,
                     listening=listening)

@@ -21,6 +21,7 @@ from functools import partial
 from multiprocessing import get_context
 from typing import ParamSpec, TypeVar
 
+from feedsvc.logs import setup_worker_logging
 from feedsvc.parent_watch import watch_parent
 
 P = ParamSpec("P")
@@ -31,6 +32,9 @@ def _exit_now() -> None:
 
 
 def _init_worker(niceness: int, idle: bool = False, parent: int | None = None) -> None:
+    # A spawned worker starts with logging unconfigured: a site rule's warning would
+    # reach stderr as bare text in the middle of JSON logs.
+    setup_worker_logging()
     if parent is not None:
         # Exit once the pool's owner is gone: a worker blocks reading its task queue,
         # whose write end it holds itself, so it would never see EOF; a serving process
