@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter as Tally
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 __all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_ENV", "Metrics"]
 
@@ -57,12 +60,14 @@ class Metrics:
         self.articles_stored = Counter(
             "feedsvc_articles_stored", "New entries stored, per topic", ["topic"], registry=r
         )
-        # Across processes: the poller alone sets source errors; the store counts as down
-        # when any live process last saw it down.
-        self.source_errors = Gauge(
-            "feedsvc_source_errors", "Consecutive failures of each source", ["topic", "source"],
-            registry=r, multiprocess_mode="livemax",
-        )
+        # Consecutive failures per source: the stored FetchState.error_count (what `/`
+        # shows), read from the store when /metrics is scraped (web.refresh_source_errors),
+        # so every process and replica on one Redis exports the same values, a store
+        # outage counts as no source's failure, and a source dropped by a reload loses
+        # its series at once (no per-process gauge file to linger in multiprocess mode).
+        self.source_errors = SourceErrors()
+        r.register(self.source_errors)
+        # Across processes: the store counts as down when any live process last saw it down.
         self.store_up = Gauge("feedsvc_store_up", "1 when the store answered its last check",
                               registry=r, multiprocess_mode="livemin")
         self.store_up.set(1)
@@ -99,5 +104,23 @@ class Metrics:
         if path:
             registry = CollectorRegistry()
             MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
+            registry.register(self.source_errors)
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+class SourceErrors(Collector):
+    """``feedsvc_source_errors{topic,source}``: the values last read from the store."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}  # (topic, redacted URL) -> failures
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "feedsvc_source_errors",
+            "Consecutive failures of each source (its stored fetch state)",
+            labels=["topic", "source"],
+        )
+        for (topic, source), count in sorted(self.counts.items()):
+            family.add_metric([topic, source], count)
+        yield family

@@ -203,7 +203,6 @@ class Pipeline:
         self._private_ok = settings.named_hosts()
         self.reports: dict[str, SourceReport] = {}  # last report per source URL
         self._pending: dict[str, list[Article]] = {}
-        self._errors: dict[str, int] = {}
         self._article_workers = settings.concurrency * 4
         self._inflight: dict[str, _SharedLoad] = {}
 
@@ -214,19 +213,8 @@ class Pipeline:
         for topic, articles in old._pending.items():
             if topic in self.settings.topics:
                 self._pending.setdefault(topic, []).extend(articles)
-        configured = {(s.topic, s.url) for s in self.settings.all_sources()}
         keys = {s.state_key for s in self.settings.all_sources()}
         self.reports.update((k, r) for k, r in old.reports.items() if k in keys)
-        self._errors.update((k, n) for k, n in old._errors.items() if k in keys)
-        if self.metrics is not None:
-            # A source no longer configured must not keep its error series (an alert on
-            # it would fire for ever). Zeroed first: in multiprocess mode remove() only
-            # forgets the series in this process, its file keeps the last value.
-            for source in old.settings.all_sources():
-                if (source.topic, source.url) not in configured:
-                    labels = (source.topic, redact_url(source.url))
-                    self.metrics.source_errors.labels(*labels).set(0)
-                    self.metrics.source_errors.remove(*labels)
 
     async def poll(self, source: SourceConfig) -> float:
         """Scheduler entry point: refresh ``source``, return when it is next due."""
@@ -288,7 +276,7 @@ class Pipeline:
             # which must not break an origin's Retry-After (RFC 9110 §10.2.3).
             await self._prune_after_failure(topic, now)
             return self._record(source, "failed", error=f"backing off: {backoff.last_error}",
-                                next_due=backoff.next_due, errors=backoff.error_count)
+                                next_due=backoff.next_due)
         if honour_backoff:
             # Replicas sharing a store schedule the same sources at the same stored due
             # times: one of them polls a source per round, the others pass. The claim
@@ -848,28 +836,17 @@ class Pipeline:
         log.warning("source %s failed (%d in a row, next try in %.0fs): %s",
                     source.name, errors, due - now, exc)
         kind = "discover" if isinstance(exc, DiscoverError) else "fetch"
-        report = self._record(source, "failed", error=f"{kind}: {exc}", next_due=due)
-        if self.metrics is not None:
-            # The stored count survives restarts and reloads; this Pipeline's tally does not.
-            self._errors[source.state_key] = errors
-            self.metrics.source_errors.labels(source.topic, redact_url(source.url)).set(errors)
-        return report
+        return self._record(source, "failed", error=f"{kind}: {exc}", next_due=due)
 
     def _record(
         self, source: SourceConfig, outcome: Outcome, *, next_due: float, new: int = 0,
-        failed_articles: int = 0, error: str | None = None, errors: int | None = None,
-        links: int | None = None,
+        failed_articles: int = 0, error: str | None = None, links: int | None = None,
     ) -> SourceReport:
-        """Report a poll; ``errors`` is the stored failure count when no fetch was made
-        (else one more than this process's tally for a failure, 0 for a success)."""
+        """Report a poll. (``feedsvc_source_errors`` is read from the stored fetch
+        states when ``/metrics`` is scraped: a store error is no source failure.)"""
         report = SourceReport(
             topic=source.topic, url=source.url, outcome=outcome, new=new,
             failed_articles=failed_articles, error=error, next_due=next_due, links=links,
         )
         self.reports[source.state_key] = report
-        if self.metrics is not None:
-            if errors is None:
-                errors = 0 if outcome != "failed" else self._errors.get(source.state_key, 0) + 1
-            self._errors[source.state_key] = errors
-            self.metrics.source_errors.labels(source.topic, redact_url(source.url)).set(errors)
         return report

@@ -142,10 +142,27 @@ async def refresh_metrics(app: web.Application) -> None:
         metrics.store_up.set(0)
 
 
+async def refresh_source_errors(app: web.Application) -> None:
+    """Read every configured source's stored failure count (one batch) into
+    ``feedsvc_source_errors``. With the store down the values stay as last read: an
+    outage is not the sources' failure (a source dropped by a reload goes all the same)."""
+    sources = app[LIVE].settings.all_sources()
+    exported = app[METRICS].source_errors
+    labels = [(s.topic, redact_url(s.url) or "") for s in sources]
+    try:
+        states = await app[STORE].get_states([s.state_key for s in sources])
+    except StoreError:
+        exported.counts = {k: exported.counts[k] for k in labels if k in exported.counts}
+        return
+    exported.counts = {k: state.error_count if state else 0
+                       for k, state in zip(labels, states, strict=True)}
+
+
 async def metrics_handler(request: web.Request) -> web.Response:
     """``GET /metrics`` in the Prometheus text format."""
     metrics = request.app[METRICS]
     await refresh_metrics(request.app)
+    await refresh_source_errors(request.app)
     resp = web.Response(body=metrics.render(), headers=NOSNIFF)
     resp.headers[hdrs.CONTENT_TYPE] = CONTENT_TYPE_LATEST
     return resp

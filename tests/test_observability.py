@@ -1,0 +1,106 @@
+"""What an operator sees of the service: /metrics, /, and the log, during faults."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from feedsvc.app import create_app
+from feedsvc.config import Settings
+from feedsvc.cpu import CpuPool
+from feedsvc.errors import StoreError
+from feedsvc.live import LIVE
+from feedsvc.store.memory import MemoryStore
+from tests.helpers import Client, app_client, make_settings
+
+DOWN = "127.0.0.1:9/a"  # nothing listens on port 9: every fetch fails at once
+
+
+@pytest.fixture(scope="module")
+def cpu() -> Iterator[CpuPool]:
+    pool = CpuPool(1)
+    yield pool
+    pool.close()
+
+
+class Switchable(MemoryStore):
+    """A store that fails every call with ``down`` (a StoreError) while it is set."""
+
+    down: StoreError | None = None
+
+    def __getattribute__(self, name: str) -> Any:
+        attr = super().__getattribute__(name)
+        error = super().__getattribute__("down")
+        if error is not None and not name.startswith("_") and inspect.iscoroutinefunction(attr):
+            async def fail(*args: Any, **kwargs: Any) -> Any:
+                raise error
+            return fail
+        return attr
+
+
+def settings_for(*urls: str) -> Settings:
+    return make_settings({"a": {"sources": [
+        {"url": f"http://{u}", "robots": False} for u in urls]}})
+
+
+@asynccontextmanager
+async def served(settings: Settings, store: MemoryStore, cpu: CpuPool
+                 ) -> AsyncIterator[tuple[Client, web.Application]]:
+    app = create_app(settings, store=store, cpu=cpu, start_scheduler=False)
+    async with app_client(app) as client:
+        yield client, app
+
+
+async def samples(client: Client, name: str) -> dict[frozenset[tuple[str, str]], float]:
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    return {frozenset(s.labels.items()): s.value
+            for family in text_string_to_metric_families(await resp.text())
+            for s in family.samples if s.name == name}
+
+
+def source(url: str) -> frozenset[tuple[str, str]]:
+    return frozenset({"topic": "a", "source": f"http://{url}"}.items())
+
+
+# -- feedsvc_source_errors ---------------------------------------------------------
+
+
+async def test_a_store_outage_is_no_source_failure(cpu: CpuPool) -> None:
+    """Polls that fail because the store is down leave feedsvc_source_errors as stored
+    (the origin did nothing wrong): it went 0 -> 4 during a 60 s Redis outage."""
+    store = Switchable()
+    async with served(settings_for(DOWN), store, cpu) as (client, app):
+        pipeline = app[LIVE].pipeline
+        src = app[LIVE].settings.all_sources()[0]
+        for _ in range(2):
+            assert (await pipeline.refresh_source(src)).outcome == "failed"
+        assert (await samples(client, "feedsvc_source_errors"))[source(DOWN)] == 2
+        store.down = StoreError("connection refused")
+        for _ in range(3):
+            report = await pipeline.refresh_source(src)
+            assert "store unavailable" in (report.error or "")
+        assert (await samples(client, "feedsvc_source_errors"))[source(DOWN)] == 2
+        store.down = None
+        assert (await samples(client, "feedsvc_source_errors"))[source(DOWN)] == 2
+
+
+async def test_replicas_export_the_stored_failure_count(cpu: CpuPool) -> None:
+    """Two replicas on one store: the one that did not poll the source exports the same
+    count as the one that did, and as ``/`` shows (the stored FetchState)."""
+    store = Switchable()
+    settings = settings_for(DOWN, "127.0.0.1:9/b")
+    async with served(settings, store, cpu) as (a, app_a), served(settings, store, cpu) as (b, _):
+        src = app_a[LIVE].settings.all_sources()[0]
+        for _ in range(3):
+            await app_a[LIVE].pipeline.refresh_source(src)
+        for client in (a, b):
+            errors = await samples(client, "feedsvc_source_errors")
+            assert errors == {source(DOWN): 3, source("127.0.0.1:9/b"): 0}
+            assert "failing (3 in a row" in await (await client.get("/")).text()
