@@ -624,8 +624,11 @@ class Pipeline:
             if self.metrics is not None:
                 self.metrics.count_fetch(type(exc).__name__, host, source_host=host_label(source.url))
             raise
+        finally:
+            # Every fetch, failed and timed out ones too: the slow origins matter most.
+            if self.metrics is not None:
+                self.metrics.fetch_seconds.observe(time.monotonic() - started)
         if self.metrics is not None:
-            self.metrics.fetch_seconds.observe(time.monotonic() - started)
             self.metrics.count_fetch("not_modified" if result.not_modified else "ok", host,
                                      source_host=host_label(source.url))
         return result

@@ -104,3 +104,24 @@ async def test_replicas_export_the_stored_failure_count(cpu: CpuPool) -> None:
             errors = await samples(client, "feedsvc_source_errors")
             assert errors == {source(DOWN): 3, source("127.0.0.1:9/b"): 0}
             assert "failing (3 in a row" in await (await client.get("/")).text()
+
+
+# -- feedsvc_fetch_seconds ---------------------------------------------------------
+
+
+async def test_failed_and_timed_out_fetches_are_timed(cpu: CpuPool) -> None:
+    """feedsvc_fetch_seconds observes every fetch, not only successful ones: a hanging
+    origin's timeouts are what an operator most needs to see there."""
+    from tests.origin import Origin, Route, hang
+
+    async with Origin({"/hang.xml": hang(), "/err.xml": Route("no", status=500)}) as origin:
+        settings = make_settings({"a": {"sources": [
+            {"url": origin.url(p), "robots": False, "kind": "feed", "timeout": "0.3s"}
+            for p in ("/hang.xml", "/err.xml")]}})
+        async with served(settings, MemoryStore(), cpu) as (client, app):
+            for src in app[LIVE].settings.all_sources():
+                assert (await app[LIVE].pipeline.refresh_source(src)).outcome == "failed"
+            seconds = await samples(client, "feedsvc_fetch_seconds_count")
+            fetches = await samples(client, "feedsvc_fetches_total")
+    assert sum(fetches.values()) == 2
+    assert seconds[frozenset()] == 2
