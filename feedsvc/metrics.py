@@ -10,7 +10,9 @@ serving process answer ``/metrics`` for all of them.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections import Counter as Tally
 from collections.abc import Iterator
 
@@ -30,6 +32,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # would grow /metrics (and Prometheus) for good (security review, session 6).
 MAX_FETCH_HOSTS = 200
 OTHER_HOSTS = "other"
+
+log = logging.getLogger("feedsvc.store")
 
 
 class Metrics:
@@ -71,6 +75,7 @@ class Metrics:
         self.store_up = Gauge("feedsvc_store_up", "1 when the store answered its last check",
                               registry=r, multiprocess_mode="livemin")
         self.store_up.set(1)
+        self._store_down_since: float | None = None  # monotonic; None while it answers
         # Feed requests by status, counted as plain ints on the hot path (a Prometheus
         # labelled counter costs more than the rest of a cached-feed request) and folded
         # into feed_requests when /metrics is scraped.
@@ -88,6 +93,23 @@ class Metrics:
             else:
                 self._fetch_hosts.add(host)
         self.fetches.labels(outcome, host).inc()
+
+    def store_checked(self, error: Exception | None) -> None:
+        """Record a check of the store (None: it answered): ``feedsvc_store_up``, and one
+        log line per change, a warning when it stops answering, an info when it answers
+        again. Every process checks every 2 s (web.refresh_metrics), so each one logs an
+        outage once, however many requests and polls fail meanwhile."""
+        if error is None:
+            self.store_up.set(1)
+            if self._store_down_since is not None:
+                log.info("store reachable again (unreachable for %.0fs)",
+                         time.monotonic() - self._store_down_since)
+                self._store_down_since = None
+        else:
+            self.store_up.set(0)
+            if self._store_down_since is None:
+                log.warning("store unreachable: %s", error)
+                self._store_down_since = time.monotonic()
 
     def fold(self) -> None:
         """Move the hot path's plain counts into the Prometheus counters."""

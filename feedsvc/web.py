@@ -121,9 +121,9 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await request.app[STORE].ping()
     except StoreError as exc:
-        request.app[METRICS].store_up.set(0)
+        request.app[METRICS].store_checked(exc)
         return web.Response(status=503, text=f"store unavailable: {exc}\n", headers=NOSNIFF)
-    request.app[METRICS].store_up.set(1)
+    request.app[METRICS].store_checked(None)
     return web.Response(text="ready\n", headers=NOSNIFF)
 
 
@@ -137,9 +137,10 @@ async def refresh_metrics(app: web.Application) -> None:
     metrics.fold()
     try:
         await app[STORE].ping()
-        metrics.store_up.set(1)
-    except StoreError:
-        metrics.store_up.set(0)
+    except StoreError as exc:
+        metrics.store_checked(exc)
+    else:
+        metrics.store_checked(None)
 
 
 async def refresh_source_errors(app: web.Application) -> None:

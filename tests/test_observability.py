@@ -125,3 +125,68 @@ async def test_failed_and_timed_out_fetches_are_timed(cpu: CpuPool) -> None:
             fetches = await samples(client, "feedsvc_fetches_total")
     assert sum(fetches.values()) == 2
     assert seconds[frozenset()] == 2
+
+
+# -- the store's outages in the log ------------------------------------------------
+
+
+def store_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "feedsvc.store"]
+
+
+async def test_a_store_outage_is_logged_once_and_its_end_too(
+    cpu: CpuPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Per process, one warning (with the error) when the store stops answering and one
+    info when it answers again, however many checks, requests and polls fail between."""
+    import feedsvc.web
+
+    caplog.set_level("INFO")
+    store = Switchable()
+    async with served(settings_for(DOWN), store, cpu) as (client, app):
+        src = app[LIVE].settings.all_sources()[0]
+        assert (await client.get("/readyz")).status == 200
+        store.down = StoreError("Connection refused (redis://127.0.0.1:6391/0)")
+        for _ in range(3):
+            assert (await client.get("/readyz")).status == 503
+            await feedsvc.web.refresh_metrics(app)
+            await app[LIVE].pipeline.refresh_source(src)
+            await client.get("/")
+        assert store_lines(caplog) == [
+            ("WARNING", "store unreachable: Connection refused (redis://127.0.0.1:6391/0)")]
+        store.down = None
+        for _ in range(3):
+            assert (await client.get("/readyz")).status == 200
+            await feedsvc.web.refresh_metrics(app)
+    lines = store_lines(caplog)
+    assert len(lines) == 2 and lines[1][0] == "INFO"
+    assert lines[1][1].startswith("store reachable again")
+
+
+async def test_every_process_notices_an_outage_without_a_request(
+    cpu: CpuPool, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    """With several processes (multiprocess metrics), each checks the store on its own
+    (the poller serves no /readyz): the outage and its end are logged with no request."""
+    import asyncio
+
+    import feedsvc.app
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(feedsvc.app, "METRICS_INTERVAL", 0.05)
+    caplog.set_level("INFO")
+    store = Switchable()
+    async with served(settings_for(DOWN), store, cpu):
+        store.down = StoreError("gone")
+        for _ in range(100):
+            if store_lines(caplog):
+                break
+            await asyncio.sleep(0.02)
+        assert store_lines(caplog) == [("WARNING", "store unreachable: gone")]
+        store.down = None
+        for _ in range(100):
+            if len(store_lines(caplog)) > 1:
+                break
+            await asyncio.sleep(0.02)
+    assert [level for level, _ in store_lines(caplog)] == ["WARNING", "INFO"]
