@@ -34,7 +34,7 @@ from feedsvc.parent_watch import watch_parent
 from feedsvc.redact import redact_url
 
 if TYPE_CHECKING:
-    from multiprocessing.synchronize import Event as EventType
+    from multiprocessing.connection import Connection
 
     from aiohttp import web
 
@@ -186,7 +186,15 @@ def _serve(
         for old in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
             old.unlink()
     ctx = multiprocessing.get_context("spawn")
-    listening = ctx.Event()  # set by the first serving process that listens
+    # A serving process that listens says so on this pipe. Not a multiprocessing Event:
+    # its five named semaphores are released only when the Event is garbage collected,
+    # and entry() ends the process with os._exit, skipping the collection of the
+    # reference cycles that held it at times; the resource tracker then printed "There
+    # appear to be 5 leaked semaphore objects" (a bare text line amid JSON logs) at
+    # shutdown. A pipe holds file descriptors only, closed below. (A kill -9 of this
+    # process still leaves its process pool's semaphores to the resource tracker, which
+    # removes them and says so when the last process of the service exits: unavoidable.)
+    heard, listening = ctx.Pipe(duplex=False)
 
     def start_worker(n: int, running: Settings) -> multiprocessing.process.BaseProcess:
         # not daemonic: a worker runs its own process pool for rendering
@@ -212,12 +220,14 @@ def _serve(
     children = [start_worker(n, settings) for n in range(workers)]
     try:
         code = asyncio.run(_run_poller(settings, poll=poll, children=children,
-                                       start_worker=start_worker, listening=listening))
+                                       start_worker=start_worker, listening=heard))
     finally:
         for child in children:
             child.terminate()
         for child in children:
             child.join(5)
+        heard.close()
+        listening.close()
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
     return code
@@ -226,7 +236,7 @@ def _serve(
 async def _run_poller(
     settings: Settings, *, poll: bool, children: list[multiprocessing.process.BaseProcess],
     start_worker: Callable[[int, Settings], multiprocessing.process.BaseProcess],
-    listening: EventType,
+    listening: Connection,
 ) -> int:
     """The polling process beside the serving ones: the app without an HTTP site. A
     serving process that exits is replaced, as a pre-fork server does; one that keeps
@@ -253,7 +263,7 @@ async def _run_poller(
              settings.listen_port, "polling" if poll else "idle (--no-poll)")
     started = [time.monotonic()] * len(children)
     quick_exits = 0
-    polling = False
+    polling = listens = False
     try:
         while not stop.is_set():
             try:
@@ -261,7 +271,10 @@ async def _run_poller(
                 continue
             except TimeoutError:
                 pass
-            if poll and not polling and listening.is_set():
+            while listening.poll():  # drained: replacements say so too
+                listening.recv_bytes()
+                listens = True
+            if poll and not polling and listens:
                 polling = True
                 await app[RUNTIME].start_polling()
             for n, child in enumerate(children):
@@ -313,7 +326,7 @@ def _signal_all(children: list[multiprocessing.process.BaseProcess], sig: int) -
 
 def _serve_worker(
     settings: Settings, log_format: str, log_level: str, parent: int,
-    listening: EventType | None = None,
+    listening: Connection | None = None,
 ) -> None:
     """Entry point of a serving process beside the poller (pid ``parent``): serves
     feeds, never polls. ``settings`` are the poller's running ones (a later SIGHUP
@@ -353,7 +366,7 @@ def _exit_with_parent(parent: int) -> Callable[[web.Application], AsyncIterator[
 
 def _run_server(
     settings: Settings, *, poll: bool, reuse_port: bool, cpu_workers: int | None = None,
-    parent: int | None = None, listening: EventType | None = None,
+    parent: int | None = None, listening: Connection | None = None,
 ) -> None:
     from feedsvc.app import create_app
 
@@ -378,7 +391,7 @@ def _run_server(
 
 async def _serve_app(
     app: web.Application, settings: Settings, *, reuse_port: bool, poll: bool,
-    listening: EventType | None = None,
+    listening: Connection | None = None,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT, then clean up, whatever the moment.
 
@@ -387,7 +400,7 @@ async def _serve_app(
     waiting for a pool worker that was never told to stop. Here a signal only sets an
     event; start-up completes, then everything is cleaned up in order.
 
-    Polling (``poll``) starts once the port is taken, and ``listening`` is then set for
+    Polling (``poll``) starts once the port is taken, and ``listening`` then tells
     a parent that polls: a service that cannot listen exits having polled no one.
     """
     from aiohttp import web
@@ -421,7 +434,9 @@ async def _serve_app(
         if poll:
             await app[RUNTIME].start_polling()
         if listening is not None:
-            listening.set()
+            with contextlib.suppress(OSError):  # the poller is gone: we stop anyway
+                listening.send_bytes(b"listening")
+            listening.close()
         await stop.wait()
     finally:
         await runner.cleanup()
