@@ -7,6 +7,7 @@ over ``If-Modified-Since``, which is only looked at when there is no
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import time
@@ -17,6 +18,7 @@ from aiohttp import hdrs, web
 
 from feedsvc import __version__
 from feedsvc.errors import StoreError
+from feedsvc.extract import canonical_url
 from feedsvc.live import LIVE
 from feedsvc.metrics import CONTENT_TYPE_LATEST, Metrics
 from feedsvc.models import FetchState
@@ -169,13 +171,31 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return resp
 
 
-def _status_line(state: FetchState | None, now: float) -> str:
+def _status_line(state: FetchState | None, now: float, link: FetchState | None = None) -> str:
+    """A source's line on ``/``; ``link`` is the state of the first of its article links
+    that failed on its last poll (``state.retry``), for an example of their error."""
     if state is None or state.last_fetched is None:
         return "not polled yet"
     ago = f"{now - state.last_fetched:.0f}s ago"
     if state.error_count:
-        return f"failing ({state.error_count} in a row, last {ago}): {state.last_error}"
-    return f"ok (HTTP {state.last_status}, {ago})"
+        wait = state.next_due - now
+        due = f"next try in {wait:.0f}s" if wait >= 1 else "next try due now"
+        line = f"failing ({state.error_count} in a row, last {ago}, {due}): {state.last_error}"
+    else:
+        line = f"ok (HTTP {state.last_status}, {ago})"
+    if state.retry:
+        # The source answers (maybe 304 each time) while its stories do not: without
+        # this, "ok" over an empty feed.
+        n = len(state.retry)
+        line += f"; {n} article link{'' if n == 1 else 's'} failing"
+        if link is not None and link.last_error:
+            line += f", e.g. {link.last_error}"
+    return line
+
+
+def _link_key(state: FetchState | None) -> str | None:
+    """The state key of the first article link ``state`` (a source's) is retrying."""
+    return canonical_url(state.retry[0].url) if state is not None and state.retry else None
 
 
 async def index_handler(request: web.Request) -> web.Response:
@@ -188,19 +208,28 @@ async def index_handler(request: web.Request) -> web.Response:
     # Every source's state in a few round-trips, not one per source in turn; with the
     # store down, one failed call (a connect attempt and a retry, issue #3 item 4).
     sources = settings.all_sources()
+    links: dict[str, FetchState | None] = {}
     try:
         states = dict(zip((s.state_key for s in sources),
                           await store.get_states([s.state_key for s in sources]), strict=True))
     except StoreError:
         states = None
+    keys = list(dict.fromkeys(k for k in map(_link_key, (states or {}).values()) if k))
+    if keys:  # one more batch when some sources have failing article links: one link each
+        with contextlib.suppress(StoreError):
+            links = dict(zip(keys, await store.get_states(keys), strict=True))
     for topic in settings.topics.values():
         href = f"{base}/feeds/{topic.name}.atom"
         t = html.escape(topic.title)
         head.append(f'<link rel="alternate" type="{ATOM_TYPE}" title="{t}" href="{html.escape(href)}">')
         rows = []
         for src in topic.sources:
-            status = ("unknown (store unavailable)" if states is None
-                      else _status_line(states[src.state_key], now))
+            if states is None:
+                status = "unknown (store unavailable)"
+            else:
+                state = states[src.state_key]
+                key = _link_key(state)
+                status = _status_line(state, now, links.get(key) if key else None)
             rows.append(
                 f"<li><a href=\"{html.escape(redact_url(src.url) or '')}\">"
                 f"{html.escape(src.name)}</a> "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -283,3 +284,30 @@ async def test_serve_json_logs_are_json_from_start_to_sigterm(
     assert all(isinstance(r["pid"], int) for r in records)
     roles = {r["role"] for r in records}
     assert roles == ({"poller", "server"} if workers else {"main"})
+
+
+# -- the status page ---------------------------------------------------------------
+
+
+async def test_status_page_shows_failing_article_links_and_next_try(cpu: CpuPool) -> None:
+    """A source that answers while every article it links fails was "ok (HTTP 304)"
+    over an empty feed: its line says how many links fail, with an example error. A
+    failing source's line says when it is tried next."""
+    from tests.origin import Origin, Route
+    from tests.site import index_page
+
+    async with Origin({"/index.html": index_page(["/reports/x.html", "/reports/y.html"]),
+                       "/reports/x.html": Route("no", status=500),
+                       "/reports/y.html": Route("no", status=500)}) as origin:
+        settings = make_settings({"a": {"sources": [
+            {"url": origin.url("/index.html"), "robots": False, "poll_interval": "10m"},
+            {"url": f"http://{DOWN}", "robots": False, "poll_interval": "10m"}]}})
+        async with served(settings, MemoryStore(), cpu) as (client, app):
+            for src in app[LIVE].settings.all_sources():
+                await app[LIVE].pipeline.refresh_source(src)
+            page = await (await client.get("/")).text()
+    import html
+    lines = [html.unescape(li) for li in page.split("<li>")[1:]]
+    assert "ok (HTTP 200, 0s ago); 2 article links failing, e.g. " in lines[0]
+    assert "HTTP 500" in lines[0]
+    assert re.search(r"failing \(1 in a row, last 0s ago, next try in [1-9]\d*s\): ", lines[1])
