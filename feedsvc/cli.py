@@ -54,6 +54,10 @@ SHUTDOWN_TIMEOUT = 5.0
 # is an hour: 300 connections that sent nothing (or half a request, a byte at a time)
 # held the server's sockets for as long as the client liked (security review).
 IDLE_TIMEOUT = 15.0
+# The temporary PROMETHEUS_MULTIPROC_DIR of a serve process: this, its pid, "-", a
+# random suffix (tempfile.gettempdir()), so one left by a process killed with SIGKILL
+# can be recognised as stale and removed by the next start.
+METRICS_DIR_PREFIX = "feedsvc-metrics-"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -180,7 +184,8 @@ def _serve(
     # process imports it, inherited by the serving processes (feedsvc.metrics).
     own_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        own_dir = tempfile.mkdtemp(prefix="feedsvc-metrics-")
+        _remove_stale_metrics_dirs(tempfile.gettempdir())
+        own_dir = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     else:  # a directory of the operator's: values of an earlier run must go
         for old in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
@@ -231,6 +236,24 @@ def _serve(
         if own_dir is not None:
             shutil.rmtree(own_dir, ignore_errors=True)
     return code
+
+
+def _remove_stale_metrics_dirs(parent: str) -> None:
+    """Remove the metrics directories (``feedsvc-metrics-PID-*``) of serve processes
+    that are gone: one killed with SIGKILL never removed its own. A directory whose
+    process still runs (or runs as another user: os.kill says so) is left alone, as is
+    one named without a pid (made by an earlier version: its owner is unknown)."""
+    for path in Path(parent).glob(f"{METRICS_DIR_PREFIX}*"):
+        pid, dash, _ = path.name.removeprefix(METRICS_DIR_PREFIX).partition("-")
+        if not (dash and pid.isdigit()) or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            log.info("removing %s, left by process %s (gone)", path, pid)
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # PermissionError: alive, someone else's
+            continue
 
 
 async def _run_poller(

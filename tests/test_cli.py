@@ -299,3 +299,25 @@ async def test_served_connections_that_send_no_request_are_closed(
         server.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await server
+
+
+def test_stale_metrics_dirs_of_gone_processes_are_removed(tmp_path: Path) -> None:
+    """A serve killed with SIGKILL leaves its temporary PROMETHEUS_MULTIPROC_DIR; the
+    next start removes the directories whose process is gone, and only those."""
+    import os
+    import subprocess
+
+    from feedsvc.cli import METRICS_DIR_PREFIX, _remove_stale_metrics_dirs
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs
+    stale = tmp_path / f"{METRICS_DIR_PREFIX}{gone.pid}-x1y2z3"
+    running = tmp_path / f"{METRICS_DIR_PREFIX}{os.getppid()}-a1b2c3"
+    own = tmp_path / f"{METRICS_DIR_PREFIX}{os.getpid()}-d4e5f6"
+    legacy = tmp_path / f"{METRICS_DIR_PREFIX}12345678"  # no pid in the name: unknown owner
+    for d in (stale, running, own, legacy):
+        d.mkdir()
+        (d / "counter_1.db").write_bytes(b"x")
+    _remove_stale_metrics_dirs(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        d.name for d in (running, own, legacy))
