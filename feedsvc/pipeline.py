@@ -42,7 +42,7 @@ from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
 from feedsvc.redact import host_label, redact_url, without_userinfo
 from feedsvc.scheduler import next_after_failure, next_after_success
-from feedsvc.store import Store
+from feedsvc.store import Store, article_expiry
 from feedsvc.store.codec import PackedPage
 
 log = logging.getLogger("feedsvc.pipeline")
@@ -497,7 +497,7 @@ class Pipeline:
             # already (the same wire story on another site) is never re-extracted, and
             # its page would be dead weight for page_retention.
             page, loaded.page = loaded.page, None
-            await self._keep_page(loaded.article.url, page)
+            await self._keep_page(loaded.article, page, topic)
         # Entered, or a copy (same text fingerprint) of an entry the topic already has:
         # either way this link is done for this topic.
         await self._entered(url, topic.name)
@@ -575,7 +575,7 @@ class Pipeline:
                 )
                 fresh = self._article(stored.url, result, extraction, hint, source)
                 updated = replace(fresh, url=stored.url, first_seen=stored.first_seen)
-                await self._keep_page(stored.url, extraction.page)
+                await self._keep_page(updated, extraction.page, self.settings.topics[source.topic])
         except (FetchError, ExtractError) as exc:
             log.info("refresh of %s failed, keeping the stored version: %s", redact_url(stored.url),
                      exc)
@@ -604,9 +604,15 @@ class Pipeline:
             url, lambda s: _failed(s or FetchState(), exc, now, interval)
         )
 
-    async def _keep_page(self, url: str, page: PackedPage | None) -> None:
-        if page is not None:  # packed by the worker when page_retention > 0
-            await self.store.put_page(url, page, ttl=self.settings.page_retention)
+    async def _keep_page(self, article: Article, page: PackedPage | None, topic: TopicConfig) -> None:
+        """Keep ``article``'s page for ``page_retention``, but no longer than the article
+        itself lives: a page is read only to re-extract its stored article (operator
+        review: with a 10 min retention, pages stayed 14 days)."""
+        if page is None:  # packed by the worker when page_retention > 0
+            return
+        now = self.clock()
+        life = article_expiry(article, topic.retention, now) - now
+        await self.store.put_page(article.url, page, ttl=min(self.settings.page_retention, life))
 
     async def _fetch(
         self, url: str, source: SourceConfig, *, etag: str | None = None,

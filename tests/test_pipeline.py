@@ -1318,6 +1318,24 @@ async def test_page_retention(cpu: CpuPool, retention: object, kept: bool) -> No
         assert store._pages[site.url(NAVY)][1] - time.time() == pytest.approx(2 * 86400, abs=60)
 
 
+async def test_a_page_lives_no_longer_than_its_article(cpu: CpuPool) -> None:
+    """A page is read only to re-extract its article: with a 10-minute retention it went
+    on taking memory for 14 days (operator review, session 6). It now goes with the
+    article (retention, plus the store's one-day margin)."""
+    title, dateline, paras = STORIES[NAVY]
+    async with Origin({"/index.html": index_page([NAVY]),
+                       NAVY: article_page(title, dateline, paras)}) as site:
+        settings = make_settings({"t": {"retention": "10m", "sources": [
+            {"url": site.url("/index.html"), "robots": False}]}})
+        store = MemoryStore()
+        await crawl(settings, store, cpu)
+    assert await store.get_page(site.url(NAVY)) is not None
+    page_life = store._pages[site.url(NAVY)][1] - time.time()
+    article_life = store._articles[site.url(NAVY)][1] - time.time()
+    assert page_life == pytest.approx(600 + 86400, abs=60)
+    assert page_life <= article_life + 1
+
+
 async def test_poll_reads_its_links_state_in_batches(cpu: CpuPool, redis_url: str) -> None:
     """Polling a feed of many known links costs a few Redis reads, not two per link:
     sequential round-trips made a cold crawl's first entries appear seconds late while
