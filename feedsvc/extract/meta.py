@@ -28,6 +28,20 @@ _DATELINE = re.compile(
     rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*[-\u2013\u2014])"
 )
 _BYLINE = re.compile(r"^\s*(?:by|von|par|por|door|di)\s+(?P<name>\S.{0,80}?)\s*$", re.I | re.S)
+_BY = re.compile(r"^(?:by|von|par|por|door|di)\s+", re.I)
+# A byline that goes on with the dateline on the same line: "by Staff Writers Brussels
+# (AFP) Feb 16, 2017". The agency bracket ends the place; the words before it are the
+# name and then the place.
+_AGENCY = re.compile(r"\s*\([A-Z][\w.&/ -]{0,24}\)")
+# The roles wire bylines give instead of a name ("Staff Writers", "AFP Correspondent")
+# end the name; a capital letter follows, after a space or run on ("WritersBrussels"
+# when the two lines are <i>by Staff Writers</i><b>Brussels (AFP)...</b>).
+_BYLINE_ROLE = re.compile(
+    r"\b(?i:writers?|reporters?|correspondents?|editors?|staff)(?=\s+[A-Z]|[A-Z])")
+_INITIAL = re.compile(r"[A-Z]\.")
+# Without a role word, a name of this many words comes first ("by John Smith New York
+# (AP)"); a middle initial adds one ("by John F. Smith Rio de Janeiro (AFP)").
+_NAME_WORDS = 2
 # Readability.js's separators, en and em dash included (as it has them since 0.5).
 _TITLE_SEP = re.compile(r"\s[|\-\u2013\u2014\\/>\u00bb]\s")
 # "authority-control" (a reference box) is not an author.
@@ -180,16 +194,40 @@ def _heading_texts(root: lhtml.HtmlElement) -> set[str]:
     return {norm(el.text_content()) for el in body.iter("h1", "h2", "h3", "b", "strong")}
 
 
+def split_byline(line: str) -> tuple[str, re.Match[str]] | None:
+    """A "by X" line that goes on with a dateline, as the name and the dateline's match:
+    "by Staff Writers Brussels (AFP) Feb 16, 2017" gives "Staff Writers" and the match
+    of "Brussels (AFP) Feb 16, 2017". None for any other line."""
+    by = _BY.match(line)
+    agency = _AGENCY.search(line, by.end()) if by else None
+    if by is None or agency is None:
+        return None
+    words = line[by.end():agency.start()]
+    role = next(reversed(list(_BYLINE_ROLE.finditer(words))), None)  # "Staff Writers": the last
+    if role is not None:
+        name, place = words[:role.end()], words[role.end():]
+    else:
+        parts = words.split()
+        size = _NAME_WORDS + 1 if len(parts) > _NAME_WORDS + 1 and _INITIAL.fullmatch(
+            parts[1]) else _NAME_WORDS
+        size = min(size, len(parts) - 1)
+        if size < 1:
+            return None
+        name, place = " ".join(parts[:size]), " ".join(parts[size:])
+    m = _DATELINE.match(place.strip() + line[agency.start():])
+    return (norm(name), m) if m and norm(name) else None
+
+
 def find_dateline(text: str) -> tuple[str, datetime | None] | None:
     """The first wire dateline in ``text``: ("Brussels (AFP)", 2017-02-16) or None."""
     # Anchored at each line's start: a dateline opens a block, and an anchored match
-    # cannot backtrack through the whole page.
+    # cannot backtrack through the whole page. A byline may open the dateline's line.
     for line in text.split("\n"):
         line = line.strip()
-        if line[:1].isupper():
-            m = _DATELINE.match(line)
-            if m:
-                return norm(m["line"]), (text_date(m["date"]) if m["date"] else None)
+        split = split_byline(line) if _BY.match(line) else None
+        m = split[1] if split else _DATELINE.match(line) if line[:1].isupper() else None
+        if m:
+            return norm(m["line"]), (text_date(m["date"]) if m["date"] else None)
     return None
 
 
@@ -399,8 +437,9 @@ def _byline_name(el: lhtml.HtmlElement) -> str | None:
                      and norm(d.text_content())), None)
     text = norm((part if part is not None else el).text_content())
     text = _BYLINE_SEP.sub("", text)
+    split = split_byline(text)
     m = _BYLINE.match(text)
-    text = m["name"] if m else text
+    text = split[0] if split else m["name"] if m else text
     if not 2 < len(text) < 80 or text.lower().startswith("http") or _NOT_A_NAME.search(text):
         return None
     return text
@@ -444,8 +483,12 @@ def _byline(root: lhtml.HtmlElement) -> tuple[str | None, str]:
         if len(text) > 90:
             continue
         # its first line: "by Staff Writers<br>Brussels (AFP)..." would otherwise read
-        # as one name, text_content() joining the lines without a space
-        m = _BYLINE.match(first_line(el, 90))
-        if m and m["name"][:1].isupper() and len(m["name"].split()) <= 6:
-            return m["name"], '"by X" text'
+        # as one name, text_content() joining the lines without a space; and of that
+        # line, the name only when the dateline follows on it.
+        line = first_line(el, 90)
+        split = split_byline(line)
+        m = _BYLINE.match(line)
+        name = split[0] if split else m["name"] if m else ""
+        if name[:1].isupper() and len(name.split()) <= 6:
+            return name, '"by X" text'
     return None, ""

@@ -18,7 +18,7 @@ from lxml.html import tostring
 from readability import Document
 from readability.readability import REGEXES
 
-from .meta import first_line, norm
+from .meta import first_line, norm, split_byline
 
 # Opening words of blocks that are site chrome, not story (issue #4: donation appeal,
 # comment prompt, related links, "Previous Report" teaser, copyright line, share links).
@@ -282,6 +282,19 @@ _HEADER_TAGS = ("b", "i", "em", "strong", "font", "span", "small", "div", "p")
 _KICKER = re.compile(r"[A-Z][A-Z0-9&' -]{2,40}")  # "SUPERPOWERS", "SPACE TRAVEL"
 
 
+def _is_header_line(text: str, author: str | None, byline: set[str],
+                    dateline: str | None) -> bool:
+    if text.lower() in byline or _KICKER.fullmatch(text):
+        return True
+    if not dateline:
+        return False
+    # "by Staff Writers Brussels (AFP) Feb 16, 2017": the byline and the dateline on one line.
+    split = split_byline(text) if author else None
+    if split and author and split[0].lower() == author.lower():
+        text = split[1].string
+    return text.startswith(dateline)
+
+
 def drop_story_header(
     node: lhtml.HtmlElement, author: str | None, dateline: str | None
 ) -> list[str]:
@@ -301,8 +314,7 @@ def drop_story_header(
             if inside is not None:
                 continue
             text = norm(el.text_content()) if el is not node and el.tag in _HEADER_TAGS else ""
-            if 0 < len(text) < 60 and (text.lower() in byline or _KICKER.fullmatch(text)
-                                       or (dateline and text.startswith(dateline))):
+            if 0 < len(text) < 60 and _is_header_line(text, author, byline, dateline):
                 doomed.append(el)
                 inside = el
                 continue

@@ -1,0 +1,90 @@
+"""Extraction of wire stories in a table-era layout (the SpaceDaily network's): the
+header lines above the story (byline, dateline) in their many markups, and the inset
+reports the site puts inside the story cell."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from feedsvc.extract import extract_article
+from feedsvc.extract.meta import find_dateline
+from tests.site import STORIES
+
+URL = "https://news.example/reports/story.html"
+TITLE, DATELINE, PARAS = next(iter(STORIES.values()))  # "Houston (AFP) Feb 14, 2017"
+PLACE = "Houston (AFP)"
+BYLINE = '<font face="Arial" size="2"><i>by Staff Writers</i></font><br>\n'
+HEADER = BYLINE + f'<font face="Arial" size="2"><b>{DATELINE}</b></font><br><br>\n'
+# An inset report of the site's, above the story, with a dateline and date of its own.
+INSET_PARAS = [
+    "Moscow (AFP) Feb 13, 2017 - Russia's space agency said on Monday it would not join "
+    "the lunar accord for now, though it would keep talking to the partners about it.",
+    "Officials in Moscow said they wanted more detail on how the base would be run and on "
+    "who would own the modules each country builds for it.",
+    "The agency has its own plans for a lunar station, which it says could be built with "
+    "China, and it has not said whether the two projects could be joined.",
+    "Analysts said the decision leaves the door open to later talks, and that the agency "
+    "is short of money for either project in any case.",
+]
+INSET = ('<table width="220" align="right" class="insbox"><tr><td><font size="2">'
+         "<b>Russia stays out of lunar accord for now</b><br>\n"
+         + "<br><br>\n".join(INSET_PARAS) + "\n</font></td></tr></table>\n")
+
+
+def wire_page(header: str, *, inset: str = INSET, first: str = "", wrap: bool = True) -> str:
+    """A story page: nav cell, then the story cell with kicker, headline, ``header``,
+    ``inset`` and the paragraphs (the first opening with ``first``), in a <font> of their
+    own (``wrap``) or right in the cell, then the site's chrome."""
+    paras = "".join(f"<p>{first if i == 0 else ''}{p}</p>\n" for i, p in enumerate(PARAS))
+    if wrap:
+        paras = f'<font face="Arial" size="3">\n{paras}</font>\n'
+    return f"""<html><head><title>{TITLE}</title></head><body>
+<table width="100%"><tr><td class="leftnav" width="150"><a href="/">Home</a><br>
+<a href="/Superpowers.html">Superpowers</a><br><a href="/Navy.html">Navy</a></td>
+<td valign="top"><font face="Arial" size="2" color="#990000"><b>SUPERPOWERS</b></font><br>
+<h1>{TITLE}</h1>
+{header}{inset}{paras}<br clear="all">
+<p><font size="2">Comment on this article using your Disqus, Facebook, Google or Twitter login.</font></p>
+<p><b>Related Links</b><br><a href="/Superpowers.html">Learn about the Superpowers at SpaceWar.com</a></p>
+</td></tr></table></body></html>"""
+
+
+@pytest.mark.parametrize(("line", "name", "dateline"), [
+    ("by Staff Writers Brussels (AFP) Feb 16, 2017", "Staff Writers", "Brussels (AFP)"),
+    ("By Staff WritersBrussels (AFP) Feb 16, 2017", "Staff Writers", "Brussels (AFP)"),
+    ("by AFP Correspondent Dar es Salaam (AFP) Feb 1, 2017", "AFP Correspondent",
+     "Dar es Salaam (AFP)"),
+    ("by John Smith New York (AP) -", "John Smith", "New York (AP)"),
+    ("by John F. Smith Rio de Janeiro (AFP) Feb 1, 2017", "John F. Smith",
+     "Rio de Janeiro (AFP)"),
+])
+def test_a_byline_running_on_into_the_dateline_is_split(line: str, name: str,
+                                                        dateline: str) -> None:
+    from feedsvc.extract.meta import split_byline
+
+    split = split_byline(line)
+    assert split is not None and split[0] == name and split[1]["line"] == dateline
+    found = find_dateline(f"Headline\n{line}\nMoscow (AFP) Feb 15, 2017 - inset")
+    assert found is not None and found[0] == dateline
+    assert split_byline("by Staff Writers") is None
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("header", [
+    f'<font face="Arial" size="2">by Staff Writers {DATELINE}</font><br><br>\n',
+    f'<font face="Arial" size="2"><i>by Staff Writers</i> <b>{DATELINE}</b></font><br><br>\n',
+    f'<font size="2"><i>by Staff Writers</i></font> <font size="2"><b>{DATELINE}</b></font>\n',
+    f'<font face="Arial" size="2"><i>by Staff Writers</i><b>{DATELINE}</b></font><br><br>\n',
+    f"<p>By Staff Writers {DATELINE}</p>\n",
+])
+def test_byline_and_dateline_on_one_line(header: str, wrap: bool) -> None:
+    """The story's author, dateline and date, not the inset report's (it comes first
+    among the lines that open with a dateline), and the header line out of the story."""
+    art = extract_article(wire_page(header, wrap=wrap).encode(), URL)
+    assert art.author == "Staff Writers"
+    assert art.dateline == PLACE
+    assert art.published == datetime(2017, 2, 14, tzinfo=UTC)
+    assert "Staff Writers" not in art.text and DATELINE not in art.text
+    assert PARAS[0] in art.text and INSET_PARAS[0] in art.text
