@@ -88,3 +88,44 @@ def test_byline_and_dateline_on_one_line(header: str, wrap: bool) -> None:
     assert art.published == datetime(2017, 2, 14, tzinfo=UTC)
     assert "Staff Writers" not in art.text and DATELINE not in art.text
     assert PARAS[0] in art.text and INSET_PARAS[0] in art.text
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("header", [
+    BYLINE + f'<font face="Arial" size="2"><b>{PLACE} -</b></font><br><br>\n',
+    BYLINE + f'<font face="Arial" size="2"><b>{PLACE}</b></font><br><br>\n',
+    f'<font face="Arial" size="2">by Staff Writers {PLACE} -</font><br><br>\n',
+    f'<font face="Arial" size="2"><i>by Staff Writers</i> <b>{PLACE}</b></font><br><br>\n',
+])
+def test_a_dateline_without_a_date_on_a_line_of_its_own(header: str, wrap: bool) -> None:
+    art = extract_article(wire_page(header, wrap=wrap).encode(), URL)
+    assert art.author == "Staff Writers"
+    assert art.dateline == PLACE
+    assert PLACE not in art.text and "Staff Writers" not in art.text
+    assert all(p in art.text for p in PARAS) and INSET_PARAS[0] in art.text
+
+
+def test_a_bracket_ending_a_line_is_a_dateline_only_for_a_wire_agency() -> None:
+    assert find_dateline("Menu\nBrussels (AFP)\nThe United States...") == ("Brussels (AFP)", None)
+    assert find_dateline("WASHINGTON (Reuters)\nThe Fed...") == ("WASHINGTON (Reuters)", None)
+    for line in ("Australia (English)", "High (HD)", "Facebook (Mozilla)",
+                 "Kiemo Galerija (Courtyard Gallery)"):
+        assert find_dateline(f"Menu\n{line}\nSome text.") is None, line
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("first", [f"<b>{PLACE}</b> - ", f"<b>{PLACE} -</b> ", f"{PLACE} - "])
+def test_a_dateline_opening_the_first_paragraph_stays_in_it(first: str, wrap: bool) -> None:
+    """Below the header's dated dateline, the first paragraph opens with the dateline
+    again: its opening words are the story's, the paragraph is kept whole."""
+    art = extract_article(wire_page(HEADER, inset="", first=first, wrap=wrap).encode(), URL)
+    assert art.dateline == PLACE
+    assert f"{PLACE} - {PARAS[0]}" in art.text
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+def test_a_short_first_paragraph_opening_with_the_dateline_is_story(wrap: bool) -> None:
+    page = wire_page(HEADER, inset="", wrap=wrap).replace(
+        f"<p>{PARAS[0]}</p>", f"<p>{PLACE} - Four nations signed.</p>\n<p>{PARAS[0]}</p>")
+    art = extract_article(page.encode(), URL)
+    assert f"{PLACE} - Four nations signed." in art.text

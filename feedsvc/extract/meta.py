@@ -17,16 +17,27 @@ from lxml import html as lhtml
 from .dates import MONTH_RE, parse_date, text_date, url_date
 from .urls import same_site
 
-# "Brussels (AFP) Feb 16, 2017", "WASHINGTON (Reuters) -": place, agency in brackets,
-# then a date or a dash. Wire services write their datelines this way.
+# "Brussels (AFP) Feb 16, 2017", "WASHINGTON (Reuters) -", "Brussels (AFP)": place, agency
+# in brackets, then a date, a dash or the end of the line (the story begins on the next).
+# Wire services write their datelines this way.
 # A place is capitalised words, with the lowercase particles of place names between
 # them ("Rio de Janeiro", "Dar es Salaam", "Frankfurt am Main").
 _PARTICLE = r"(?:de|da|das|do|dos|del|della|di|du|des|la|le|el|al|es|am|an|im|upon|on|sur|van|von|der|den)"
 _DATELINE = re.compile(
     rf"(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+(?:{_PARTICLE} )*[A-Z][\w'.\-]*){{0,4}})"
     r"\s+\((?P<agency>[A-Z][\w.&/ -]{0,24})\))"
-    rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*[-\u2013\u2014])"
+    rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*[-\u2013\u2014]|\s*$)"
 )
+_DASHES = " -\u2013\u2014"
+# A bracket ending a line by itself is also a language ("Australia (English)"), a format
+# ("High (HD)") or a name ("Facebook (Mozilla)"): with neither date nor dash, a dateline's
+# agency must be one of the wire services'.
+WIRE_AGENCIES = frozenset({
+    "AFP", "AP", "UPI", "Reuters", "REUTERS", "IANS", "ANI", "PTI", "UNI", "SPX", "dpa", "DPA",
+    "Xinhua", "XINHUA", "Kyodo", "KYODO", "Yonhap", "YONHAP", "Bernama", "BERNAMA", "ANSA",
+    "EFE", "TASS", "RIA", "Interfax", "AAP", "CP", "PA", "CNA", "NNA", "IRNA", "WAM", "SPA",
+    "KUNA", "MENA", "APA", "Anadolu", "Bloomberg", "CNN", "BBC", "Sputnik",
+})
 _BYLINE = re.compile(r"^\s*(?:by|von|par|por|door|di)\s+(?P<name>\S.{0,80}?)\s*$", re.I | re.S)
 _BY = re.compile(r"^(?:by|von|par|por|door|di)\s+", re.I)
 # A byline that goes on with the dateline on the same line: "by Staff Writers Brussels
@@ -214,8 +225,24 @@ def split_byline(line: str) -> tuple[str, re.Match[str]] | None:
         if size < 1:
             return None
         name, place = " ".join(parts[:size]), " ".join(parts[size:])
-    m = _DATELINE.match(place.strip() + line[agency.start():])
+    m = match_dateline(place.strip() + line[agency.start():])
     return (norm(name), m) if m and norm(name) else None
+
+
+def match_dateline(text: str) -> re.Match[str] | None:
+    """A wire dateline opening ``text``."""
+    m = _DATELINE.match(text)
+    if m and m["date"] is None and not m.group(0)[m.end("line"):].strip() \
+            and m["agency"] not in WIRE_AGENCIES:
+        return None
+    return m
+
+
+def dateline_only(text: str) -> str | None:
+    """The dateline ``text`` is and nothing more ("Brussels (AFP) Feb 16, 2017 -"), or None:
+    a line holding the story's first words besides is story text."""
+    m = match_dateline(text)
+    return norm(m["line"]) if m and not text[m.end():].strip(_DASHES) else None
 
 
 def find_dateline(text: str) -> tuple[str, datetime | None] | None:
@@ -225,7 +252,7 @@ def find_dateline(text: str) -> tuple[str, datetime | None] | None:
     for line in text.split("\n"):
         line = line.strip()
         split = split_byline(line) if _BY.match(line) else None
-        m = split[1] if split else _DATELINE.match(line) if line[:1].isupper() else None
+        m = split[1] if split else match_dateline(line) if line[:1].isupper() else None
         if m:
             return norm(m["line"]), (text_date(m["date"]) if m["date"] else None)
     return None

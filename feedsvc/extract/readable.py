@@ -18,7 +18,7 @@ from lxml.html import tostring
 from readability import Document
 from readability.readability import REGEXES
 
-from .meta import first_line, norm, split_byline
+from .meta import dateline_only, first_line, norm, split_byline
 
 # Opening words of blocks that are site chrome, not story (issue #4: donation appeal,
 # comment prompt, related links, "Previous Report" teaser, copyright line, share links).
@@ -282,7 +282,7 @@ _HEADER_TAGS = ("b", "i", "em", "strong", "font", "span", "small", "div", "p")
 _KICKER = re.compile(r"[A-Z][A-Z0-9&' -]{2,40}")  # "SUPERPOWERS", "SPACE TRAVEL"
 
 
-def _is_header_line(text: str, author: str | None, byline: set[str],
+def _is_header_line(el: lhtml.HtmlElement, text: str, author: str | None, byline: set[str],
                     dateline: str | None) -> bool:
     if text.lower() in byline or _KICKER.fullmatch(text):
         return True
@@ -292,7 +292,26 @@ def _is_header_line(text: str, author: str | None, byline: set[str],
     split = split_byline(text) if author else None
     if split and author and split[0].lower() == author.lower():
         text = split[1].string
-    return text.startswith(dateline)
+    # The dateline and nothing more, on a line of its own: "Brussels (AFP) - The United
+    # States..." or "<b>Brussels (AFP)</b> The United States..." opens the story's first
+    # paragraph, and a short one ("Brussels (AFP) - Talks failed.") is all story.
+    return dateline_only(text) == dateline and _ends_its_line(el)
+
+
+_INLINE = frozenset({"a", "b", "i", "em", "strong", "font", "span", "small", "u", "sup", "sub"})
+
+
+def _ends_its_line(el: lhtml.HtmlElement) -> bool:
+    """No text follows ``el`` before the next line break or block."""
+    while True:
+        if norm(el.tail):
+            return False
+        following = el.getnext()
+        if following is not None:
+            return following.tag not in _INLINE or not norm(following.text_content())
+        el = el.getparent()
+        if el is None or el.tag not in _INLINE:
+            return True
 
 
 def drop_story_header(
@@ -314,7 +333,7 @@ def drop_story_header(
             if inside is not None:
                 continue
             text = norm(el.text_content()) if el is not node and el.tag in _HEADER_TAGS else ""
-            if 0 < len(text) < 60 and _is_header_line(text, author, byline, dateline):
+            if 0 < len(text) < 60 and _is_header_line(el, text, author, byline, dateline):
                 doomed.append(el)
                 inside = el
                 continue
