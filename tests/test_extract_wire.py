@@ -129,3 +129,25 @@ def test_a_short_first_paragraph_opening_with_the_dateline_is_story(wrap: bool) 
         f"<p>{PARAS[0]}</p>", f"<p>{PLACE} - Four nations signed.</p>\n<p>{PARAS[0]}</p>")
     art = extract_article(page.encode(), URL)
     assert f"{PLACE} - Four nations signed." in art.text
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("first", [f"{DATELINE} - ", f"<b>{DATELINE}</b> - ", f"{PLACE} - "])
+@pytest.mark.parametrize("box", ['<table width="220" align="right"', '<table class="sidebar"',
+                                 '<div style="float: left; width: 200px"', "<aside"])
+def test_the_storys_dateline_not_an_inset_reports_above_it(first: str, box: str,
+                                                          wrap: bool) -> None:
+    """The story's dateline opens its first paragraph; an inset report above it, set
+    beside the story, has its own: the story's is the one in the story's text."""
+    tag = box[1:].split()[0]
+    inset = (f"{box}><tr><td><b>Russia stays out of lunar accord for now</b><br>\n"
+             + "<br><br>\n".join(INSET_PARAS) + f"</td></tr></{tag}>\n")
+    if tag != "table":
+        inset = inset.replace("<tr><td>", "").replace("</td></tr>", "")
+    art = extract_article(wire_page(BYLINE, inset=inset, first=first, wrap=wrap).encode(), URL)
+    assert art.dateline == PLACE
+    if first[:-3] != PLACE:
+        assert art.published == datetime(2017, 2, 14, tzinfo=UTC)
+    else:
+        assert art.published is None  # not the inset's Feb 13
+    assert PARAS[1] in art.text

@@ -359,7 +359,7 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
 
     body = root.find("body")
     if body is not None:
-        found = find_dateline(_block_text(body, 20000))
+        found = find_dateline(_block_text(body, 20000, skip_boxes=True))
         if found:
             meta.dateline, meta.dateline_date = found
             ex["dateline"] = "dateline text"
@@ -406,11 +406,27 @@ _BLOCKS = frozenset({
 })
 
 
-def _block_text(root: lhtml.HtmlElement, limit: int) -> str:
-    """Text with a newline at every block boundary, stopping after ``limit`` characters."""
+# Boxes set beside the story's text: an inset report, a sidebar, a related box. A dateline
+# in one is its own report's ("Moscow (AFP) Feb 15, 2017 - ..." in an inset above a story
+# whose dateline opens its first paragraph), never the story's.
+_BOX_TAGS = frozenset({"table", "div", "aside", "section"})
+_BOX_CLASS = re.compile(r"(?:^|[\s_-])(?:side-?bar|related\w*|inset\w*)(?:$|[\s_-])", re.I)
+_FLOAT = re.compile(r"float\s*:\s*(?:left|right)", re.I)
+
+
+def _is_box(el: lhtml.HtmlElement) -> bool:
+    return el.tag == "aside" or (el.get("align") or "").lower() in ("left", "right") or bool(
+        _FLOAT.search(el.get("style") or "")
+        or _BOX_CLASS.search(f"{el.get('class') or ''} {el.get('id') or ''}"))
+
+
+def _block_text(root: lhtml.HtmlElement, limit: int, *, skip_boxes: bool = False) -> str:
+    """Text with a newline at every block boundary, stopping after ``limit`` characters;
+    without the text of boxes beside the story (``skip_boxes``)."""
     parts: list[str] = []
     size = 0
-    for event, el in etree.iterwalk(root, events=("start", "end")):
+    walk = etree.iterwalk(root, events=("start", "end"))
+    for event, el in walk:
         tag = el.tag if isinstance(el.tag, str) else ""
         if tag in ("script", "style", "noscript", "template"):
             if event == "start":
@@ -423,6 +439,9 @@ def _block_text(root: lhtml.HtmlElement, limit: int) -> str:
         if event == "start":
             if tag in _BLOCKS:
                 parts.append("\n")
+            if skip_boxes and tag in _BOX_TAGS and el is not root and _is_box(el):
+                walk.skip_subtree()
+                continue
             if el.text and not _in_skipped(el):
                 parts.append(el.text)
                 size += len(el.text)
