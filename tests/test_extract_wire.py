@@ -151,3 +151,14 @@ def test_the_storys_dateline_not_an_inset_reports_above_it(first: str, box: str,
     else:
         assert art.published is None  # not the inset's Feb 13
     assert PARAS[1] in art.text
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("first", [f"<b>{PLACE}</b> ", f"{PLACE} "])
+def test_a_dateline_running_into_the_first_sentence(first: str, wrap: bool) -> None:
+    """"Houston (AFP) Space agencies from four nations...": neither date nor dash, the
+    story's first sentence right after the agency; the paragraph stays whole."""
+    art = extract_article(wire_page(BYLINE, first=first, wrap=wrap).encode(), URL)
+    assert art.dateline == PLACE
+    assert f"{PLACE} {PARAS[0]}" in art.text
+    assert find_dateline("Tesla (TSLA) The company said...") is None  # not a wire agency

@@ -18,20 +18,21 @@ from .dates import MONTH_RE, parse_date, text_date, url_date
 from .urls import same_site
 
 # "Brussels (AFP) Feb 16, 2017", "WASHINGTON (Reuters) -", "Brussels (AFP)": place, agency
-# in brackets, then a date, a dash or the end of the line (the story begins on the next).
-# Wire services write their datelines this way.
+# in brackets, then a date, a dash, the end of the line (the story begins on the next)
+# or the story's first sentence. Wire services write their datelines this way.
 # A place is capitalised words, with the lowercase particles of place names between
 # them ("Rio de Janeiro", "Dar es Salaam", "Frankfurt am Main").
 _PARTICLE = r"(?:de|da|das|do|dos|del|della|di|du|des|la|le|el|al|es|am|an|im|upon|on|sur|van|von|der|den)"
 _DATELINE = re.compile(
     rf"(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+(?:{_PARTICLE} )*[A-Z][\w'.\-]*){{0,4}})"
     r"\s+\((?P<agency>[A-Z][\w.&/ -]{0,24})\))"
-    rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*[-\u2013\u2014]|\s*$)"
+    rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*(?P<dash>[-\u2013\u2014])|\s*$"
+    r"|\s+(?=[A-Z\"'\u2018\u201c]))"
 )
 _DASHES = " -\u2013\u2014"
-# A bracket ending a line by itself is also a language ("Australia (English)"), a format
-# ("High (HD)") or a name ("Facebook (Mozilla)"): with neither date nor dash, a dateline's
-# agency must be one of the wire services'.
+# A bracket ending a line or followed by a sentence is also a language ("Australia
+# (English)"), a format ("High (HD)") or a name ("Facebook (Mozilla)"): with neither date
+# nor dash, a dateline's agency must be one of the wire services'.
 WIRE_AGENCIES = frozenset({
     "AFP", "AP", "UPI", "Reuters", "REUTERS", "IANS", "ANI", "PTI", "UNI", "SPX", "dpa", "DPA",
     "Xinhua", "XINHUA", "Kyodo", "KYODO", "Yonhap", "YONHAP", "Bernama", "BERNAMA", "ANSA",
@@ -232,8 +233,7 @@ def split_byline(line: str) -> tuple[str, re.Match[str]] | None:
 def match_dateline(text: str) -> re.Match[str] | None:
     """A wire dateline opening ``text``."""
     m = _DATELINE.match(text)
-    if m and m["date"] is None and not m.group(0)[m.end("line"):].strip() \
-            and m["agency"] not in WIRE_AGENCIES:
+    if m and m["date"] is None and m["dash"] is None and m["agency"] not in WIRE_AGENCIES:
         return None
     return m
 
