@@ -13,7 +13,9 @@ from feedsvc.extract.meta import find_dateline
 from tests.site import STORIES
 
 URL = "https://news.example/reports/story.html"
-TITLE, DATELINE, PARAS = next(iter(STORIES.values()))  # "Houston (AFP) Feb 14, 2017"
+TITLE, DATELINE, _ = next(iter(STORIES.values()))  # "Houston (AFP) Feb 14, 2017"
+# A story as long as a wire story (a short one lets readability take any box beside it).
+PARAS = [p for _, _, paras in STORIES.values() for p in paras]
 PLACE = "Houston (AFP)"
 BYLINE = '<font face="Arial" size="2"><i>by Staff Writers</i></font><br>\n'
 HEADER = BYLINE + f'<font face="Arial" size="2"><b>{DATELINE}</b></font><br><br>\n'
@@ -162,3 +164,64 @@ def test_a_dateline_running_into_the_first_sentence(first: str, wrap: bool) -> N
     assert art.dateline == PLACE
     assert f"{PLACE} {PARAS[0]}" in art.text
     assert find_dateline("Tesla (TSLA) The company said...") is None  # not a wire agency
+
+
+SHORT_HEADING = "Russia stays out of lunar accord for now"
+SHORT_INSET = ('<table width="220" align="right" class="insbox"><tr><td><font size="2">'
+               f"<b>{SHORT_HEADING}</b><br>\n{INSET_PARAS[0]}\n</font></td></tr></table>\n")
+LINKS_BOX = ('<table width="220" align="right" class="insbox"><tr><td><font size="2">'
+             "<b>Moon and Mars</b><br>"
+             '<a href="/reports/a.html">China and Russia plan a joint lunar station</a><br>'
+             '<a href="/reports/b.html">Lunar lander passes its final design review</a><br>'
+             '<a href="/reports/c.html">Agencies weigh a common docking standard</a>'
+             "</font></td></tr></table>\n")
+
+
+def _box_of(content_html: str, needle: str) -> str:
+    """The text of the smallest element of the story holding ``needle``'s heading and
+    first words."""
+    from lxml import html as lhtml
+
+    root = lhtml.fragment_fromstring(content_html, create_parent="div")
+    holders = [el for el in root.iter() if SHORT_HEADING in el.text_content()
+               and needle[:60] in el.text_content()]
+    return min((" ".join(el.text_content().split()) for el in holders), key=len, default="")
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("dated", [True, False])
+def test_a_short_inset_report_is_kept_as_its_own_block(dated: bool, wrap: bool) -> None:
+    """A heading over one paragraph of prose, under the 400 characters of a long story
+    box: still the site's inset report, kept whole and apart from the story."""
+    para = INSET_PARAS[0] if dated else (
+        f"{INSET_PARAS[0].split(' - ', 1)[1]} {INSET_PARAS[1]}")
+    inset = SHORT_INSET.replace(INSET_PARAS[0], para)
+    assert len(SHORT_HEADING + para) < 400
+    art = extract_article(wire_page(HEADER, inset=inset, wrap=wrap).encode(), URL)
+    box = _box_of(art.content_html, para)
+    assert para in box and PARAS[0] not in box
+    assert all(p in art.text for p in PARAS)
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+def test_a_box_of_links_beside_the_story_is_not_a_report(wrap: bool) -> None:
+    art = extract_article(wire_page(HEADER, inset=LINKS_BOX, wrap=wrap).encode(), URL)
+    assert "Moon and Mars" not in art.text and "lunar station" not in art.text
+    assert all(p in art.text for p in PARAS)
+
+
+def test_a_short_box_is_a_report_only_under_a_heading_of_its_own() -> None:
+    from lxml import html as lhtml
+
+    from feedsvc.extract.readable import looks_like_story_box
+
+    def box(inner: str) -> bool:
+        return looks_like_story_box(lhtml.fragment_fromstring(f"<div>{inner}</div>"))
+
+    para = INSET_PARAS[0]
+    assert box(f"<b>{SHORT_HEADING}</b><br>{para}")
+    assert box(f"<h4>{SHORT_HEADING}</h4><p>{para}</p>")
+    assert not box(para)  # no heading: a stray paragraph, not a report
+    assert not box(f"<b>Related Links</b><br>{para}")  # a chrome heading
+    assert not box(f"<b>{SHORT_HEADING}</b><br>Moscow (AFP) - Russia said no.")  # too short
+    assert not box(f"<b>{SHORT_HEADING}</b><br><a href='/a'>{para}</a>")  # a link

@@ -191,9 +191,31 @@ def looks_like_caption(el: lhtml.HtmlElement) -> bool:
             and 0 < text_len(el) <= 300 and next(el.iter("a", "img"), None) is None)
 
 
+# A story box is this long and has this many sentences; shorter, it must be a report:
+# a heading of its own, then prose (a one-paragraph inset report runs 250-400 characters).
+STORY_BOX_MIN = 400
+STORY_BOX_SENTENCES = 4
+REPORT_PROSE_MIN = 150
+REPORT_HEADING_MAX = 120
+_REPORT_HEADING_TAGS = ("b", "strong", "h2", "h3", "h4", "h5", "h6")
+
+
+def _report_prose(el: lhtml.HtmlElement, text: str) -> str | None:
+    """The prose under a box's heading: its first line, set in bold or as a heading, not a
+    sentence and not a chrome heading ("Related Links"); None when it has none."""
+    heading = first_line(el)
+    if not heading or len(heading) > REPORT_HEADING_MAX or heading[-1] in ".!?:" \
+            or not text.startswith(heading) or BOX_HEADING.match(heading):
+        return None
+    if not any(norm(h.text_content()) == heading for h in el.iter(*_REPORT_HEADING_TAGS)):
+        return None
+    return text[len(heading):].strip()
+
+
 def looks_like_story_box(el: lhtml.HtmlElement) -> bool:
-    """A sibling block that reads like story text: long, sentence-rich, nearly link-free,
-    no form, no chrome class, no chrome heading (e.g. SpaceDaily's inset wire reports)."""
+    """A sibling block that reads like story text: long and sentence-rich, or a heading
+    over a paragraph of prose; nearly link-free, no form, no chrome class, no chrome
+    heading (e.g. SpaceDaily's inset wire reports)."""
     if not isinstance(el.tag, str) or el.tag in ("p", "script", "style", "h1", "h2", "h3",
                                                  "nav", "footer", "header", "form"):
         return False
@@ -203,8 +225,12 @@ def looks_like_story_box(el: lhtml.HtmlElement) -> bool:
             and not REGEXES["okMaybeItsACandidateRe"].search(feature)):
         return False
     text = norm(el.text_content())
-    if len(text) < 400 or len(_SENTENCE_END.findall(text)) < 4:
+    if len(text) < REPORT_PROSE_MIN:
         return False
+    if len(text) < STORY_BOX_MIN or len(_SENTENCE_END.findall(text)) < STORY_BOX_SENTENCES:
+        prose = _report_prose(el, text)
+        if prose is None or len(prose) < REPORT_PROSE_MIN or not _SENTENCE_END.search(prose):
+            return False
     # A chrome phrase opening or closing the box; in the middle of long prose (a quote
     # on "all rights reserved" in a related report) it is the story's.
     if BOILERPLATE_START.match(text) or BOILERPLATE_ANY.search(text[:200] + " " + text[-200:]):
