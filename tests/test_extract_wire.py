@@ -225,3 +225,37 @@ def test_a_short_box_is_a_report_only_under_a_heading_of_its_own() -> None:
     assert not box(f"<b>Related Links</b><br>{para}")  # a chrome heading
     assert not box(f"<b>{SHORT_HEADING}</b><br>Moscow (AFP) - Russia said no.")  # too short
     assert not box(f"<b>{SHORT_HEADING}</b><br><a href='/a'>{para}</a>")  # a link
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("cls", ["sidebar", "related-report"])
+@pytest.mark.parametrize("short", [True, False])
+def test_an_inset_report_classed_as_chrome_is_kept(cls: str, short: bool, wrap: bool) -> None:
+    """A "sidebar" or "related" class says chrome, but a box whose prose opens with a
+    wire dateline is a report: inside the story cell it is the story's, kept whole."""
+    inset = (SHORT_INSET if short else INSET).replace('class="insbox"', f'class="{cls}"')
+    art = extract_article(wire_page(HEADER, inset=inset, wrap=wrap).encode(), URL)
+    box = _box_of(art.content_html, INSET_PARAS[0])
+    assert INSET_PARAS[0] in box and PARAS[0] not in box
+    if not short:
+        assert all(p in box for p in INSET_PARAS)
+    assert all(p in art.text for p in PARAS)
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("cls", ["sidebar", "related-report"])
+@pytest.mark.parametrize("box", [
+    LINKS_BOX,
+    # prose, but no report: the site's blurb
+    '<table width="220" align="right" class="insbox"><tr><td><b>About this site</b><br>'
+    "The network publishes news on space, defence and energy from wire services and its "
+    "own writers, and has done so every day since the middle of the nineteen-nineties."
+    "</td></tr></table>\n",
+])
+def test_a_chrome_classed_box_that_is_no_report_is_dropped(box: str, cls: str,
+                                                           wrap: bool) -> None:
+    page = wire_page(HEADER, inset=box.replace('class="insbox"', f'class="{cls}"'), wrap=wrap)
+    art = extract_article(page.encode(), URL)
+    for chrome in ("Moon and Mars", "lunar station", "About this site", "nineteen-nineties"):
+        assert chrome not in art.text
+    assert all(p in art.text for p in PARAS)

@@ -137,6 +137,7 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
     title, author, published = meta.title, meta.author, meta.published
     single_page_url = next_page_url = None
     node: lhtml.HtmlElement | None = None
+    doc: Readable | None = None
     if rule:
         _apply_strip(root, rule)
         found = _xpath_first_text(root, rule.title)
@@ -176,7 +177,7 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
             explain["content"] += f"; recovered {len(doc.recovered)} story box(es) beside it"
     # "prune: no" in a site rule: its body is the story as the rule's author chose it.
     if rule is None or rule.prune or not explain.get("content", "").startswith("rule body"):
-        dropped = prune_boilerplate(node)
+        dropped = prune_boilerplate(node, doc.recovered + doc.reports if doc is not None else ())
         if dropped:
             explain["pruned"] = "; ".join(dropped[:10])
         if drop_bylines(node):

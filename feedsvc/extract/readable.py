@@ -10,6 +10,7 @@ The document is parsed once by the caller; readability works on that tree
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from lxml import etree
@@ -18,7 +19,7 @@ from lxml.html import tostring
 from readability import Document
 from readability.readability import REGEXES
 
-from .meta import dateline_only, first_line, norm, split_byline
+from .meta import dateline_only, first_line, match_dateline, norm, split_byline
 
 # Opening words of blocks that are site chrome, not story (issue #4: donation appeal,
 # comment prompt, related links, "Previous Report" teaser, copyright line, share links).
@@ -212,25 +213,45 @@ def _report_prose(el: lhtml.HtmlElement, text: str) -> str | None:
     return text[len(heading):].strip()
 
 
-def looks_like_story_box(el: lhtml.HtmlElement) -> bool:
+def _chrome_class(el: lhtml.HtmlElement) -> bool:
+    feature = f"{el.get('class') or ''} {el.get('id') or ''}"
+    return bool(REGEXES["negativeRe"].search(feature) or BOILERPLATE_CLASS.search(feature) or (
+        REGEXES["unlikelyCandidatesRe"].search(feature)
+        and not REGEXES["okMaybeItsACandidateRe"].search(feature)))
+
+
+# A box with a chrome class is measured only up to this long: a wire report inset in a
+# story is a few paragraphs, a page's sidebar may hold most of its text.
+REPORT_BOX_MAX = 6000
+
+
+def looks_like_story_box(el: lhtml.HtmlElement, chrome: bool | None = None) -> bool:
     """A sibling block that reads like story text: long and sentence-rich, or a heading
-    over a paragraph of prose; nearly link-free, no form, no chrome class, no chrome
-    heading (e.g. SpaceDaily's inset wire reports)."""
+    over a paragraph of prose; nearly link-free, no form, no chrome heading (e.g.
+    SpaceDaily's inset wire reports). A chrome class ("sidebar", "related-report") says
+    chrome, unless the box's prose opens with a wire dateline: then it is a report.
+    ``chrome``: whether the class reads as chrome, when the caller knows."""
     if not isinstance(el.tag, str) or el.tag in ("p", "script", "style", "h1", "h2", "h3",
                                                  "nav", "footer", "header", "form"):
         return False
-    feature = f"{el.get('class') or ''} {el.get('id') or ''}"
-    if REGEXES["negativeRe"].search(feature) or BOILERPLATE_CLASS.search(feature) or (
-            REGEXES["unlikelyCandidatesRe"].search(feature)
-            and not REGEXES["okMaybeItsACandidateRe"].search(feature)):
+    if chrome is None:
+        chrome = _chrome_class(el)
+    raw = el.text_content()
+    # No agency bracket, no dateline: a chrome box is not measured any further.
+    if chrome and "(" not in raw:
         return False
-    text = norm(el.text_content())
-    if len(text) < REPORT_PROSE_MIN:
+    text = norm(raw)
+    if len(text) < REPORT_PROSE_MIN or (chrome and len(text) > REPORT_BOX_MAX):
         return False
+    prose: str | None = text
     if len(text) < STORY_BOX_MIN or len(_SENTENCE_END.findall(text)) < STORY_BOX_SENTENCES:
         prose = _report_prose(el, text)
         if prose is None or len(prose) < REPORT_PROSE_MIN or not _SENTENCE_END.search(prose):
             return False
+    elif chrome:
+        prose = _report_prose(el, text) or text
+    if chrome and (prose is None or match_dateline(prose) is None):
+        return False
     # A chrome phrase opening or closing the box; in the middle of long prose (a quote
     # on "all rights reserved" in a related report) it is the story's.
     if BOILERPLATE_START.match(text) or BOILERPLATE_ANY.search(text[:200] + " " + text[-200:]):
@@ -447,11 +468,13 @@ def drop_banners(node: lhtml.HtmlElement) -> list[str]:
     return dropped
 
 
-def prune_boilerplate(node: lhtml.HtmlElement) -> list[str]:
-    """Drop chrome blocks from the extracted story; return what was dropped (for --explain)."""
+def prune_boilerplate(node: lhtml.HtmlElement,
+                      keep: Sequence[lhtml.HtmlElement] = ()) -> list[str]:
+    """Drop chrome blocks from the extracted story; return what was dropped (for --explain).
+    The ``keep`` boxes were recovered as story boxes, whatever their class says."""
     dropped = drop_appeals(node) + drop_banners(node)
     for el in reversed(list(node.iter(*_BLOCK_TAGS))):
-        if el.getparent() is None or el is node:
+        if el.getparent() is None or el is node or el in keep:
             continue
         if is_boilerplate(el):
             dropped.append(norm(el.text_content())[:40])
@@ -555,8 +578,24 @@ class Readable(Document):  # type: ignore[misc]
     def __init__(self, root: lhtml.HtmlElement, url: str | None) -> None:
         super().__init__(root, url=url)
         self.recovered: list[lhtml.HtmlElement] = []
+        self.reports: list[lhtml.HtmlElement] = []  # report boxes of chrome class in the story
         self.best_elem: lhtml.HtmlElement | None = None
         self.result: lhtml.HtmlElement | None = None
+
+    def remove_unlikely_candidates(self) -> None:
+        # readability-lxml's own, sparing a report box whose class reads as chrome (an
+        # inset wire report classed "sidebar"): it is dropped before any scoring.
+        for elem in self.html.findall(".//*"):
+            s = f"{elem.get('class', '')} {elem.get('id', '')}"
+            if len(s) < 2 or elem.tag in ("html", "body"):
+                continue
+            if (REGEXES["unlikelyCandidatesRe"].search(s)
+                    and not REGEXES["okMaybeItsACandidateRe"].search(s)
+                    and not elem.xpath("ancestor-or-self::pre | ancestor-or-self::code")
+                    and not elem.xpath("descendant-or-self::main | descendant-or-self::article"
+                                       " | descendant-or-self::math")
+                    and not looks_like_story_box(elem, chrome=True)):
+                elem.drop_tree()
 
     def get_link_density(self, elem: lhtml.HtmlElement) -> float:
         # readability-lxml's own, with ``clean_len`` for its ``text_length``: same value.
@@ -641,7 +680,12 @@ class Readable(Document):  # type: ignore[misc]
 
     def get_preserved_elements(self, node: Any) -> dict[Any, bool]:
         allowed: dict[Any, bool] = super().get_preserved_elements(node)
-        for box in self.recovered:
+        # A report box inside the story block whose class reads as chrome: its class
+        # weight would drop it.
+        self.reports = [el for el in node.iter("table", "div", "aside", "section")
+                        if (el.get("class") or el.get("id")) and _chrome_class(el)
+                        and looks_like_story_box(el, chrome=True)]
+        for box in self.recovered + self.reports:
             for el in box.iter("table", "ul", "div", "aside", "section"):
                 allowed[el] = True
         # Data tables are story content however many links or few commas they have
