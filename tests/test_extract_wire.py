@@ -259,3 +259,13 @@ def test_a_chrome_classed_box_that_is_no_report_is_dropped(box: str, cls: str,
     for chrome in ("Moon and Mars", "lunar station", "About this site", "nineteen-nineties"):
         assert chrome not in art.text
     assert all(p in art.text for p in PARAS)
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("first", ["<b>NEW YORK</b> - ", "<b>HOUSTON</b> (AFP) - "])
+def test_capitals_opening_the_first_paragraph_are_no_section_kicker(first: str,
+                                                                     wrap: bool) -> None:
+    art = extract_article(wire_page(BYLINE, inset="", first=first, wrap=wrap).encode(), URL)
+    opening = first.replace("<b>", "").replace("</b>", "")
+    assert f"{opening}{PARAS[0]}" in art.text
+    assert "SUPERPOWERS" not in art.text  # the kicker on its own line above the headline

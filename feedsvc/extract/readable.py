@@ -331,8 +331,12 @@ _KICKER = re.compile(r"[A-Z][A-Z0-9&' -]{2,40}")  # "SUPERPOWERS", "SPACE TRAVEL
 
 def _is_header_line(el: lhtml.HtmlElement, text: str, author: str | None, byline: set[str],
                     dateline: str | None) -> bool:
-    if text.lower() in byline or _KICKER.fullmatch(text):
+    if text.lower() in byline:
         return True
+    # A section kicker is a line of its own: a word in capitals opening the first
+    # paragraph ("<b>NEW YORK</b> - Stocks fell...") is the story's.
+    if _KICKER.fullmatch(text):
+        return _ends_its_line(el)
     if not dateline:
         return False
     # "by Staff Writers Brussels (AFP) Feb 16, 2017": the byline and the dateline on one line.
