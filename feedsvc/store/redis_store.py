@@ -373,9 +373,12 @@ class RedisStore:
             art, expect = article, ""
             if cur is not None:
                 raw = _bytes(cur)
-                old = codec.article_from_bytes(raw)
-                art = dataclasses.replace(article, first_seen=old.first_seen)
                 expect = hashlib.sha1(raw).hexdigest()
+                # One this version cannot read is overwritten (logged by _article): the
+                # story just extracted stands in for it.
+                old = _article(raw, akey)
+                if old is not None:
+                    art = dataclasses.replace(article, first_seen=old.first_seen)
             ttl = math.ceil(article_expiry(art, retention, time.time()) - time.time())
             result = await self._add(
                 keys=[
@@ -422,7 +425,9 @@ class RedisStore:
             if cur is None:
                 return []
             raw = _bytes(cur)
-            old = codec.article_from_bytes(raw)
+            old = _article(raw, akey)
+            if old is None:
+                return []  # unreadable here (logged): a later add_article overwrites it
             art = dataclasses.replace(article, first_seen=old.first_seen)
             result = await self._update(
                 keys=[akey, *topic_keys],
