@@ -284,6 +284,8 @@ def create_app(
             await runtime.start(live)
             yield
             await runtime.stop(live)
+            # the running config's (a reload may have replaced the first)
+            await app[LIVE].pipeline.release_claims()
 
     async def reload_ctx(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()

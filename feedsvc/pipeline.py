@@ -56,10 +56,11 @@ MAX_PENDING = 1000
 MAX_RETRY_LINKS = 100
 # Retry soon when only the store failed: the origin did nothing wrong.
 STORE_RETRY = 15.0
-# How much of a source's poll interval the claim on its next poll lasts (see
-# Pipeline.refresh_source): less than all of it, so the holder's own next poll, due one
-# interval later, finds it free whatever its timers' drift.
+# A claim on a source's poll (see Pipeline.poll) lasts at least this share of its
+# interval while the poll runs, and ends this many seconds before its next poll is due,
+# so the next round finds it free whatever the timers' drift.
 CLAIM_SHARE = 0.9
+CLAIM_EARLY = 1.0
 
 
 def poller_id() -> str:
@@ -217,8 +218,51 @@ class Pipeline:
         self.reports.update((k, r) for k, r in old.reports.items() if k in keys)
 
     async def poll(self, source: SourceConfig) -> float:
-        """Scheduler entry point: refresh ``source``, return when it is next due."""
-        return (await self.refresh_source(source, honour_backoff=True)).next_due
+        """Scheduler entry point: refresh ``source``, return when it is next due.
+
+        Replicas sharing a store schedule the same sources at the same stored due times:
+        one of them polls a source per round, the others pass. Each claims the source in
+        the store first, for as long as a poll of it can take; the one that polled then
+        holds the claim until just before the source is next due (a backoff's retry
+        included), and lets it go at shutdown. The claim is named with the discovery
+        config, so a source whose config a reload changed is polled at once."""
+        now = self.clock()
+        name = self._claim_name(source)
+        try:
+            mine = await self.store.claim(name, self.owner, ttl=self._poll_bound(source))
+            state = None if mine else await self.store.get_state(source.state_key)
+        except StoreError as exc:
+            return self._record(source, "failed", error=f"store unavailable: {exc}",
+                                next_due=now + STORE_RETRY).next_due
+        if not mine:
+            # Polled elsewhere: due when its poller said (it may be polling right now and
+            # not have said yet: then one interval on).
+            due = state.next_due if state and state.next_due > now + 1 else now + source.poll_interval
+            self.reports[source.state_key] = SourceReport(
+                topic=source.topic, url=source.url, outcome="elsewhere", next_due=due)
+            return due  # not a failure: no metric moves
+        report = await self.refresh_source(source, honour_backoff=True)
+        with contextlib.suppress(StoreError):  # it expires anyway
+            await self.store.claim(name, self.owner,
+                                   ttl=max(report.next_due - self.clock() - CLAIM_EARLY, 1.0))
+        return report.next_due
+
+    def _claim_name(self, source: SourceConfig) -> str:
+        return f"{source.state_key}#{source.discovery_key()}"
+
+    def _poll_bound(self, source: SourceConfig) -> float:
+        """How long a poll of ``source`` may take: its page, then every article a slot of
+        its host at a time, each within the source's timeout (or its interval, if
+        longer): no other replica polls it meanwhile."""
+        rounds = 2 + -(-source.max_articles // self.settings.per_host)
+        return max(CLAIM_SHARE * source.poll_interval, source.timeout * rounds)
+
+    async def release_claims(self) -> None:
+        """Let go of this process's claims (at shutdown): a replica, or this service
+        restarted with another interval, polls them when due, not when they expire."""
+        for source in self.settings.all_sources():
+            with contextlib.suppress(StoreError):
+                await self.store.release(self._claim_name(source), self.owner)
 
     async def refresh_all(
         self,
@@ -277,25 +321,6 @@ class Pipeline:
             await self._prune_after_failure(topic, now)
             return self._record(source, "failed", error=f"backing off: {backoff.last_error}",
                                 next_due=backoff.next_due)
-        if honour_backoff:
-            # Replicas sharing a store schedule the same sources at the same stored due
-            # times: one of them polls a source per round, the others pass. The claim
-            # lasts most of an interval (renewed by its holder at each poll), and is
-            # named with the discovery config, so a source whose config a reload changed
-            # is polled at once by one replica.
-            try:
-                mine = await self.store.claim(
-                    f"{source.state_key}#{source.discovery_key()}", self.owner,
-                    ttl=CLAIM_SHARE * source.poll_interval)
-            except StoreError as exc:
-                return self._record(source, "failed", error=f"store unavailable: {exc}",
-                                    next_due=now + STORE_RETRY)
-            if not mine:
-                due = state.next_due if state.next_due > now + 1 else now + source.poll_interval
-                report = SourceReport(topic=source.topic, url=source.url,
-                                      outcome="elsewhere", next_due=due)
-                self.reports[source.state_key] = report  # not a failure: no metric moves
-                return report
         # Validators stored under another config (topic renamed, filter changed) would
         # get a 304 for links this config has never entered: fetch in full once.
         valid = state if state.discovery == source.discovery_key() else FetchState()

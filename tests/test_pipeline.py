@@ -1451,3 +1451,35 @@ async def test_replicas_sharing_a_redis_poll_each_source_once_a_round(
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_a_claim_lasts_until_the_next_poll_and_ends_with_its_process(cpu: CpuPool) -> None:
+    """A claim that lasted 0.9 of an interval from the poll's start kept a backoff's
+    retry, and a restarted process (another owner), waiting a whole interval; a service
+    restarted with a shorter interval waited out the old one (final review, session 6)."""
+    async with Origin() as site:
+        site.routes["/index.html"] = Route("down", status=500)
+        settings = make_settings({"t": {"poll_interval": "1h", "sources": [
+            {"url": site.url("/index.html"), "robots": False}]}})
+        source = settings.topics["t"].sources[0]
+        now = [time.time()]
+        store = MemoryStore(clock=lambda: now[0])
+        async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
+            first = Pipeline(settings, store, fetcher, cpu, clock=lambda: now[0])
+            retry = await first.poll(source)  # fails: backs off about a minute
+            assert retry - now[0] < 120
+            now[0] = retry
+            other = Pipeline(settings, store, fetcher, cpu, clock=lambda: now[0])
+            await other.poll(source)  # the retry is due: the claim has run out
+            assert other.reports[source.state_key].outcome == "failed"
+            assert site.hits["/index.html"] == 2
+            site.routes["/index.html"] = index_page([])
+            now[0] += 3600
+            await other.poll(source)
+            assert other.reports[source.state_key].outcome != "elsewhere"
+            # healthy: held an hour, but let go when its process stops
+            assert not await store.claim(first._claim_name(source), first.owner, ttl=60)
+            await other.release_claims()
+            await first.poll(source)
+        assert first.reports[source.state_key].outcome != "elsewhere"
+        assert site.hits["/index.html"] == 4

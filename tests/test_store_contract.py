@@ -531,6 +531,14 @@ async def test_a_claim_is_one_owner_s_until_it_expires(store: Store) -> None:
     assert not await store.claim("src#k1", "a", ttl=0.3)
 
 
+async def test_a_claim_is_released_only_by_its_owner(store: Store) -> None:
+    assert await store.claim("src", "a", ttl=60)
+    await store.release("src", "b")
+    assert not await store.claim("src", "b", ttl=60)
+    await store.release("src", "a")
+    assert await store.claim("src", "b", ttl=60)
+
+
 async def test_one_of_many_concurrent_claims_wins(store: Store) -> None:
     got = await asyncio.gather(*(store.claim("src", f"owner-{n}", ttl=5) for n in range(20)))
     assert got.count(True) == 1

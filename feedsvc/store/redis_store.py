@@ -281,6 +281,11 @@ if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+# KEYS: claim; ARGV: owner. End the claim if the owner holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
 
 
 class RedisStore:
@@ -305,6 +310,7 @@ class RedisStore:
         self._update = client.register_script(_UPDATE)
         self._prune = client.register_script(_PRUNE)
         self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
 
     @classmethod
     def from_url(cls, url: str, **client_kwargs: Any) -> RedisStore:
@@ -569,6 +575,11 @@ class RedisStore:
         the same instant cannot both get it."""
         ms = max(1, math.ceil(ttl * 1000))
         return bool(await self._claim(keys=[keys.claim(name)], args=[owner, ms]))
+
+    @_wrap_errors("release")
+    async def release(self, name: str, owner: str) -> None:
+        """See :meth:`feedsvc.store.Store.release` (one script: compare, then delete)."""
+        await self._release(keys=[keys.claim(name)], args=[owner])
 
     # -- fetch state ------------------------------------------------------
     @_wrap_errors("get_state")
