@@ -78,6 +78,21 @@ class PrivateAddressBlockedError(BlockedError):
     """The fetch would reach a non-public address on a host the config does not name."""
 
 
+class PrivateAddressError(OSError):
+    """Raised inside aiohttp's connector when a connection's peer is a non-public address
+    the fetch may not reach; an OSError so that aiohttp hands it on (as the cause of its
+    own ClientOSError). The fetcher turns it into :class:`PrivateAddressBlockedError`."""
+
+
+def private_refusal(exc: BaseException) -> PrivateAddressError | None:
+    """The connector's refusal behind ``exc`` (aiohttp re-raises it as the cause of a
+    ClientOSError), or None."""
+    for err in (exc, exc.__cause__):
+        if isinstance(err, PrivateAddressError):
+            return err
+    return None
+
+
 class UnsupportedContentError(FetchError):
     """The origin sent something that is not HTML or a feed (a PDF, an image...)."""
 

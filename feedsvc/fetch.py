@@ -70,8 +70,10 @@ from feedsvc.errors import (
     HostWaitError,
     HTTPStatusError,
     PrivateAddressBlockedError,
+    PrivateAddressError,
     TooLargeError,
     UnsupportedContentError,
+    private_refusal,
 )
 from feedsvc.extract.urls import site_of_host
 from feedsvc.models import FetchResult
@@ -250,10 +252,6 @@ class Headers(dict[str, str]):
 # host name but not the fetch that asked for it.
 _PRIVATE_OK: contextvars.ContextVar[Collection[str] | None] = contextvars.ContextVar(
     "feedsvc_private_ok", default=None)
-
-
-class PrivateAddressError(OSError):
-    """A host resolved only to addresses feedsvc may not fetch from."""
 
 
 def is_public_address(address: str) -> bool:
@@ -466,9 +464,8 @@ class Fetcher:
                 except TimeoutError:
                     raise FetchTimeoutError(url, f"timed out after {timeout:g}s") from None
                 except (aiohttp.ClientError, OSError, ValueError) as exc:
-                    # aiohttp re-raises our connector's refusal as a ClientOSError
-                    refused = exc if isinstance(exc, PrivateAddressError) else exc.__cause__
-                    if isinstance(refused, PrivateAddressError):
+                    refused = private_refusal(exc)
+                    if refused is not None:
                         raise PrivateAddressBlockedError(url, str(refused)) from None
                     raise FetchError(url, _describe(exc)) from None
                 finally:

@@ -38,7 +38,12 @@ import aiohttp
 from protego import Protego
 from yarl import URL
 
-from feedsvc.errors import BlockedError, RobotsUnreachableError
+from feedsvc.errors import (
+    BlockedError,
+    PrivateAddressBlockedError,
+    RobotsUnreachableError,
+    private_refusal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +177,11 @@ class RobotsCache:
         except TimeoutError:
             reason = "timed out"
         except (aiohttp.ClientError, OSError, ValueError) as exc:
+            refused = private_refusal(exc)
+            if refused is not None:
+                # The host itself is refused (feedsvc.fetch): say so, and cache nothing,
+                # rather than call its robots.txt unreachable.
+                raise PrivateAddressBlockedError(str(origin), str(refused)) from None
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
         if old is not None and old.good and now < old.expires + STALE_MAX:
             log.info("robots.txt %s: %s; keeping the cached copy", robots_url, reason)

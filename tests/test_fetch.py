@@ -824,3 +824,18 @@ async def test_non_public_address_needs_its_host_named(fetcher: Fetcher) -> None
             await fetcher.fetch(f"http://localhost:{port}/to-ip", timeout=5, max_bytes=MB,
                                 private_ok=frozenset({"localhost"}))
     assert site.hits["/page"] == 2
+
+
+async def test_a_refused_host_is_refused_not_its_robots_txt_unreachable() -> None:
+    """robots.txt is fetched first: its refused connection read as "robots.txt
+    unreachable" and was cached for the host, so the article's error (and the metric's
+    outcome) said so rather than naming the address (final review, session 6)."""
+    async with (
+        Fetcher(user_agent=UA, concurrency=2, per_host=2) as f,
+        Origin({"/page": PAGE, "/robots.txt": _robots()}) as site,
+    ):
+        with pytest.raises(PrivateAddressBlockedError, match="non-public address"):
+            await f.fetch(f"http://localhost:{site.port}/page", timeout=5, max_bytes=MB,
+                          private_ok=frozenset({"127.0.0.1"}))
+        assert len(f.robots) == 0  # nothing cached for the refused host
+    assert site.hits["/robots.txt"] == 0 and site.hits["/page"] == 0
