@@ -248,8 +248,8 @@ class Headers(dict[str, str]):
 
 
 # The sites (see site_of_host) a fetch may reach on non-public addresses; None: any.
-# A context variable because the check runs in the connector's resolver, which sees a
-# host name but not the fetch that asked for it.
+# A context variable because the check runs in the connector (_GuardedConnector), which
+# sees a request but not the fetch that made it.
 _PRIVATE_OK: contextvars.ContextVar[Collection[str] | None] = contextvars.ContextVar(
     "feedsvc_private_ok", default=None)
 
@@ -400,12 +400,14 @@ class Fetcher:
 
         ``FetchResult.url`` is the URL after redirects; ``FetchResult.headers`` is a
         :class:`Headers` (lower-cased names, case-insensitive lookups). Raises
-        :class:`HTTPStatusError`, :class:`TooLargeError`, :class:`BlockedError`,
-        :class:`UnsupportedContentError` or a plain :class:`FetchError` (timeouts,
-        network, redirects, bad URLs). ``private_ok``: the only sites (as
+        :class:`HTTPStatusError`, :class:`HostWaitError`, :class:`TooLargeError`,
+        :class:`UnsupportedContentError`, :class:`FetchTimeoutError`, :class:`BlockedError`
+        (robots.txt) and its kinds :class:`RobotsUnreachableError` and
+        :class:`PrivateAddressBlockedError`, or a plain :class:`FetchError` (network,
+        redirects, bad URLs). ``private_ok``: the only sites (as
         :func:`~feedsvc.extract.urls.site_of_host` spells them) this fetch may reach on
         a non-public address, at any hop (None: no such limit), else
-        :class:`BlockedError`.
+        :class:`PrivateAddressBlockedError`.
         """
         token = _PRIVATE_OK.set(
             None if private_ok is None else frozenset(site_of_host(h) for h in private_ok))
@@ -436,7 +438,8 @@ class Fetcher:
         loop = asyncio.get_running_loop()
         for _hop in range(self.max_redirects + 1):
             literal = current.host or ""
-            # An IP written in the URL is never resolved, so the resolver never sees it.
+            # An IP in the URL is refused before connecting: the connector would refuse it
+            # too, but only once a TCP connection to the internal address is open.
             if _is_ip(literal) and not is_public_address(literal) \
                     and not _private_allowed(literal):
                 raise PrivateAddressBlockedError(
