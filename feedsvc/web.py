@@ -153,7 +153,7 @@ async def refresh_source_errors(app: web.Application) -> None:
     exported = app[METRICS].source_errors
     labels = [(s.topic, redact_url(s.url) or "") for s in sources]
     try:
-        states = await app[STORE].get_states([s.state_key for s in sources])
+        states = await app[STORE].get_states([s.state_key for s in sources], renew=False)
     except StoreError:
         exported.counts = {k: exported.counts[k] for k in labels if k in exported.counts}
         return
@@ -211,13 +211,14 @@ async def index_handler(request: web.Request) -> web.Response:
     links: dict[str, FetchState | None] = {}
     try:
         states = dict(zip((s.state_key for s in sources),
-                          await store.get_states([s.state_key for s in sources]), strict=True))
+                          await store.get_states([s.state_key for s in sources], renew=False),
+                          strict=True))
     except StoreError:
         states = None
     keys = list(dict.fromkeys(k for k in map(_link_key, (states or {}).values()) if k))
     if keys:  # one more batch when some sources have failing article links: one link each
         with contextlib.suppress(StoreError):
-            links = dict(zip(keys, await store.get_states(keys), strict=True))
+            links = dict(zip(keys, await store.get_states(keys, renew=False), strict=True))
     for topic in settings.topics.values():
         href = f"{base}/feeds/{topic.name}.atom"
         t = html.escape(topic.title)

@@ -580,6 +580,12 @@ async def test_memory_store_keeps_link_states_read_alive() -> None:
     assert await store.get_state(url) == FetchState(topics=("t",))
     now[0] += 20
     assert await store.get_state(url) is None
+    # a reader that only shows states leaves their lives alone
+    await store.put_state(url, FetchState(topics=("t",)))
+    now[0] += keys.STATE_TTL - 10
+    assert await store.get_states([url], renew=False) == [FetchState(topics=("t",))]
+    now[0] += 20
+    assert await store.get_state(url) is None
 
 
 async def test_memory_store_keep_articles_extends_lives_never_shortens() -> None:

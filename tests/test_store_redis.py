@@ -628,6 +628,16 @@ async def test_reading_link_states_keeps_them_alive(rstore: RedisStore, raw: aio
     assert await raw.exists(keys.state("https://a.example/none")) == 0
 
 
+async def test_showing_states_writes_nothing(rstore: RedisStore, raw: aioredis.Redis) -> None:
+    """/ and /metrics read every source's state only to show it: renewing them was a
+    write per source (92 bytes of AOF each) at every scrape (final review, session 6)."""
+    url = "https://a.example/shown"
+    await rstore.put_state(url, FetchState(etag='"e"'))
+    await raw.expire(keys.state(url), 100)
+    assert await rstore.get_states([url], renew=False) == [FetchState(etag='"e"')]
+    assert 0 < await raw.ttl(keys.state(url)) <= 100
+
+
 async def test_keep_articles_extends_lives_never_shortens(rstore: RedisStore, raw: aioredis.Redis) -> None:
     """After a topic's retention is raised, its stored articles live to first_seen + the
     new retention + margin; a lower one shortens nothing (another topic may need it)."""

@@ -467,3 +467,19 @@ async def test_every_answer_with_a_body_says_nosniff(client: Client, store: Memo
         r = await client.get(path, headers=headers)
         assert r.status == 200, path
         assert r.headers.get("X-Content-Type-Options") == "nosniff", path
+
+
+async def test_showing_source_states_does_not_renew_them(
+    client: Client, store: MemoryStore,
+) -> None:
+    """/ and /metrics read every source's state to show it: renewing each was a write
+    to Redis per source at every scrape (final review, session 6)."""
+    from feedsvc.models import FetchState
+
+    key = SETTINGS.all_sources()[0].state_key
+    await store.put_state(key, FetchState(etag='"e"', error_count=2, last_error="HTTP 500"))
+    expires = store._states[key][1]
+    await asyncio.sleep(0.01)
+    for path in ("/", "/metrics"):
+        assert (await client.get(path)).status == 200
+    assert store._states[key][1] == expires

@@ -124,12 +124,16 @@ class Store(Protocol):
     # -- fetch state ------------------------------------------------------
     async def get_state(self, url: str) -> FetchState | None: ...
 
-    async def get_states(self, urls: Sequence[str]) -> list[FetchState | None]:
-        """``get_state`` of each URL, in order, in a few round-trips; each state found
-        lives another ``keys.STATE_TTL`` from now. A poll reads the states of the links
-        its source lists: a story listed for months is remembered as entered (its
-        article and entry long gone), not taken back as new when its state would
-        expire."""
+    async def get_states(
+        self, urls: Sequence[str], *, renew: bool = True,
+    ) -> list[FetchState | None]:
+        """``get_state`` of each URL, in order, in a few round-trips; with ``renew``,
+        each state found lives another ``keys.STATE_TTL`` from now. A poll reads the
+        states of the links its source lists: a story listed for months is remembered as
+        entered (its article and entry long gone), not taken back as new when its state
+        would expire. Readers that only show states (``/``, ``/metrics``) pass
+        ``renew=False``: renewing is a write, which a Redis with AOF logs and replicates
+        at every scrape."""
 
     async def put_state(self, url: str, state: FetchState) -> None: ...
 

@@ -234,10 +234,14 @@ class MemoryStore:
         """The stored fetch state, or None."""
         return self._state(url, self._clock())
 
-    async def get_states(self, urls: Sequence[str]) -> list[FetchState | None]:
+    async def get_states(
+        self, urls: Sequence[str], *, renew: bool = True,
+    ) -> list[FetchState | None]:
         """See :meth:`feedsvc.store.Store.get_states` (each state found lives on)."""
         now = self._clock()
         found = [self._state(url, now) for url in urls]
+        if not renew:
+            return found
         for url, state in zip(urls, found, strict=True):
             if state is not None:
                 self._states[url] = (state, now + keys.STATE_TTL)

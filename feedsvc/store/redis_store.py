@@ -589,16 +589,22 @@ class RedisStore:
         return None if data is None else codec.state_from_bytes(_bytes(data))
 
     @_wrap_errors("get_states")
-    async def get_states(self, urls: Sequence[str]) -> list[FetchState | None]:
+    async def get_states(
+        self, urls: Sequence[str], *, renew: bool = True,
+    ) -> list[FetchState | None]:
         """See :meth:`feedsvc.store.Store.get_states`: GETEX, which reads a key and sets
-        its expiry in one command (Redis 6.2), pipelined :data:`BATCH` at a time."""
+        its expiry in one command (Redis 6.2), pipelined :data:`BATCH` at a time; MGET
+        without ``renew``."""
         names = [keys.state(u) for u in urls]
-        values: list[object] = []
-        for i in range(0, len(names), BATCH):
-            async with self._r.pipeline(transaction=False) as pipe:
-                for name in names[i:i + BATCH]:
-                    pipe.getex(name, ex=keys.STATE_TTL)
-                values.extend(await pipe.execute())
+        if not renew:
+            values = await self._mget(names)
+        else:
+            values = []
+            for i in range(0, len(names), BATCH):
+                async with self._r.pipeline(transaction=False) as pipe:
+                    for name in names[i:i + BATCH]:
+                        pipe.getex(name, ex=keys.STATE_TTL)
+                    values.extend(await pipe.execute())
 
         def decode() -> list[FetchState | None]:
             return [None if v is None else codec.state_from_bytes(_bytes(v)) for v in values]
