@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
+import yarl
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -361,6 +362,15 @@ class TopicConfig:
     sources: tuple[SourceConfig, ...]
 
 
+def _idna(host: str) -> str:
+    """``host`` in the ASCII form (IDNA 2008, as yarl and so aiohttp spell it) that a
+    connection names; as it is when it has none."""
+    try:
+        return yarl.URL.build(scheme="http", host=host).raw_host or host
+    except ValueError:
+        return host
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The whole resolved configuration. Immutable; pass it, don't import it."""
@@ -395,7 +405,8 @@ class Settings:
         for source in self.all_sources():
             hosts.add((urlsplit(source.url).hostname or "").lower())
             hosts.update(source.allow_hosts)
-        return frozenset(hosts - {""})
+        # As connections name them: "bücher.intranet" is "xn--bcher-kva.intranet" there.
+        return frozenset(_idna(h) for h in hosts - {""})
 
     def __repr__(self) -> str:  # never print secrets (the Redis URL may hold a password)
         return (

@@ -18,6 +18,7 @@ from feedsvc.config import (
     redact_url,
 )
 from feedsvc.errors import ConfigError
+from tests.helpers import make_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -330,3 +331,14 @@ def test_page_retention_zero_in_any_unit_is_off(tmp_path: Path, zero: object) ->
 def test_topic_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="topic name"):
         _load(tmp_path, 'topics:\n  "news\\n": {sources: [{url: "https://a.test/"}]}\n')
+
+
+def test_named_hosts_are_spelled_as_connections_name_them() -> None:
+    """Hosts the config names may be fetched on non-public addresses; a connection names
+    "bücher.intranet" as "xn--bcher-kva.intranet", so an intranet source with such a name
+    was refused (final review, session 6)."""
+    settings = make_settings({"t": {"sources": [
+        {"url": "http://Bücher.intranet/i.html", "allow_hosts": ["straße.intranet"]},
+        {"url": "http://127.0.0.1:8000/feed.xml", "kind": "feed"}]}})
+    assert settings.named_hosts() == {
+        "xn--bcher-kva.intranet", "xn--strae-oqa.intranet", "127.0.0.1"}
