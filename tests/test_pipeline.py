@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from feedsvc.app import create_app
-from feedsvc.config import Settings
+from feedsvc.config import Settings, SourceConfig
 from feedsvc.cpu import CpuPool
 from feedsvc.fetch import Fetcher
 from feedsvc.live import LIVE
@@ -957,6 +957,15 @@ async def test_a_429_on_one_article_holds_back_the_rest_of_its_host(cpu: CpuPool
             assert state is not None and state.next_due >= started + 590
 
 
+def _clocked_topic(site: Origin, retention: str) -> tuple[Settings, MemoryStore, SourceConfig, list[float]]:
+    """Topic "t" of one index page, ``/index.html`` of ``site``, and a store on a clock
+    the test moves (``now[0]``)."""
+    settings = make_settings({"t": {"retention": retention, "sources": [
+        {"url": site.url("/index.html"), "robots": False}]}})
+    now = [time.time()]
+    return settings, MemoryStore(clock=lambda: now[0]), settings.topics["t"].sources[0], now
+
+
 async def test_retention_runs_out_in_a_quiet_topic(cpu: CpuPool) -> None:
     """An entry past its retention leaves the feed at the next poll, even one that finds
     nothing new (its index answers 304), and the topic's version moves so every replica
@@ -965,11 +974,7 @@ async def test_retention_runs_out_in_a_quiet_topic(cpu: CpuPool) -> None:
         site.routes["/index.html"] = conditional(
             lambda: index_page([MOON]).encode(), "text/html; charset=utf-8")
         site.routes[MOON] = article_page(*STORIES[MOON])
-        settings = make_settings({"t": {"retention": "7d", "sources": [
-            {"url": site.url("/index.html"), "robots": False}]}})
-        now = [time.time()]
-        store = MemoryStore(clock=lambda: now[0])
-        source = settings.topics["t"].sources[0]
+        settings, store, source, now = _clocked_topic(site, "7d")
         async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
             pipeline = Pipeline(settings, store, fetcher, cpu, clock=lambda: now[0])
             assert (await pipeline.refresh_source(source)).new == 1
@@ -991,11 +996,7 @@ async def test_retention_runs_out_while_the_only_source_fails(
     async with Origin() as site:
         site.routes["/index.html"] = index_page([MOON])
         site.routes[MOON] = article_page(*STORIES[MOON])
-        settings = make_settings({"t": {"retention": "1h", "sources": [
-            {"url": site.url("/index.html"), "robots": False}]}})
-        now = [time.time()]
-        store = MemoryStore(clock=lambda: now[0])
-        source = settings.topics["t"].sources[0]
+        settings, store, source, now = _clocked_topic(site, "1h")
         async with Fetcher(user_agent="t", concurrency=4, per_host=2) as fetcher:
             pipeline = Pipeline(settings, store, fetcher, cpu, clock=lambda: now[0])
             assert (await pipeline.refresh_source(source)).new == 1
