@@ -260,9 +260,9 @@ class Pipeline:
     async def release_claims(self) -> None:
         """Let go of this process's claims (at shutdown): a replica, or this service
         restarted with another interval, polls them when due, not when they expire."""
-        for source in self.settings.all_sources():
-            with contextlib.suppress(StoreError):
-                await self.store.release(self._claim_name(source), self.owner)
+        with contextlib.suppress(StoreError):  # they expire anyway
+            await self.store.release(
+                [self._claim_name(s) for s in self.settings.all_sources()], self.owner)
 
     async def refresh_all(
         self,

@@ -533,10 +533,12 @@ async def test_a_claim_is_one_owner_s_until_it_expires(store: Store) -> None:
 
 async def test_a_claim_is_released_only_by_its_owner(store: Store) -> None:
     assert await store.claim("src", "a", ttl=60)
-    await store.release("src", "b")
+    assert await store.claim("other", "b", ttl=60)
+    await store.release(["src", "other", "none"], "b")
     assert not await store.claim("src", "b", ttl=60)
-    await store.release("src", "a")
+    await store.release(["src"], "a")
     assert await store.claim("src", "b", ttl=60)
+    assert await store.claim("other", "a", ttl=60)
 
 
 async def test_one_of_many_concurrent_claims_wins(store: Store) -> None:

@@ -118,8 +118,8 @@ class Store(Protocol):
         claim each source before a scheduled poll, so one of them polls it per round
         and an origin is not asked twice as often (operator review, session 6)."""
 
-    async def release(self, name: str, owner: str) -> None:
-        """End the claim ``name`` if ``owner`` holds it."""
+    async def release(self, names: Sequence[str], owner: str) -> None:
+        """End each claim of ``names`` that ``owner`` holds."""
 
     # -- fetch state ------------------------------------------------------
     async def get_state(self, url: str) -> FetchState | None: ...

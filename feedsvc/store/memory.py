@@ -259,10 +259,12 @@ class MemoryStore:
         self._claims[name] = (owner, now + ttl)
         return True
 
-    async def release(self, name: str, owner: str) -> None:
+    async def release(self, names: Sequence[str], owner: str) -> None:
         """See :meth:`feedsvc.store.Store.release`."""
-        if _live(self._claims, name, self._clock()) == owner:
-            del self._claims[name]
+        now = self._clock()
+        for name in names:
+            if _live(self._claims, name, now) == owner:
+                del self._claims[name]
 
     def _state(self, url: str, now: float) -> FetchState | None:
         return _live(self._states, url, now)
