@@ -13,7 +13,10 @@ How each outcome of fetching robots.txt is treated, and why:
   §2.4 says caches SHOULD NOT be used for more than 24 h).
 * 4xx except 429 ("unavailable", §2.3.1.3): no rules, every path is allowed.
   Redirect chains longer than five hops are also "unavailable" (§2.3.1.2).
-* 5xx, 429, timeouts and network errors ("unreachable", §2.3.1.4): the RFC says a
+* A host that cannot be reached at all (its name does not resolve, nothing answers on
+  its port): not a robots.txt matter. The check fails with the fetch error the page
+  itself would have got ("DNS lookup failed", "cannot connect"), cached ``error_ttl``.
+* 5xx, 429, timeouts and other network errors ("unreachable", §2.3.1.4): the RFC says a
   crawler MUST assume complete disallow, and feedsvc follows it. A 5xx robots.txt
   usually means the server is struggling, and a polite poller (issue #2: "robots.txt
   honoured by default") should not pile page requests onto it; the verdict is only
@@ -40,6 +43,7 @@ from yarl import URL
 
 from feedsvc.errors import (
     BlockedError,
+    FetchError,
     PrivateAddressBlockedError,
     RobotsUnreachableError,
     private_refusal,
@@ -74,6 +78,7 @@ class _Entry:
     unreachable: str | None = None  # why robots.txt is undefined -> disallow all
     good: bool = True  # from a 2xx or 4xx answer (usable as a stale copy)
     costly: bool = False  # rules too many to match on the event loop
+    host_down: bool = False  # not robots.txt: the host itself could not be reached
 
 
 class RobotsCache:
@@ -133,6 +138,11 @@ class RobotsCache:
                 if entry is None or entry.expires <= self._clock():
                     entry = await self._refresh(session, url.origin(), entry, budget)
                     self._entries[origin] = entry
+        if entry.host_down:
+            # What fetching the page would have said: a host that is offline or unknown
+            # is not a robots.txt problem, and saying so misleads (a first run without
+            # network logged "robots.txt unreachable" for every source).
+            raise FetchError(str(url), entry.unreachable or "cannot connect")
         if entry.unreachable is not None:
             raise RobotsUnreachableError(
                 str(url),
@@ -183,6 +193,13 @@ class RobotsCache:
                 # rather than call its robots.txt unreachable.
                 raise PrivateAddressBlockedError(str(origin), str(refused)) from None
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                what = ("DNS lookup failed" if isinstance(exc, aiohttp.ClientConnectorDNSError)
+                        else "cannot connect")
+                down = f"{what}: {exc.os_error}"
+                log.debug("robots.txt %s: %s", robots_url, down)
+                return _Entry(None, now + self.error_ttl, unreachable=down, good=False,
+                              host_down=True)
         if old is not None and old.good and now < old.expires + STALE_MAX:
             log.info("robots.txt %s: %s; keeping the cached copy", robots_url, reason)
             return _Entry(old.rules, now + self.error_ttl, costly=old.costly)

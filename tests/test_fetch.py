@@ -839,3 +839,17 @@ async def test_a_refused_host_is_refused_not_its_robots_txt_unreachable() -> Non
                           private_ok=frozenset({"127.0.0.1"}))
         assert len(f.robots) == 0  # nothing cached for the refused host
     assert site.hits["/robots.txt"] == 0 and site.hits["/page"] == 0
+
+
+async def test_a_host_that_cannot_be_reached_is_not_a_robots_txt_problem() -> None:
+    """robots.txt is asked for first, so an offline or unknown host failed as "robots.txt
+    unreachable ... RFC 9309" (every source of a first run without network said so): it
+    is the host's own error, as the page's fetch would have given it."""
+    url = f"http://127.0.0.1:{free_port()}/feed.xml"  # nothing listens there
+    async with Fetcher(user_agent=UA, concurrency=2, per_host=2) as f:
+        for _ in range(2):  # and again from the cached verdict
+            with pytest.raises(FetchError, match="cannot connect") as failed:
+                await f.fetch(url, timeout=5, max_bytes=MB)
+            assert not isinstance(failed.value, BlockedError)
+            assert "robots" not in str(failed.value)
+        assert f.robots.fetches == 1
