@@ -188,12 +188,12 @@ def _basic_auth(user: str, password: str | None) -> str:
     return f"Basic {token}"
 
 
-def _is_ip(host: str) -> bool:
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP ``text`` is (brackets and an IPv6 zone id aside), or None for a name."""
     try:
-        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+        return ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _describe(exc: BaseException) -> str:
@@ -257,9 +257,8 @@ _PRIVATE_OK: contextvars.ContextVar[Collection[str] | None] = contextvars.Contex
 def is_public_address(address: str) -> bool:
     """Whether ``address`` (an IP) is on the public internet: not loopback, private,
     link-local, shared (RFC 6598), unique-local, reserved, unspecified or multicast."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    except ValueError:
+    ip = _ip(address)
+    if ip is None:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
@@ -440,7 +439,7 @@ class Fetcher:
             literal = current.host or ""
             # An IP in the URL is refused before connecting: the connector would refuse it
             # too, but only once a TCP connection to the internal address is open.
-            if _is_ip(literal) and not is_public_address(literal) \
+            if _ip(literal) is not None and not is_public_address(literal) \
                     and not _private_allowed(literal):
                 raise PrivateAddressBlockedError(
                     url, f"{redact_url(str(current))}: a non-public address")
