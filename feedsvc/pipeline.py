@@ -186,7 +186,7 @@ class Pipeline:
     ) -> None:
         """``cpu`` runs discovery; ``extractor`` (default: :func:`create_extractor` on
         the same pool) turns pages into stories. ``owner`` names this poller in the
-        store's claims (see :meth:`refresh_source`); give every pipeline of one process
+        store's claims (see :meth:`poll`); give every pipeline of one process
         the same, so a reload keeps the claims it held."""
         self.settings = settings
         self.store = store
@@ -644,6 +644,7 @@ class Pipeline:
         last_modified: str | None = None,
     ) -> FetchResult:
         host = host_label(url)  # never the userinfo
+        source_host = host_label(source.url)
         started = time.monotonic()
         try:
             result = await self.fetcher.fetch(
@@ -653,7 +654,7 @@ class Pipeline:
             )
         except FetchError as exc:
             if self.metrics is not None:
-                self.metrics.count_fetch(type(exc).__name__, host, source_host=host_label(source.url))
+                self.metrics.count_fetch(type(exc).__name__, host, source_host=source_host)
             raise
         finally:
             # Every fetch, failed and timed out ones too: the slow origins matter most.
@@ -661,7 +662,7 @@ class Pipeline:
                 self.metrics.fetch_seconds.observe(time.monotonic() - started)
         if self.metrics is not None:
             self.metrics.count_fetch("not_modified" if result.not_modified else "ok", host,
-                                     source_host=host_label(source.url))
+                                     source_host=source_host)
         return result
 
     async def _extract(
