@@ -78,7 +78,7 @@ from feedsvc.errors import (
 from feedsvc.extract.urls import site_of_host
 from feedsvc.models import FetchResult
 from feedsvc.redact import redact_url
-from feedsvc.robots import RobotsCache
+from feedsvc.robots import RobotsCache, describe_connect_error
 
 _T = TypeVar("_T")
 
@@ -198,10 +198,8 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 def _describe(exc: BaseException) -> str:
     """One short line for an aiohttp/OS error, naming what went wrong."""
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return f"DNS lookup failed: {exc.os_error}"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect: {exc.os_error}"
+        return describe_connect_error(exc)
     if isinstance(exc, aiohttp.ClientPayloadError):
         # aiohttp reports a body shorter than Content-Length (or a chunked body
         # that never ended) as "payload is not completed".

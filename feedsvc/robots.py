@@ -194,9 +194,7 @@ class RobotsCache:
                 raise PrivateAddressBlockedError(str(origin), str(refused)) from None
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
             if isinstance(exc, aiohttp.ClientConnectorError):
-                what = ("DNS lookup failed" if isinstance(exc, aiohttp.ClientConnectorDNSError)
-                        else "cannot connect")
-                down = f"{what}: {exc.os_error}"
+                down = describe_connect_error(exc)
                 log.debug("robots.txt %s: %s", robots_url, down)
                 return _Entry(None, now + self.error_ttl, unreachable=down, good=False,
                               host_down=True)
@@ -207,6 +205,13 @@ class RobotsCache:
         # line per failing source, issue #2 item 7).
         log.debug("robots.txt %s: %s; disallowing for now", robots_url, reason)
         return _Entry(None, now + self.error_ttl, unreachable=reason, good=False)
+
+
+def describe_connect_error(exc: aiohttp.ClientConnectorError) -> str:
+    """One short line for a connection that could not be made: the same words whether
+    the robots.txt fetch or the page fetch (feedsvc.fetch) met it."""
+    what = "DNS lookup failed" if isinstance(exc, aiohttp.ClientConnectorDNSError) else "cannot connect"
+    return f"{what}: {exc.os_error}"
 
 
 async def _read_head(resp: aiohttp.ClientResponse, limit: int) -> bytes:
