@@ -161,7 +161,7 @@ class PooledExtractor:
     plain pool and this extractor's configuration is all in one place."""
 
     def __init__(
-        self, cpu: CpuPool, *, sites_dir: str | None = None, time_budget: float | None = 10.0,
+        self, cpu: CpuPool, *, sites_dir: str | None, time_budget: float | None,
     ) -> None:
         self.cpu = cpu
         self.sites_dir = sites_dir
