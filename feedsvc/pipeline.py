@@ -38,6 +38,7 @@ from feedsvc.extract import canonical_url, join_pages
 from feedsvc.extract.urls import same_site
 from feedsvc.extractor import Extraction, Extractor, create_extractor
 from feedsvc.fetch import Fetcher
+from feedsvc.limits import bounded_article
 from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
 from feedsvc.redact import host_label, redact_url, without_userinfo
@@ -729,7 +730,9 @@ class Pipeline:
             # source would be a second entry. Not across sites (a consent or login page
             # would collect every story), nor to the home page (a removed story).
             url = canonical_url(result.url)
-        return Article(
+        # Bounded: a page (or its feed) may give a title or byline of megabytes, which
+        # every replica, the store and every reader of the feed would carry.
+        return bounded_article(Article(
             url=url,
             title=ex.title or hint.title or url,
             content_html=ex.content_html,
@@ -744,7 +747,7 @@ class Pipeline:
             lang=ex.lang,
             fingerprint=extraction.fingerprint,
             rule=extraction.rule,
-        )
+        ))
 
     async def _add(self, topic: str, article: Article) -> bool:
         retention = self.settings.topics[topic].retention
@@ -809,7 +812,7 @@ class Pipeline:
             # see changes: then it moves to now (RFC 4287 §4.2.15), or a reader keying
             # its copy on id and updated would keep the old text.
             now = datetime.fromtimestamp(self.clock(), UTC)
-            new = replace(
+            new = bounded_article(replace(
                 article, title=ex.title or article.title, content_html=ex.content_html,
                 author=ex.author or article.author,
                 published=_not_after(ex.published, now) or article.published,
@@ -818,7 +821,7 @@ class Pipeline:
                 rule=extraction.rule,
                 # the new text's: duplicates of the story as it reads now are caught
                 fingerprint=extraction.fingerprint or article.fingerprint,
-            )
+            ))
             if new == article:
                 # Nothing to store, not even a new rule: this happens when the rule is
                 # looked up by another host than the page's (a story named by a link
