@@ -69,6 +69,8 @@ class Extraction:
     rule: str | None  # fingerprint of the site rule that applied (None: generic)
     page: PackedPage | None  # the page as worth storing for a re-extraction (if kept)
     fingerprint: str | None  # of the story text, for duplicate detection
+    # The story was longer than feedsvc keeps and was cut (feedsvc.limits.cut_story).
+    cut: bool = False
 
 
 def extract_in_worker(
@@ -86,21 +88,34 @@ def extract_in_worker(
     serving process), as the continuation of the extracted story's stream: the store
     makes that stream again when it writes the article (measured: as fast as the JSON it
     compressed before, so handing it over from here would save nothing worth an API)."""
+    from dataclasses import replace
     from urllib.parse import urlsplit
 
     from feedsvc.extract import extract_article, fingerprint
     from feedsvc.extract.keep import slim_page
+    from feedsvc.limits import MAX_STORY_BYTES, cut_story, story_bytes
 
     rules = _current_rules(sites_dir)
     extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=time_budget)
     ctype = None if headers is None else headers.get("Content-Type")
+    # of the whole story: the same story cut or not is one
+    text_fp = fingerprint(extracted.text) if extracted.text.strip() else None
+    # A story over MAX_STORY_BYTES (a hostile page, or 5 MB of links that sanitizing
+    # doubles) is cut here, off the event loop, before the store or any feed sees it.
+    cut = cut_story(extracted.content_html, url)
+    if cut is not None:
+        explain = {**extracted.explain, "cut": f"story of {story_bytes(extracted.content_html)} "
+                   f"bytes cut to {story_bytes(cut)} (limit {MAX_STORY_BYTES})"}
+        extracted = replace(extracted, content_html=cut, text=extracted.text[:MAX_STORY_BYTES],
+                            explain=explain)
     return Extraction(
         article=extracted,
         rule=rules.fingerprint(urlsplit(url).hostname or ""),
         # the page continues the stream of the story the stored article will hold
         page=(PackedPage.pack_after(extracted.content_html, slim_page(html), ctype, url)
               if keep_page else None),
-        fingerprint=fingerprint(extracted.text) if extracted.text.strip() else None,
+        fingerprint=text_fp,
+        cut=cut is not None,
     )
 
 

@@ -38,7 +38,7 @@ from feedsvc.extract import canonical_url, join_pages
 from feedsvc.extract.urls import same_site
 from feedsvc.extractor import Extraction, Extractor, create_extractor
 from feedsvc.fetch import Fetcher
-from feedsvc.limits import bounded_article
+from feedsvc.limits import MAX_STORY_BYTES, bounded_article, story_bytes, story_note
 from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
 from feedsvc.redact import host_label, redact_url, without_userinfo
@@ -678,6 +678,9 @@ class Pipeline:
         )
         if self.metrics is not None:
             self.metrics.extract_seconds.observe(time.monotonic() - started)
+        if extracted.cut:
+            log.info("article %s: story over %d bytes, cut", redact_url(result.url),
+                     MAX_STORY_BYTES)
         return extracted
 
     async def _more_pages(
@@ -695,25 +698,42 @@ class Pipeline:
                 log.info("single-page view failed, keeping the first page: %s", exc)
             else:
                 return single
+        if first.cut:
+            return first  # cut already: no page past it would be kept
         pages: list[ExtractedArticle] = []
         seen = set()
+        # A joined story is bounded as one page's is (feedsvc.limits): the pages that
+        # fit whole, then the note a cut story ends with; no page is fetched past that.
+        note = story_note(hint.url)
+        room = MAX_STORY_BYTES - story_bytes(note) - story_bytes(first.article.content_html)
+        full = False
         nxt = first.article.next_page_url
         while nxt and nxt not in seen and len(pages) < MAX_PAGES - 1:
             seen.add(nxt)
             try:
-                page = (await self._extract(await self._fetch(nxt, source), hint)).article
+                got = await self._extract(await self._fetch(nxt, source), hint)
             except (FetchError, ExtractError) as exc:
                 log.info("next page %s failed; keeping %d pages: %s", redact_url(nxt), len(pages) + 1,
                          exc)
                 break
+            page = got.article
+            room -= story_bytes(page.content_html) + 1  # joined with "\n"
+            if got.cut or room < 0:
+                full = True
+                log.info("article %s: story over %d bytes; keeping %d pages of it",
+                         redact_url(hint.url), MAX_STORY_BYTES, len(pages) + 1)
+                break
             pages.append(page)
             nxt = page.next_page_url
-        if not pages:
+        if not pages and not full:
             return first
+        joined = join_pages(first.article, pages) if pages else first.article
+        if full:
+            joined = replace(joined, content_html=joined.content_html + note)
         # The first page's kept copy continues the first page's story, not the joined
         # one the entry holds: it could never be read (nor re-extracted without the
         # other pages), so it is not kept.
-        return replace(first, article=join_pages(first.article, pages), page=None)
+        return replace(first, article=joined, page=None, cut=full)
 
     def _article(
         self, url: str, result: FetchResult, extraction: Extraction, hint: LinkHint,

@@ -6,13 +6,27 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
+import lxml.html
 import pytest
+from aiohttp import web
 
 from feedsvc.config import Settings
 from feedsvc.cpu import CpuPool
+from feedsvc.extract.clean import sanitize
 from feedsvc.fetch import Fetcher
-from feedsvc.limits import ELLIPSIS, MAX_AUTHOR, MAX_TITLE, trim_text
+from feedsvc.limits import (
+    ELLIPSIS,
+    MAX_AUTHOR,
+    MAX_STORY_BYTES,
+    MAX_TITLE,
+    cut_story,
+    story_bytes,
+    story_note,
+    trim_text,
+)
 from feedsvc.models import Article
 from feedsvc.pipeline import Pipeline
 from feedsvc.render import FeedMeta, render_feed
@@ -104,3 +118,107 @@ async def test_megabyte_title_and_byline_are_trimmed(cpu: CpuPool) -> None:
                                 "http://feeds.test/"), list(stored.values()))
     check_atom(feed.body)
     assert len(feed.body) < 20_000
+
+
+def whole(fragment: str) -> bool:
+    """Whether ``fragment`` is whole HTML as the sanitizer writes it: every element
+    closed, nothing left for a parser to repair."""
+    return sanitize(fragment) == fragment
+
+
+@pytest.mark.parametrize("story", [
+    # paragraphs in a wrapper, as extraction gives them
+    "<div>" + "".join(f"<p>Paragraph {i}: {SENTENCE}</p>" for i in range(400)) + "</div>",
+    # one paragraph of text: cut on a space
+    "<p>" + f"{SENTENCE} " * 400 + "</p>",
+    # links everywhere: a cut may fall inside a tag
+    "<ul>" + "".join(f'<li><a href="https://news.test/{i}" rel="noopener noreferrer nofollow">'
+                     f"link &amp; more {i}</a></li>" for i in range(1000)) + "</ul>",
+    # a table, nested lists and markup deep inside
+    "<table><tbody>" + "<tr><td><b><i>cell</i> text</b></td><td>2 &lt; 3</td></tr>" * 1000
+    + "</tbody></table>",
+    "<div>" * 300 + f"<p>{SENTENCE}</p>" * 200 + "</div>" * 300,
+    # multi-byte text: the limit is in bytes
+    "<p>" + "月曜日に宇宙機関が協定に署名した。" * 3000 + "</p>",
+])
+def test_cut_story_keeps_whole_html_within_the_limit(story: str) -> None:
+    story = sanitize(story)
+    limit = 20_000
+    assert story_bytes(story) > limit
+    cut = cut_story(story, "https://news.test/a.html?x=1&y=2", limit=limit)
+    assert cut is not None
+    assert story_bytes(cut) <= limit
+    assert whole(cut)
+    note = story_note("https://news.test/a.html?x=1&y=2")
+    assert cut.endswith(note) and 'href="https://news.test/a.html?x=1&amp;y=2"' in note
+    parser = lxml.html.HTMLParser(huge_tree=True)  # 300 levels deep is beyond lxml's default
+    kept = lxml.html.fragment_fromstring(cut[: -len(note)], create_parent="div",
+                                         parser=parser).text_content()
+    # the start of the story, most of the room used
+    full_text = lxml.html.fragment_fromstring(story, create_parent="div",
+                                              parser=parser).text_content()
+    assert kept and full_text.startswith(kept.rstrip())
+    assert story_bytes(cut) > limit // 2
+
+
+def test_a_story_within_the_limit_is_not_cut() -> None:
+    assert cut_story("<p>short</p>", "https://news.test/a.html") is None
+    real = "<div>" + f"<p>{SENTENCE}</p>" * 5000 + "</div>"  # ~800 KB, a long read
+    assert story_bytes(real) < MAX_STORY_BYTES and cut_story(real, "https://x.test/") is None
+
+
+async def test_a_story_over_the_limit_is_stored_cut_with_a_note(cpu: CpuPool) -> None:
+    paras = "".join(f"<p>Paragraph {i}: {SENTENCE}</p>" for i in range(24_000))  # 4.2 MB
+    # 1.1 MB of bare links, 2.4 MB once sanitizing made each absolute with its rel
+    links = "".join(f"<p>Item {i} <a href=x{i}>y</a></p>" for i in range(30_000))
+    async with Origin({"/robots.txt": Route("", content_type="text/plain"),
+                       "/a/long.html": page(body=paras), "/a/links.html": page(body=links),
+                       "/a/normal.html": page()}) as origin:
+        _store, stored = await crawl(origin, cpu, [
+            ("/a/long.html", "t1"), ("/a/links.html", "t2"), ("/a/normal.html", "t3")])
+        base = origin.base_url
+    assert set(stored) == {"/a/long.html", "/a/links.html", "/a/normal.html"}
+    for path in ("/a/long.html", "/a/links.html"):
+        content = stored[path].content_html
+        assert MAX_STORY_BYTES // 2 < story_bytes(content) <= MAX_STORY_BYTES, path
+        assert content.endswith(story_note(base + path)) and whole(content), path
+    assert "Paragraph 0:" in stored["/a/long.html"].content_html
+    assert "This story is too long" not in stored["/a/normal.html"].content_html
+    feed = render_feed(FeedMeta("t", "t", "d", "http://feeds.test/feeds/t.atom",
+                                "http://feeds.test/"), list(stored.values()))
+    check_atom(feed.body)
+    assert len(feed.body) < 3 * MAX_STORY_BYTES
+
+
+async def test_a_joined_story_stops_at_the_limit(cpu: CpuPool, tmp_path: Path) -> None:
+    """Pages joined by a site rule's next_page_link count toward one story's limit: the
+    pages that fit whole, then the note; no page past the one that overflowed is
+    fetched."""
+    (tmp_path / "127.0.0.1.txt").write_text(
+        "title: //h1\nbody: //div[@id='body']\nnext_page_link: //a[@class='next']\n")
+
+    async def story(request: web.Request) -> web.Response:
+        n = int(request.query.get("page", "1"))
+        paras = "".join(f"<p>Page {n} paragraph {i}: {SENTENCE}</p>" for i in range(2200))
+        nxt = f"<a class='next' href='/story?page={n + 1}'>next</a>" if n < 5 else ""
+        return web.Response(text=f"<html><head><title>S</title></head><body><h1>Story</h1>"
+                                 f"<div id='body'>{paras}</div>{nxt}</body></html>",
+                            content_type="text/html")
+
+    async with Origin({"/robots.txt": Route("", content_type="text/plain"),
+                       "/story": story}) as origin:
+        origin.routes["/feed.xml"] = Route(rss(origin.base_url, [("/story", "Story")]),
+                                           content_type="application/rss+xml")
+        settings = replace(feed_settings(origin), sites_dir=str(tmp_path))
+        store = MemoryStore()
+        async with Fetcher(user_agent="feedsvc-test", concurrency=8, per_host=4) as fetcher:
+            await Pipeline(settings, store, fetcher, cpu).refresh_all()
+        fetched = [r.path_qs for r in origin.requests if r.path == "/story"]
+        stored = await store.get_article(origin.url("/story"))
+    assert stored is not None
+    content = stored.content_html
+    # each page ~370 KB: two fit, the third overflows, the fourth and fifth are never asked
+    assert "Page 2 paragraph 2199" in content and "Page 3 paragraph" not in content
+    assert fetched == ["/story", "/story?page=2", "/story?page=3"]
+    assert story_bytes(content) <= MAX_STORY_BYTES
+    assert content.endswith(story_note(origin.url("/story")))
