@@ -8,9 +8,10 @@ cssselect or feedparser leaks.
 Index pages, what is kept (in order of first appearance, de-duplicated):
 
 * always: ``<a href>`` resolved against the page (and its ``<base href>``), fragment
-  stripped; only http(s); only the page's own site (host compared without a leading
-  ``www.``) or a host in ``allow_hosts``; never the index page itself; only URLs
-  the ``follow`` regex finds (``re.search`` on the absolute URL), when given.
+  stripped; only http(s); none longer than ``feedsvc.limits.MAX_URL``; only the page's
+  own site (host compared without a leading ``www.``) or a host in ``allow_hosts``;
+  never the index page itself; only URLs the ``follow`` regex finds (``re.search`` on
+  the absolute URL), when given.
 * ``links`` (a CSS selector) picks the anchors; a selected element that is not an
   ``<a>`` contributes the anchors inside it. With a selector the user has said what
   an article link is, so nothing else is second-guessed.
@@ -25,7 +26,8 @@ Index pages, what is kept (in order of first appearance, de-duplicated):
   ``/page/2``...) and links to images, PDFs, scripts and other files.
 
 Feeds are parsed with feedparser (RSS 0.9x/1.0/2.0, Atom; not JSON Feed); each item's
-title, date (UTC, tz-aware) and author become the link's hints. A feed with parse
+title, date (UTC, tz-aware) and author become the link's hints (links as long as an
+index's are skipped; titles and authors, of index links too, bounded as an entry's are). A feed with parse
 errors ("bozo") is accepted as long as it yielded entries.
 """
 
@@ -49,6 +51,7 @@ from feedsvc.budget import OverBudget, within
 from feedsvc.errors import DiscoverError
 from feedsvc.extract.charset import decode_html
 from feedsvc.extract.urls import site_of_host
+from feedsvc.limits import MAX_AUTHOR, MAX_TITLE, MAX_URL, trim_text
 from feedsvc.models import LinkHint
 
 # -- index pages ----------------------------------------------------------------------
@@ -186,7 +189,7 @@ def _link_text(anchor: Any) -> str | None:
     text = " ".join(anchor.text_content().split())
     if not text:
         text = " ".join((anchor.get("title") or "").split())
-    return text or None
+    return trim_text(text, MAX_TITLE) or None
 
 
 def _parse_html(body: bytes, page_url: str, content_type: str | None) -> Any:
@@ -260,6 +263,8 @@ def _index_links(
         if parts.scheme not in ("http", "https") or not host:
             continue
         url = urlunsplit(parts._replace(fragment=""))
+        if len(url) > MAX_URL:
+            continue  # see feedsvc.limits: a link of megabytes is no article's
         if url in titles:
             # An image link often precedes the headline link to the same story.
             if titles[url] is None:
@@ -299,7 +304,7 @@ def _entry_author(entry: Any) -> str | None:
     name = detail.get("name") or entry.get("author")
     if not name:
         return None
-    return " ".join(str(name).split()) or None
+    return trim_text(" ".join(str(name).split()), MAX_AUTHOR) or None
 
 
 def _entry_title(entry: Any) -> str | None:
@@ -310,7 +315,7 @@ def _entry_title(entry: Any) -> str | None:
     if "<" in title:  # Atom type="html" titles may carry markup
         with contextlib.suppress(etree.LxmlError, ValueError):
             title = lxml.html.fragment_fromstring(title, create_parent="div").text_content()
-    return " ".join(title.split()) or None
+    return trim_text(" ".join(title.split()), MAX_TITLE) or None
 
 
 def _entry_link(entry: Any) -> str | None:
@@ -380,7 +385,7 @@ def _feed_links(
         if parts.scheme not in ("http", "https") or not parts.netloc:
             continue
         url = urlunsplit(parts._replace(fragment=""))
-        if url in hints or (pattern is not None and not pattern.search(url)):
+        if len(url) > MAX_URL or url in hints or (pattern is not None and not pattern.search(url)):
             continue
         hints[url] = LinkHint(
             url=url,

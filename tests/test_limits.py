@@ -15,6 +15,7 @@ from aiohttp import web
 
 from feedsvc.config import Settings
 from feedsvc.cpu import CpuPool
+from feedsvc.discover import discover_feed, discover_index
 from feedsvc.extract.clean import sanitize
 from feedsvc.fetch import Fetcher
 from feedsvc.limits import (
@@ -22,6 +23,7 @@ from feedsvc.limits import (
     MAX_AUTHOR,
     MAX_STORY_BYTES,
     MAX_TITLE,
+    MAX_URL,
     cut_story,
     story_bytes,
     story_note,
@@ -222,3 +224,37 @@ async def test_a_joined_story_stops_at_the_limit(cpu: CpuPool, tmp_path: Path) -
     assert fetched == ["/story", "/story?page=2", "/story?page=3"]
     assert story_bytes(content) <= MAX_STORY_BYTES
     assert content.endswith(story_note(origin.url("/story")))
+
+
+def test_discovery_skips_overlong_links_and_trims_hints() -> None:
+    base = "https://news.test"
+    huge = "word " * 200_000
+    long_path = "/reports/" + "u" * (MAX_URL + 10) + ".html"
+    feed = rss(base, [(long_path, "long link"), ("/reports/ok.html", huge)])
+    feed = feed.replace("</item>", f"<author>x@news.test ({huge})</author></item>")
+    hints = discover_feed(feed.encode(), base + "/feed.xml", "application/rss+xml", follow=None)
+    assert [h.url for h in hints] == [base + "/reports/ok.html"]
+    assert len(hints[0].title or "") <= MAX_TITLE and (hints[0].title or "").endswith(ELLIPSIS)
+    assert len(hints[0].author or "") <= MAX_AUTHOR
+
+    index = (f'<html><body><main><a href="{long_path}">long</a>'
+             f'<a href="/reports/ok.html">{huge}</a></main></body></html>')
+    hints = discover_index(index.encode(), base + "/", "text/html", links=None, follow=None)
+    assert [h.url for h in hints] == [base + "/reports/ok.html"]
+    assert len(hints[0].title or "") <= MAX_TITLE
+
+
+async def test_a_failing_links_hint_is_kept_bounded_for_retry(cpu: CpuPool) -> None:
+    """A source remembers its failed links with what its feed said of them (to retry
+    while it answers 304): a megabyte title, or a megabyte link, is not kept."""
+    huge = "word " * 200_000
+    long_path = "/a/" + "u" * 1_000_000 + ".html"
+    async with Origin({"/robots.txt": Route("", content_type="text/plain"),
+                       "/a/fail.html": Route("down", status=500)}) as origin:
+        store, _ = await crawl(origin, cpu, [("/a/fail.html", huge), (long_path, "long")])
+        state = await store.get_state(origin.url("/feed.xml"))
+        assert origin.hits[long_path] == 0
+    assert state is not None
+    assert [h.url.removeprefix(origin.base_url) for h in state.retry] == ["/a/fail.html"]
+    assert len(state.retry[0].title or "") <= MAX_TITLE
+    assert all(len(url) <= MAX_URL for url in store._states)
