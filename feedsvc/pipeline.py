@@ -38,7 +38,13 @@ from feedsvc.extract import canonical_url, join_pages
 from feedsvc.extract.urls import same_site
 from feedsvc.extractor import Extraction, Extractor, create_extractor
 from feedsvc.fetch import Fetcher
-from feedsvc.limits import MAX_STORY_BYTES, bounded_article, story_bytes, story_note
+from feedsvc.limits import (
+    MAX_STORY_BYTES,
+    bounded_article,
+    long_url,
+    story_bytes,
+    story_note,
+)
 from feedsvc.metrics import Metrics
 from feedsvc.models import Article, ExtractedArticle, FetchResult, FetchState, LinkHint
 from feedsvc.redact import host_label, redact_url, without_userinfo
@@ -129,8 +135,9 @@ def _trusted_canonical(canonical: str | None, page_url: str, source_url: str) ->
     """Whether a page's rel=canonical (or og:url) names its story's one URL: only on the
     page's own site (issue #4 item 6), and not the site's home page or the index the
     link was found on, which a misconfigured CMS gives every page; trusted, that would
-    make all of them one entry."""
-    if not canonical or not same_site(canonical, page_url):
+    make all of them one entry. Nor one longer than any link discovery takes
+    (feedsvc.limits.MAX_URL): it would be the entry's id and a store key."""
+    if not canonical or long_url(canonical) or not same_site(canonical, page_url):
         return False
     parts = urlsplit(canonical)
     if parts.path in ("", "/") and not parts.query:  # "/?p=123" is a WordPress post

@@ -258,3 +258,13 @@ async def test_a_failing_links_hint_is_kept_bounded_for_retry(cpu: CpuPool) -> N
     assert [h.url.removeprefix(origin.base_url) for h in state.retry] == ["/a/fail.html"]
     assert len(state.retry[0].title or "") <= MAX_TITLE
     assert all(len(url) <= MAX_URL for url in store._states)
+
+
+async def test_an_overlong_canonical_url_is_not_the_entrys_id(cpu: CpuPool) -> None:
+    async with Origin({"/robots.txt": Route("", content_type="text/plain")}) as origin:
+        canonical = origin.url("/a/" + "c" * 1_000_000 + ".html")
+        origin.routes["/a/page.html"] = page(head=f'<link rel="canonical" href="{canonical}">')
+        origin.routes["/a/short.html"] = page(
+            head=f'<link rel="canonical" href="{origin.url("/a/named.html")}">')
+        _store, stored = await crawl(origin, cpu, [("/a/page.html", "t"), ("/a/short.html", "u")])
+    assert set(stored) == {"/a/page.html", "/a/named.html"}
