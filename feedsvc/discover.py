@@ -41,7 +41,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import cssselect
 import feedparser
@@ -134,6 +134,14 @@ _FILE_EXTENSIONS = frozenset(
 def _strip_fragment(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(fragment=""))
+
+
+def _link_url(parts: SplitResult) -> str:
+    """A found link as it is fetched and stored: without fragment or credentials. A
+    ``user:pass@`` in a page's or feed's link is not the config's: the Fetcher would
+    remember it for the link's origin and send it with every later request there,
+    configured sources included, and keep one such origin more per link, forever."""
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], fragment=""))
 
 
 def _words(el: Any) -> Iterator[str]:
@@ -263,7 +271,7 @@ def _index_links(
             continue
         if parts.scheme not in ("http", "https") or not host:
             continue
-        url = urlunsplit(parts._replace(fragment=""))
+        url = _link_url(parts)
         if len(url) > MAX_URL:
             continue  # see feedsvc.limits: a link of megabytes is no article's
         if url in titles:
@@ -417,7 +425,7 @@ def _feed_links(
             continue
         if parts.scheme not in ("http", "https") or not parts.netloc:
             continue
-        url = urlunsplit(parts._replace(fragment=""))
+        url = _link_url(parts)
         if len(url) > MAX_URL or url in hints or (pattern is not None and not pattern.search(url)):
             continue
         hints[url] = LinkHint(

@@ -293,3 +293,28 @@ def test_a_feed_of_fifty_thousand_items_is_parsed_only_as_far_as_needed() -> Non
     # and no further: items past the first thousand are never parsed
     assert discover_feed(body, "https://news.test/feed.xml", "application/rss+xml",
                          follow=r"/r/1200\.html$", limit=100) == []
+
+
+async def test_credentials_in_a_found_link_are_neither_sent_nor_kept(cpu: CpuPool) -> None:
+    """The Fetcher remembers a URL's user:pass@ for its origin, as a browser's auth cache
+    does, for the sources the config names. A feed's links carrying them must not make
+    it send a stranger's credentials to another site (a configured source's included),
+    nor keep one more origin's for every such link, forever."""
+    async with Origin({"/robots.txt": Route("", content_type="text/plain")}) as other, \
+            Origin({"/robots.txt": Route("", content_type="text/plain")}) as origin:
+        for i in range(3):
+            other.routes[f"/a/{i}.html"] = page()
+        items = [(f"/a/{i}.html", f"t{i}") for i in range(3)]
+        feed = rss(origin.base_url, items).replace(
+            origin.base_url, f"http://intruder{{}}:secret@127.0.0.1:{other.port}")
+        feed = feed.format(*range(4))  # the channel link too
+        origin.routes["/feed.xml"] = Route(feed, content_type="application/rss+xml")
+        store = MemoryStore()
+        async with Fetcher(user_agent="feedsvc-test", concurrency=8, per_host=4) as fetcher:
+            await Pipeline(feed_settings(origin), store, fetcher, cpu).refresh_all()
+            remembered = dict(fetcher._auth)
+        sent = [r.headers.get("Authorization") for r in other.requests]
+        stored = await store.topic_articles("t", 10)
+    assert sent and sent == [None] * len(sent)
+    assert remembered == {}
+    assert len(stored) == 3 and all("@" not in a.url for a in stored)
