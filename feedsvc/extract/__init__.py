@@ -24,7 +24,7 @@ from ..xmltext import xml_safe
 from .charset import decode_html
 from .clean import fingerprint, finish_tree, resolve_lazy_images, sanitize, visible_text
 from .dates import parse_date
-from .meta import extract_meta, norm
+from .meta import extract_meta, fallback_date, norm, read_dateline, story_lines
 from .readable import Readable, drop_bylines, drop_story_header, prune_boilerplate
 from .rules import SiteRule, SiteRules, load_site_rules, parse_rule
 from .urls import canonical_url
@@ -176,10 +176,24 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
         if doc.recovered:
             explain["content"] += f"; recovered {len(doc.recovered)} story box(es) beside it"
     # "prune: no" in a site rule: its body is the story as the rule's author chose it.
-    if rule is None or rule.prune or not explain.get("content", "").startswith("rule body"):
+    prune = rule is None or rule.prune or not explain.get("content", "").startswith("rule body")
+    removed: set[str] = set()
+    if prune:
+        before = story_lines(node)
         dropped = prune_boilerplate(node, doc.recovered + doc.reports if doc is not None else ())
         if dropped:
             explain["pruned"] = "; ".join(dropped[:10])
+            removed = set(before).difference(story_lines(node))
+    # The dateline is read from the story now isolated and pruned (and the header lines
+    # above it): never from a teaser or box lower on the page, nor one pruned as chrome.
+    read_dateline(meta, story_lines(node), removed, title)
+    if published is None:
+        fallback = fallback_date(meta, url)
+        if fallback:
+            published, explain["published"] = fallback
+    if meta.dateline:
+        explain["dateline"] = meta.explain["dateline"]
+    if prune:
         if drop_bylines(node):
             explain["byline"] = "byline block dropped from story"
         header = drop_story_header(node, author, meta.dateline)

@@ -1,11 +1,14 @@
 """Page metadata: title, author, dates, dateline, lead image, language, canonical URL
-(issue #4 item 3). Read from the pristine tree, before readability mutates it.
+(issue #4 item 3). Read from the pristine tree, before readability mutates it; the
+dateline alone is read once the story is isolated (:func:`read_dateline`), as it is the
+story's and not that of any report teased lower on the page.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -84,6 +87,9 @@ class PageMeta:
     site_name: str | None = None
     description: str | None = None
     raw_title: str = ""
+    # The page's text, one block a line, without boxes beside the story (read_dateline).
+    page_lines: list[str] = field(default_factory=list)
+    box_lines: set[str] = field(default_factory=set)  # ...and the lines of those boxes
     explain: dict[str, str] = field(default_factory=dict)
 
 
@@ -258,6 +264,78 @@ def find_dateline(text: str) -> tuple[str, datetime | None] | None:
     return None
 
 
+def text_lines(text: str) -> list[str]:
+    """The non-empty lines of ``text``, whitespace collapsed."""
+    return [norm(line) for line in text.split("\n") if line and not line.isspace()]
+
+
+def story_lines(node: lhtml.HtmlElement, limit: int = 5000) -> list[str]:
+    """The opening lines of the isolated story ``node`` (up to ``limit`` characters),
+    without the boxes set beside it: what :func:`read_dateline` reads."""
+    return text_lines(_block_text(node, limit, skip_boxes=True))
+
+
+# The boxes beside the story whose lines are kept (a dateline of theirs opens them).
+_BOXES_READ = 30
+_BOX_TEXT = 3000
+# The story's header (kicker, headline, byline, dateline, a photo's caption) is at most
+# this many lines above its first paragraph.
+_HEADER_LINES = 8
+_SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)]?(?:\s|$)")
+
+
+def _is_prose(line: str, title: str | None) -> bool:
+    """A paragraph of the story, not a header line (kicker, headline, byline, dateline)."""
+    return line != title and (len(line) >= 150 or (
+        len(line) >= 60 and _SENTENCE_END.search(line) is not None))
+
+
+def find_story_dateline(story: Sequence[str], page: Sequence[str], title: str | None,
+                        removed: Collection[str] = ()) -> tuple[str, datetime | None] | None:
+    """The story's dateline: in its own lines (``story``) up to its first paragraph, or
+    else in the header lines just above that paragraph in the ``page``'s lines (a table
+    layout's byline and dateline lines sit outside the block readability keeps), from the
+    headline down. A dateline further down is another report's ("Previous Report" teasers,
+    related boxes), and the ``removed`` lines (chrome extraction dropped) are never the
+    story's."""
+    story = [line for line in story if line not in removed]
+    if not story:
+        return None
+    first = next((i for i, line in enumerate(story) if _is_prose(line, title)), len(story) - 1)
+    found = find_dateline("\n".join(story[:first + 1]))
+    if found or not page:
+        return found
+    anchor = story[first][:40]
+    at = next((i for i, line in enumerate(page) if anchor in line), None)
+    if at is None:
+        return None
+    start = max(0, at - _HEADER_LINES)
+    for i in range(at - 1, start - 1, -1):
+        if title and page[i] == title:
+            start = i + 1
+            break
+    return find_dateline("\n".join(line for line in page[start:at + 1] if line not in removed))
+
+
+def read_dateline(meta: PageMeta, story: Sequence[str], removed: Collection[str] = (),
+                  title: str | None = None) -> None:
+    """Set ``meta``'s dateline from the isolated story (:func:`find_story_dateline`)."""
+    found = find_story_dateline(story, meta.page_lines, title or meta.title,
+                                {*removed, *meta.box_lines})
+    if found:
+        meta.dateline, meta.dateline_date = found
+        meta.explain["dateline"] = "dateline text atop the story"
+
+
+def fallback_date(meta: PageMeta, url: str) -> tuple[datetime, str] | None:
+    """The date when the page's metadata gives none: the story's dateline's, else a
+    /YYYY/MM/DD/ date in the URL; with its source for --explain."""
+    if meta.dateline_date is not None:
+        return meta.dateline_date, "dateline"
+    from_url = url_date(url)
+    return (from_url, "url") if from_url else None
+
+
 def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
     """Read every metadata source once and pick, per field, the most trusted one."""
     meta = PageMeta()
@@ -357,18 +435,17 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
                 meta.published, ex["published"] = parsed, "<time datetime>"
                 break
 
+    # The dateline is the story's: it is read once the story is isolated (read_dateline),
+    # from the story's lines and the header lines above them, which are looked up in the
+    # page's text as it is here, before the page is taken apart.
     body = root.find("body")
     if body is not None:
-        found = find_dateline(_block_text(body, 20000, skip_boxes=True))
-        if found:
-            meta.dateline, meta.dateline_date = found
-            ex["dateline"] = "dateline text"
-    if meta.published is None and meta.dateline_date is not None:
-        meta.published, ex["published"] = meta.dateline_date, "dateline"
-    if meta.published is None:
-        from_url = url_date(url)
-        if from_url:
-            meta.published, ex["published"] = from_url, "url"
+        boxes: list[lhtml.HtmlElement] = []
+        meta.page_lines = text_lines(_block_text(body, 20000, skip_boxes=True, boxes=boxes))
+        # Readability's copy of the page has lost the style attributes that float some
+        # boxes: their lines are known by their text.
+        meta.box_lines = {line for box in boxes[:_BOXES_READ]
+                          for line in text_lines(_block_text(box, _BOX_TEXT))}
 
     # Lead image, language, canonical URL.
     image = _image(ld.get("image")) or props.get("og:image") or props.get("og:image:url") \
@@ -420,9 +497,11 @@ def _is_box(el: lhtml.HtmlElement) -> bool:
         or _BOX_CLASS.search(f"{el.get('class') or ''} {el.get('id') or ''}"))
 
 
-def _block_text(root: lhtml.HtmlElement, limit: int, *, skip_boxes: bool = False) -> str:
+def _block_text(root: lhtml.HtmlElement, limit: int, *, skip_boxes: bool = False,
+                boxes: list[lhtml.HtmlElement] | None = None) -> str:
     """Text with a newline at every block boundary, stopping after ``limit`` characters;
-    without the text of boxes beside the story (``skip_boxes``)."""
+    without the text of boxes beside the story (``skip_boxes``), which are added to
+    ``boxes`` when given."""
     parts: list[str] = []
     size = 0
     walk = etree.iterwalk(root, events=("start", "end"))
@@ -440,6 +519,8 @@ def _block_text(root: lhtml.HtmlElement, limit: int, *, skip_boxes: bool = False
             if tag in _BLOCKS:
                 parts.append("\n")
             if skip_boxes and tag in _BOX_TAGS and el is not root and _is_box(el):
+                if boxes is not None:
+                    boxes.append(el)
                 walk.skip_subtree()
                 continue
             if el.text and not _in_skipped(el):

@@ -1,0 +1,112 @@
+"""The dateline and its date are the story's (issue #4 item 3): read once the story is
+isolated, from its own lines and the header lines above them, never from a "Previous
+Report" teaser, a related box or an inset lower on the page, nor from a block the
+extraction then drops as chrome."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from feedsvc.extract import extract_article
+from feedsvc.extract.meta import find_story_dateline
+from tests.helpers import shared_path
+from tests.network_pages import (
+    AFTER,
+    CHROME,
+    COMMENT,
+    DATELINE,
+    HLBOX,
+    INSET,
+    PARAS,
+    PLACE,
+    RELATED,
+    SUPPORT,
+    URL,
+    network_page,
+    previous,
+)
+
+FEB_14 = datetime(2017, 2, 14, tzinfo=UTC)
+# What may follow a story that has no dateline: boxes whose teasers have one.
+TEASER_BOXES = {
+    "previous report": AFTER,
+    "teaser opening with its dateline": COMMENT + SUPPORT + RELATED + previous(inline=True),
+    "next report": COMMENT + previous("Bonn (AFP) Feb 16, 2017", label="Next Report") + RELATED,
+    "headline boxes first": COMMENT + HLBOX + previous() + SUPPORT,
+}
+
+
+def _story_complete(text: str) -> None:
+    assert [p[:40] for p in PARAS if p not in text] == []
+    assert [c for c in CHROME if c in text] == []
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("inset", [INSET, ""])
+@pytest.mark.parametrize("byline", ["by Staff Writers", None])
+@pytest.mark.parametrize("after", list(TEASER_BOXES.values()), ids=list(TEASER_BOXES))
+def test_a_story_without_a_dateline_takes_none_from_a_teaser(after: str, byline: str | None,
+                                                             inset: str, wrap: bool) -> None:
+    page = network_page(byline=byline, dateline=None, inset=inset, wrap=wrap, after=after)
+    art = extract_article(page.encode(), URL)
+    assert art.dateline is None
+    assert art.published is None  # not the teaser's Nov 3, 2025 (nor Feb 16)
+    assert "published" not in art.explain
+    _story_complete(art.text)
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("after", list(TEASER_BOXES.values()), ids=list(TEASER_BOXES))
+@pytest.mark.parametrize(("header", "first", "published"), [
+    ({"dateline": DATELINE}, "", FEB_14),
+    ({"byline": f"by Staff Writers {DATELINE}", "dateline": None}, "", FEB_14),
+    ({"dateline": None}, f"{PLACE} - ", None),
+    ({"dateline": None}, f"<b>{DATELINE}</b> - ", FEB_14),
+], ids=["header line", "byline line", "opening the story", "dated, opening the story"])
+def test_the_storys_own_dateline_wins_over_a_teasers(header: dict[str, str | None], first: str,
+                                                     published: datetime | None, after: str,
+                                                     wrap: bool) -> None:
+    art = extract_article(network_page(**header, first=first, wrap=wrap,  # type: ignore[arg-type]
+                                       after=after).encode(), URL)
+    assert art.dateline == PLACE
+    assert art.published == published
+    assert art.author == "Staff Writers"
+    assert "Staff Writers" not in art.text
+
+
+def test_the_reference_page_without_its_dateline_line_has_none() -> None:
+    """The shared SpaceDaily page, its "Brussels (AFP) Feb 16, 2017" line taken out: its
+    "Previous Report" teaser's "Bonn (AFP) Feb 16, 2017" and the insets' "Moscow (AFP)"
+    are other reports' datelines."""
+    page = shared_path("pages/spacedaily-superpowers.html").read_text(encoding="latin-1")
+    expected = json.loads(shared_path("pages/spacedaily-superpowers.expected.json").read_text())
+    line = '<font face="Arial" size="2"><b>Brussels (AFP) Feb 16, 2017</b></font><br><br>\n'
+    assert line in page and "Bonn (AFP) Feb 16, 2017" in page
+    art = extract_article(page.replace(line, "").encode("latin-1"), str(expected["url"]))
+    assert art.dateline is None and art.published is None
+    assert art.author == expected["author"]
+    text = " ".join(art.text.split())
+    assert all(" ".join(p.split()) in text for p in expected["main_story_paragraphs"])
+    assert [c for c in expected["boilerplate_must_not_appear"] if c in art.text] == []
+
+
+def test_find_story_dateline_reads_the_header_and_first_paragraph_only() -> None:
+    first = PARAS[0]
+    page = ["Home", "SUPERPOWERS", "Moon base plans", "by Staff Writers", DATELINE, first,
+            PARAS[1], "Previous Report", "Bonn (AFP) Feb 16, 2017", "A teaser."]
+    # the header above the story's block
+    assert find_story_dateline([first, PARAS[1]], page, "Moon base plans") == (PLACE, FEB_14)
+    # the story's block holds its header
+    assert find_story_dateline(page[2:], page, "Moon base plans") == (PLACE, FEB_14)
+    # none above the first paragraph: the teaser's below it is not taken
+    no_dateline = [line for line in page if line != DATELINE]
+    assert find_story_dateline(no_dateline[2:], no_dateline, "Moon base plans") is None
+    assert find_story_dateline([first, PARAS[1]], no_dateline, "Moon base plans") is None
+    # a line extraction removed is not the story's
+    assert find_story_dateline(page[2:], page, "Moon base plans", {DATELINE}) is None
+    # nor one above the headline
+    above = ["Bonn (AFP) Feb 16, 2017", "Moon base plans", first]
+    assert find_story_dateline([first], above, "Moon base plans") is None
