@@ -20,6 +20,7 @@ from tests.network_pages import (
     DATELINE,
     HLBOX,
     INSET,
+    INSET_PARAS,
     PARAS,
     PLACE,
     RELATED,
@@ -110,3 +111,19 @@ def test_find_story_dateline_reads_the_header_and_first_paragraph_only() -> None
     # nor one above the headline
     above = ["Bonn (AFP) Feb 16, 2017", "Moon base plans", first]
     assert find_story_dateline([first], above, "Moon base plans") is None
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize(("dateline", "place", "published"), [
+    (DATELINE, PLACE, FEB_14), (None, None, None)])
+def test_an_inset_report_set_in_the_story_lends_it_no_dateline(
+        dateline: str | None, place: str | None, published: datetime | None, wrap: bool) -> None:
+    """An inset report above the story in a plain table (not floated): readability
+    recovers it into the story block, where its "Moscow (AFP) Feb 13, 2017" comes before
+    the story's first paragraph. It is a report of its own (a heading over prose)."""
+    inset = INSET.replace('align="right" ', "")
+    art = extract_article(network_page(inset=inset, dateline=dateline, wrap=wrap).encode(), URL)
+    assert art.dateline == place
+    assert art.published == published
+    _story_complete(art.text)
+    assert INSET_PARAS[0] in art.text

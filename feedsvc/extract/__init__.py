@@ -25,7 +25,14 @@ from .charset import decode_html
 from .clean import fingerprint, finish_tree, resolve_lazy_images, sanitize, visible_text
 from .dates import parse_date
 from .meta import extract_meta, fallback_date, norm, read_dateline, story_lines
-from .readable import Readable, drop_bylines, drop_story_header, prune_boilerplate
+from .readable import (
+    Readable,
+    drop_bylines,
+    drop_story_header,
+    is_report,
+    prune_boilerplate,
+    text_len,
+)
 from .rules import SiteRule, SiteRules, load_site_rules, parse_rule
 from .urls import canonical_url
 
@@ -177,16 +184,25 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
             explain["content"] += f"; recovered {len(doc.recovered)} story box(es) beside it"
     # "prune: no" in a site rule: its body is the story as the rule's author chose it.
     prune = rule is None or rule.prune or not explain.get("content", "").startswith("rule body")
-    removed: set[str] = set()
+    # Lines that are not the story's own: chrome pruned from it, reports recovered beside it.
+    others: set[str] = set()
+    boxes = doc.recovered + doc.reports if doc is not None else []
     if prune:
         before = story_lines(node)
-        dropped = prune_boilerplate(node, doc.recovered + doc.reports if doc is not None else ())
+        dropped = prune_boilerplate(node, boxes)
         if dropped:
             explain["pruned"] = "; ".join(dropped[:10])
-            removed = set(before).difference(story_lines(node))
+            others = set(before).difference(story_lines(node))
+    # Inset reports beside the story or among its blocks, each with a dateline of its own.
+    most = text_len(node) // 2
+    inner = list(node) + (list(doc.best_elem) if doc is not None and doc.best_elem is not None
+                          and doc.best_elem is not node else [])
+    for box in boxes + inner:
+        if is_report(box, title, most):
+            others.update(story_lines(box))
     # The dateline is read from the story now isolated and pruned (and the header lines
     # above it): never from a teaser or box lower on the page, nor one pruned as chrome.
-    read_dateline(meta, story_lines(node), removed, title)
+    read_dateline(meta, story_lines(node), others, title)
     if published is None:
         fallback = fallback_date(meta, url)
         if fallback:

@@ -213,6 +213,23 @@ def _report_prose(el: lhtml.HtmlElement, text: str) -> str | None:
     return text[len(heading):].strip()
 
 
+def is_report(el: lhtml.HtmlElement, title: str | None, most: int) -> bool:
+    """A box in or beside the story that is a report of its own: a heading line other
+    than the story's headline, then prose opening with a wire dateline (an inset wire
+    report), at most ``most`` characters long (less than the story)."""
+    if not isinstance(el.tag, str) or el.tag not in _REPORT_BOX_TAGS:
+        return False
+    text = norm(el.text_content())
+    if not text or len(text) > most or "(" not in text:
+        return False
+    prose = _report_prose(el, text)
+    return prose is not None and not text.startswith(title or "\0") \
+        and match_dateline(prose) is not None
+
+
+_REPORT_BOX_TAGS = frozenset({"table", "div", "aside", "section", "blockquote", "center"})
+
+
 def _chrome_class(el: lhtml.HtmlElement) -> bool:
     feature = f"{el.get('class') or ''} {el.get('id') or ''}"
     return bool(REGEXES["negativeRe"].search(feature) or BOILERPLATE_CLASS.search(feature) or (
