@@ -336,6 +336,39 @@ def fallback_date(meta: PageMeta, url: str) -> tuple[datetime, str] | None:
     return (from_url, "url") if from_url else None
 
 
+# A <time> the page marks as the story's publication date: schema.org's itemprop, hAtom's
+# "published", WordPress's "entry-date", HTML5's pubdate attribute (from its drafts).
+_PUBLISHED_TIME = re.compile(
+    r"(?:^|[\s_-])(?:published|entry-date|post-date|pub-?date|date-?published)(?:$|[\s_-])", re.I)
+
+
+def _story_time(root: lhtml.HtmlElement) -> tuple[datetime, str] | None:
+    """The story's ``<time datetime>``: one marked as its publication date, else the
+    first after the headline (``<h1>``), else the last before it. A page's other times
+    (a "breaking news" ticker above the story, "related" and "recent" teasers) date
+    other stories; the story's own is the one nearest its headline."""
+    body = root.find("body")
+    headline = body.find(".//h1") if body is not None else None
+    after_h1 = headline is None
+    before: datetime | None = None
+    for el in root.iter("time", "h1"):
+        if el is headline:
+            after_h1 = True
+            continue
+        if el.tag != "time":
+            continue
+        parsed = parse_date(el.get("datetime")) or parse_date(el.get("pubdate"))
+        if parsed is None:
+            continue
+        if el.get("itemprop") == "datePublished" or el.get("pubdate") is not None \
+                or _PUBLISHED_TIME.search(el.get("class") or ""):
+            return parsed, "<time datetime> marked published"
+        if after_h1:
+            return parsed, "<time datetime> after the headline"
+        before = parsed
+    return (before, "<time datetime> before the headline") if before else None
+
+
 def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
     """Read every metadata source once and pick, per field, the most trusted one."""
     meta = PageMeta()
@@ -429,11 +462,9 @@ def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
             meta.updated, ex["updated"] = parsed, source
             break
     if meta.published is None:
-        for t in root.iter("time"):
-            parsed = parse_date(t.get("datetime")) or parse_date(t.get("pubdate"))
-            if parsed:
-                meta.published, ex["published"] = parsed, "<time datetime>"
-                break
+        found_time = _story_time(root)
+        if found_time:
+            meta.published, ex["published"] = found_time
 
     # The dateline is the story's: it is read once the story is isolated (read_dateline),
     # from the story's lines and the header lines above them, which are looked up in the

@@ -1,0 +1,86 @@
+"""Pages of common news CMS layouts as a reader of those sites sees them, beyond the
+SpaceDaily network's table layout: the story's metadata and text, never the chrome's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from feedsvc.extract import extract_article
+from tests.network_pages import PARAS, TEASER_TITLE, TITLE
+
+STORY = "".join(f"<p>{p}</p>" for p in PARAS)
+
+
+def wordpress_page(article_time: str, *, ticker: bool = True) -> str:
+    """A WordPress theme's single post with no date metadata in <head> (no SEO plugin):
+    a "Breaking" ticker of other posts with their times above the post, the post's own
+    ``<time>`` under its title, Jetpack's share and related-posts blocks (dated), comments
+    and the recent-posts widget."""
+    ticker_html = (
+        '<div class="ticker"><span>Breaking:</span><ul>'
+        '<li><a href="/2025/11/02/a/">Launch scrubbed again</a> '
+        '<time datetime="2025-11-02T08:00:00+00:00">2 hours ago</time></li>'
+        '<li><a href="/2025/11/01/b/">New crew named</a> '
+        '<time datetime="2025-11-01T08:00:00+00:00">Yesterday</time></li></ul></div>'
+    ) if ticker else ""
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>{TITLE} &#8211; Orbital Watch</title></head><body class="single">
+<header id="masthead"><div class="site-title"><a href="/">Orbital Watch</a></div>{ticker_html}
+<nav><ul><li><a href="/news/">News</a></li><li><a href="/launches/">Launches</a></li></ul></nav>
+</header>
+<main id="main"><article class="post type-post">
+<header class="entry-header"><h1 class="entry-title">{TITLE}</h1>
+<div class="entry-meta"><span class="posted-on">{article_time}</span>
+<span class="byline"> by <span class="author vcard"><a class="url fn n" href="/author/jane/">Jane
+ Doe</a></span></span></div></header>
+<div class="entry-content">{STORY}
+<div class="sharedaddy sd-sharing-enabled"><h3 class="sd-title">Share this:</h3><ul>
+<li><a href="#">Twitter</a></li><li><a href="#">Facebook</a></li></ul></div>
+<div id="jp-relatedposts" class="jp-relatedposts"><h3 class="jp-relatedposts-headline">
+<em>Related</em></h3><div class="jp-relatedposts-post"><a href="/2025/10/30/c/">{TEASER_TITLE}</a>
+<time datetime="2025-10-30">October 30, 2025</time></div></div></div>
+<footer class="entry-footer"><span class="cat-links">Posted in <a href="/news/">News</a></span>
+</footer></article>
+<div id="comments" class="comments-area"><div id="respond"><h3>Leave a Reply</h3>
+<form action="/wp-comments-post.php"><textarea name="comment"></textarea></form></div></div>
+</main>
+<aside id="secondary" class="widget-area"><section class="widget widget_recent_entries">
+<h2>Recent Posts</h2><ul><li><a href="/x/">Art and space enter a new dimension</a>
+<time datetime="2025-10-29">October 29, 2025</time></li></ul></section></aside>
+<footer id="colophon"><p>&copy; 2025 Orbital Watch. Proudly powered by WordPress</p></footer>
+</body></html>"""
+
+
+POST_TIME = "2017-02-14T09:30:00+00:00"
+
+
+@pytest.mark.parametrize("ticker", [True, False])
+@pytest.mark.parametrize("article_time", [
+    f'<time class="entry-date published" datetime="{POST_TIME}">February 14, 2017</time>',
+    f'<time datetime="{POST_TIME}">February 14, 2017</time>',
+    f'<time itemprop="datePublished" datetime="{POST_TIME}">February 14, 2017</time>',
+], ids=["entry-date class", "plain", "itemprop"])
+def test_the_posts_time_not_a_tickers_or_a_related_posts(article_time: str, ticker: bool) -> None:
+    art = extract_article(wordpress_page(article_time, ticker=ticker).encode(),
+                          "https://orbitalwatch.example/moon-base/")
+    assert art.published == datetime(2017, 2, 14, 9, 30, tzinfo=UTC)
+    assert art.title == TITLE and art.author == "Jane Doe"
+    assert [p[:40] for p in PARAS if p not in art.text] == []
+    for chrome in ("Breaking", "Share this", "Related", TEASER_TITLE, "Leave a Reply",
+                   "Recent Posts", "Proudly powered"):
+        assert chrome not in art.text
+
+
+def test_a_time_above_the_headline_is_the_nearest_one_before_it() -> None:
+    """No <time> after the headline: the last one before it (the post's date line above
+    its title), not the ticker's first."""
+    page = wordpress_page("").replace(
+        '<h1 class="entry-title">',
+        f'<div class="date"><time datetime="{POST_TIME}">Feb 14</time></div>'
+        '<h1 class="entry-title">').replace(
+        '<time datetime="2025-10-30">October 30, 2025</time>', "").replace(
+        '<time datetime="2025-10-29">October 29, 2025</time>', "")
+    art = extract_article(page.encode(), "https://orbitalwatch.example/moon-base/")
+    assert art.published == datetime(2017, 2, 14, 9, 30, tzinfo=UTC)
