@@ -84,3 +84,36 @@ def test_a_time_above_the_headline_is_the_nearest_one_before_it() -> None:
         '<time datetime="2025-10-29">October 29, 2025</time>', "")
     art = extract_article(page.encode(), "https://orbitalwatch.example/moon-base/")
     assert art.published == datetime(2017, 2, 14, 9, 30, tzinfo=UTC)
+
+
+def newspaper_page(opening: str) -> str:
+    """A newspaper CMS's wire story: the dateline opens the first paragraph, a "Related
+    Coverage" box sits among the paragraphs, the wire's copyright line closes the story."""
+    return f"""<html><head><title>{TITLE} | The Daily Courier</title>
+<meta property="og:title" content="{TITLE}">
+<meta property="article:published_time" content="2025-11-03T14:00:00Z"></head><body>
+<div class="site-header"><a href="/">The Daily Courier</a></div>
+<div class="article"><h1>{TITLE}</h1><div class="byline">By Marcia Dunn</div>
+<div class="article-body"><p>{opening}{PARAS[0]}</p>{"".join(f"<p>{p}</p>" for p in PARAS[1:4])}
+<div class="related-coverage"><h4>Related Coverage</h4><ul><li><a href="/x">{TEASER_TITLE}</a>
+</li></ul></div>{"".join(f"<p>{p}</p>" for p in PARAS[4:])}
+<p>Copyright 2025 The Associated Press. All rights reserved. This material may not be
+ published, broadcast, rewritten or redistributed without permission.</p></div></div>
+<div class="footer">Copyright 2025 The Daily Courier</div></body></html>"""
+
+
+@pytest.mark.parametrize(("opening", "dateline"), [
+    ("CAPE CANAVERAL, Fla. (AP) \u2014 ", "CAPE CANAVERAL, Fla. (AP)"),
+    ("WASHINGTON, Nov 3 (Reuters) - ", "WASHINGTON, Nov 3 (Reuters)"),
+    ("SAN FRANCISCO, March 3 (Reuters) - ", "SAN FRANCISCO, March 3 (Reuters)"),
+    ("WASHINGTON, Nov. 3 (UPI) -- ", "WASHINGTON, Nov. 3 (UPI)"),
+])
+def test_wire_datelines_of_newspaper_pages(opening: str, dateline: str) -> None:
+    """AP's "PLACE (AP) —", and Reuters' and UPI's month and day before the agency."""
+    art = extract_article(newspaper_page(opening).encode(), "https://courier.example/news/moon")
+    assert art.dateline == dateline
+    assert art.published == datetime(2025, 11, 3, 14, 0, tzinfo=UTC)  # the page's, not a day
+    assert art.text.startswith(f"{opening}{PARAS[0]}")
+    assert all(p in art.text for p in PARAS[1:])
+    for chrome in ("Related Coverage", TEASER_TITLE, "may not be", "Daily Courier"):
+        assert chrome not in art.text

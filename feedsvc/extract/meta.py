@@ -26,8 +26,11 @@ from .urls import same_site
 # A place is capitalised words, with the lowercase particles of place names between
 # them ("Rio de Janeiro", "Dar es Salaam", "Frankfurt am Main").
 _PARTICLE = r"(?:de|da|das|do|dos|del|della|di|du|des|la|le|el|al|es|am|an|im|upon|on|sur|van|von|der|den)"
+# Reuters and UPI put the month and day between the place and the agency: "WASHINGTON,
+# Nov 3 (Reuters) -", "WASHINGTON, Nov. 3 (UPI) --" (no year, so no date is taken from it).
 _DATELINE = re.compile(
     rf"(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+(?:{_PARTICLE} )*[A-Z][\w'.\-]*){{0,4}})"
+    rf"(?:,\s+{MONTH_RE}\.?\s+\d{{1,2}})?"
     r"\s+\((?P<agency>[A-Z][\w.&/ -]{0,24})\))"
     rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*(?P<dash>[-\u2013\u2014])|\s*$"
     r"|\s+(?=[A-Z\"'\u2018\u201c]))"
