@@ -127,3 +127,20 @@ def test_an_inset_report_set_in_the_story_lends_it_no_dateline(
     assert art.published == published
     _story_complete(art.text)
     assert INSET_PARAS[0] in art.text
+
+
+@pytest.mark.parametrize("inset", [INSET, ""])
+@pytest.mark.parametrize("wrap", [True, False])
+def test_a_dateline_line_as_text_before_the_storys_line_breaks_is_dropped(inset: str,
+                                                                        wrap: bool) -> None:
+    """A table-era story as text and line breaks, its dateline the first line of that
+    text ("Houston (AFP) Feb 14, 2017<br><br>Space agencies..."), an inset report above
+    it: the dateline is the entry's, not a line of its text."""
+    text = "<br><br>\n".join([DATELINE, *PARAS])
+    page = network_page(dateline=None, inset=inset, paras=[], wrap=wrap).replace(
+        '<font face="Arial" size="3">\n</font>' if wrap else COMMENT,
+        f'<font face="Arial" size="3">{text}</font>' if wrap else f"{text}{COMMENT}", 1)
+    art = extract_article(page.encode(), URL)
+    assert art.dateline == PLACE and art.published == FEB_14
+    assert DATELINE not in art.text
+    _story_complete(art.text)

@@ -520,12 +520,12 @@ _BLOCKS = frozenset({
 # Boxes set beside the story's text: an inset report, a sidebar, a related box. A dateline
 # in one is its own report's ("Moscow (AFP) Feb 15, 2017 - ..." in an inset above a story
 # whose dateline opens its first paragraph), never the story's.
-_BOX_TAGS = frozenset({"table", "div", "aside", "section"})
+BOX_TAGS = frozenset({"table", "div", "aside", "section"})
 _BOX_CLASS = re.compile(r"(?:^|[\s_-])(?:side-?bar|related\w*|inset\w*)(?:$|[\s_-])", re.I)
 _FLOAT = re.compile(r"float\s*:\s*(?:left|right)", re.I)
 
 
-def _is_box(el: lhtml.HtmlElement) -> bool:
+def is_box(el: lhtml.HtmlElement) -> bool:
     return el.tag == "aside" or (el.get("align") or "").lower() in ("left", "right") or bool(
         _FLOAT.search(el.get("style") or "")
         or _BOX_CLASS.search(f"{el.get('class') or ''} {el.get('id') or ''}"))
@@ -552,7 +552,7 @@ def _block_text(root: lhtml.HtmlElement, limit: int, *, skip_boxes: bool = False
         if event == "start":
             if tag in _BLOCKS:
                 parts.append("\n")
-            if skip_boxes and tag in _BOX_TAGS and el is not root and _is_box(el):
+            if skip_boxes and tag in BOX_TAGS and el is not root and is_box(el):
                 if boxes is not None:
                     boxes.append(el)
                 walk.skip_subtree()
@@ -563,7 +563,7 @@ def _block_text(root: lhtml.HtmlElement, limit: int, *, skip_boxes: bool = False
         else:
             if tag in _BLOCKS:
                 parts.append("\n")
-            if el.tail:
+            if el.tail and el is not root:  # the root's tail is not its text
                 parts.append(el.tail)
                 size += len(el.tail)
         if size > limit:

@@ -19,7 +19,7 @@ from lxml.html import tostring
 from readability import Document
 from readability.readability import REGEXES
 
-from .meta import dateline_only, first_line, match_dateline, norm, split_byline
+from .meta import BOX_TAGS, dateline_only, first_line, is_box, match_dateline, norm, split_byline
 
 # Opening words of blocks that are site chrome, not story (issue #4: donation appeal,
 # comment prompt, related links, "Previous Report" teaser, copyright line, share links).
@@ -354,16 +354,30 @@ def _is_header_line(el: lhtml.HtmlElement, text: str, author: str | None, byline
     # paragraph ("<b>NEW YORK</b> - Stocks fell...") is the story's.
     if _KICKER.fullmatch(text):
         return _ends_its_line(el)
+    # The dateline and nothing more, on a line of its own: "Brussels (AFP) - The United
+    # States..." or "<b>Brussels (AFP)</b> The United States..." opens the story's first
+    # paragraph, and a short one ("Brussels (AFP) - Talks failed.") is all story.
+    return _is_header_text(text, author, byline, dateline) and _ends_its_line(el)
+
+
+def _header_text(line: str, author: str | None, byline: set[str],
+                 dateline: str | None) -> bool:
+    """A short ``line`` of text before a line break that is a header line."""
+    return 0 < len(line) < 60 and _is_header_text(line, author, byline, dateline)
+
+
+def _is_header_text(text: str, author: str | None, byline: set[str],
+                    dateline: str | None) -> bool:
+    """``text``, a line of its own, is the story's byline or dateline and nothing more."""
+    if text.lower() in byline:
+        return True
     if not dateline:
         return False
     # "by Staff Writers Brussels (AFP) Feb 16, 2017": the byline and the dateline on one line.
     split = split_byline(text) if author else None
     if split and author and split[0].lower() == author.lower():
         text = split[1].string
-    # The dateline and nothing more, on a line of its own: "Brussels (AFP) - The United
-    # States..." or "<b>Brussels (AFP)</b> The United States..." opens the story's first
-    # paragraph, and a short one ("Brussels (AFP) - Talks failed.") is all story.
-    return dateline_only(text) == dateline and _ends_its_line(el)
+    return dateline_only(text) == dateline
 
 
 _INLINE = frozenset({"a", "b", "i", "em", "strong", "font", "span", "small", "u", "sup", "sub"})
@@ -392,6 +406,10 @@ def drop_story_header(
     text are looked at: below that, the story has begun."""
     byline = {f"by {author}".lower(), author.lower()} if author else set()
     doomed: list[lhtml.HtmlElement] = []
+    # Header lines as text of their own before a line break, opening a table-era story's
+    # text ("Houston (AFP) Feb 14, 2017<br><br>Space agencies..."): the element whose text
+    # (False) or tail (True) the line is.
+    texts: list[tuple[lhtml.HtmlElement, bool]] = []
     seen = 0
     inside: lhtml.HtmlElement | None = None  # a doomed element being walked through
     for event, el in etree.iterwalk(node, events=("start", "end")):
@@ -400,24 +418,45 @@ def drop_story_header(
         if event == "start":
             if inside is not None:
                 continue
+            if el is not node and el.tag in BOX_TAGS and is_box(el):
+                inside = el  # an inset beside the story: its text is not the story's opening
+                continue
             text = norm(el.text_content()) if el is not node and el.tag in _HEADER_TAGS else ""
             if 0 < len(text) < 60 and _is_header_line(el, text, author, byline, dateline):
                 doomed.append(el)
                 inside = el
                 continue
-            seen += len(norm(el.text))
+            line = norm(el.text)
+            if len(el) and el[0].tag == "br" and _header_text(line, author, byline, dateline):
+                texts.append((el, False))
+            else:
+                seen += len(line)
         else:
             if el is inside:
                 inside = None
             elif inside is not None:
                 continue
             if el is not node:
-                seen += len(norm(el.tail))
+                line = norm(el.tail)
+                following = el.getnext()
+                if following is not None and following.tag == "br" and _header_text(
+                        line, author, byline, dateline):
+                    texts.append((el, True))
+                else:
+                    seen += len(line)
         if seen >= 200:
             break
+    gone = [norm(el.tail if tail else el.text) for el, tail in texts]
+    for el, tail in texts:
+        br = el.getnext() if tail else el[0]
+        if tail:
+            el.tail = br.tail
+        else:
+            el.text = br.tail
+        br.getparent().remove(br)
     for el in doomed:
         el.drop_tree()
-    return [norm(el.text_content()) for el in doomed]
+    return [norm(el.text_content()) for el in doomed] + gone
 
 
 def _takes_money(el: lhtml.HtmlElement) -> bool:
