@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import cache
 from typing import Any
 from urllib.parse import urljoin
 
@@ -24,7 +25,15 @@ from ..xmltext import xml_safe
 from .charset import decode_html
 from .clean import fingerprint, finish_tree, resolve_lazy_images, sanitize, visible_text
 from .dates import parse_date
-from .meta import extract_meta, fallback_date, norm, read_dateline, story_lines
+from .meta import (
+    extract_meta,
+    fallback_date,
+    norm,
+    opening_text,
+    read_dateline,
+    story_lines,
+    text_lines,
+)
 from .readable import (
     Readable,
     drop_bylines,
@@ -187,14 +196,21 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
     # Lines that are not the story's own: chrome pruned from it, reports recovered beside it.
     others: set[str] = set()
     boxes = doc.recovered + doc.reports if doc is not None else []
+    lines: list[str] | None = None  # the story's lines, once pruned
     if prune:
-        before = story_lines(node)
+        before = opening_text(node)
         dropped = prune_boilerplate(node, boxes)
         if dropped:
             explain["pruned"] = "; ".join(dropped[:10])
-            others = set(before).difference(story_lines(node))
-    # Inset reports beside the story or among its blocks, each with a dateline of its own.
-    most = text_len(node) // 2
+            lines = story_lines(node)
+            others = set(text_lines(before)).difference(lines)
+        else:
+            lines = text_lines(before)  # nothing pruned: the same text
+    if lines is None:
+        lines = story_lines(node)
+    # Inset reports beside the story or among its blocks, each with a dateline of its own;
+    # the story's length is measured only when a box may be one.
+    most = cache(lambda: text_len(node) // 2)
     inner = list(node) + (list(doc.best_elem) if doc is not None and doc.best_elem is not None
                           and doc.best_elem is not node else [])
     for box in boxes + inner:
@@ -202,7 +218,7 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
             others.update(story_lines(box))
     # The dateline is read from the story now isolated and pruned (and the header lines
     # above it): never from a teaser or box lower on the page, nor one pruned as chrome.
-    read_dateline(meta, story_lines(node), others, title)
+    read_dateline(meta, lines, others, title)
     if published is None:
         fallback = fallback_date(meta, url)
         if fallback:

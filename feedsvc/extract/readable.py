@@ -10,7 +10,7 @@ The document is parsed once by the caller; readability works on that tree
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lxml import etree
@@ -213,14 +213,15 @@ def _report_prose(el: lhtml.HtmlElement, text: str) -> str | None:
     return text[len(heading):].strip()
 
 
-def is_report(el: lhtml.HtmlElement, title: str | None, most: int) -> bool:
+def is_report(el: lhtml.HtmlElement, title: str | None, most: Callable[[], int]) -> bool:
     """A box in or beside the story that is a report of its own: a heading line other
     than the story's headline, then prose opening with a wire dateline (an inset wire
-    report), at most ``most`` characters long (less than the story)."""
+    report), at most ``most()`` characters long (less than the story; asked only of a
+    box with an agency's bracket)."""
     if not isinstance(el.tag, str) or el.tag not in _REPORT_BOX_TAGS:
         return False
     text = norm(el.text_content())
-    if not text or len(text) > most or "(" not in text:
+    if not text or "(" not in text or len(text) > most():
         return False
     prose = _report_prose(el, text)
     return prose is not None and not text.startswith(title or "\0") \
