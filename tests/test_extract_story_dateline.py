@@ -144,3 +144,38 @@ def test_a_dateline_line_as_text_before_the_storys_line_breaks_is_dropped(inset:
     assert art.dateline == PLACE and art.published == FEB_14
     assert DATELINE not in art.text
     _story_complete(art.text)
+
+
+CAPTION = ("Officials of the four space agencies sign the lunar base accord in Houston, Texas, "
+           "on Tuesday, Feb. 14, 2017. (AFP Photo/Mark Felix)")
+
+
+@pytest.mark.parametrize(("header", "first"), [
+    ({"dateline": DATELINE}, ""),
+    ({"dateline": None}, f"{PLACE} - "),
+    ({"dateline": None}, f"<b>{DATELINE}</b> - "),
+], ids=["header line", "opening the story", "dated, opening the story"])
+def test_a_photo_caption_above_the_story_is_not_its_first_paragraph(
+        header: dict[str, str | None], first: str) -> None:
+    """A lead photo's caption (a sentence as long as a paragraph) between the header and
+    the story: the dateline below it, opening the story or on a line of its own, is still
+    the story's."""
+    figure = f'<figure><img src="/images/accord.jpg" alt=""><figcaption>{CAPTION}</figcaption></figure>\n'
+    page = network_page(**header, first=first, inset=figure, after=AFTER)  # type: ignore[arg-type]
+    art = extract_article(page.encode(), URL)
+    assert art.dateline == PLACE
+    _story_complete(art.text)
+
+
+def test_an_ap_story_under_its_lead_photo_keeps_its_dateline() -> None:
+    """An AP story as news sites carry it: the lead photo and its caption, then the first
+    paragraph opening with "WASHINGTON (AP) —"; a related box below has another dateline."""
+    paras = "".join(f"<p>{'WASHINGTON (AP) — ' if i == 0 else ''}{p}</p>" for i, p in enumerate(PARAS))
+    page = ("<html><head><title>Moon base plans advance</title></head><body><main><article>"
+            "<h1>Moon base plans advance</h1><div class='byline'>By JANE DOE</div>"
+            f"<figure><img src='/p.jpg'><figcaption>{CAPTION}</figcaption></figure>{paras}"
+            "</article><aside class='related'><h2>More news</h2><p>NEW YORK (AP) — Stocks fell "
+            "on Monday as investors weighed the latest news on inflation and rates.</p></aside>"
+            "</main></body></html>")
+    art = extract_article(page.encode(), "https://news.test/2017/02/14/moon-base")
+    assert art.dateline == "WASHINGTON (AP)"

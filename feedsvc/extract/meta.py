@@ -571,7 +571,7 @@ def _block_text(root: lhtml.HtmlElement, limit: int, *, skip_boxes: bool = False
                 boxes: list[lhtml.HtmlElement] | None = None) -> str:
     """Text with a newline at every block boundary, stopping after ``limit`` characters;
     without the text of boxes beside the story (``skip_boxes``), which are added to
-    ``boxes`` when given."""
+    ``boxes`` when given, nor that of photo captions."""
     parts: list[str] = []
     size = 0
     walk = etree.iterwalk(root, events=("start", "end"))
@@ -591,6 +591,12 @@ def _block_text(root: lhtml.HtmlElement, limit: int, *, skip_boxes: bool = False
             if skip_boxes and tag in BOX_TAGS and el is not root and is_box(el):
                 if boxes is not None:
                     boxes.append(el)
+                walk.skip_subtree()
+                continue
+            if skip_boxes and tag == "figcaption":
+                # A photo's caption is set beside the story's text too: as long as a
+                # paragraph, it would be taken for the story's first one, above the
+                # paragraph its dateline opens (find_story_dateline).
                 walk.skip_subtree()
                 continue
             if el.text:  # (a script's or style's text was skipped above)
