@@ -41,6 +41,7 @@ from feedsvc.fetch import Fetcher
 from feedsvc.limits import (
     MAX_STORY_BYTES,
     bounded_article,
+    cut_story,
     long_url,
     story_bytes,
     story_note,
@@ -715,6 +716,18 @@ class Pipeline:
         room = MAX_STORY_BYTES - story_bytes(note) - story_bytes(first.article.content_html)
         full = False
         nxt = first.article.next_page_url
+        if nxt and room < 0:
+            # The first page is within the limit but leaves no room for the note: it is
+            # cut as an over-long page is (in a worker: a parse of up to 1 MB), and no
+            # page past it is fetched.
+            cut = await self.cpu.run(cut_story, first.article.content_html, hint.url,
+                                     limit=MAX_STORY_BYTES - story_bytes(note))
+            assert cut is not None  # longer than that limit, as room < 0
+            log.info("article %s: story over %d bytes; keeping part of its first page",
+                     redact_url(hint.url), MAX_STORY_BYTES)
+            return replace(first, article=replace(first.article, content_html=cut,
+                                                  next_page_url=None),
+                           page=None, cut=True)
         while nxt and nxt not in seen and len(pages) < MAX_PAGES - 1:
             seen.add(nxt)
             try:

@@ -318,3 +318,42 @@ async def test_credentials_in_a_found_link_are_neither_sent_nor_kept(cpu: CpuPoo
     assert sent and sent == [None] * len(sent)
     assert remembered == {}
     assert len(stored) == 3 and all("@" not in a.url for a in stored)
+
+
+async def test_a_first_page_with_no_room_for_the_note_stays_within_the_limit(cpu: CpuPool) -> None:
+    """A first page within MAX_STORY_BYTES but with less room than the note takes, and a
+    next page: the joined story (the first page, then the note) must not pass the limit,
+    and no next page is fetched that could never be kept."""
+    from feedsvc.extractor import Extraction
+    from feedsvc.models import ExtractedArticle, FetchResult, LinkHint
+
+    url = "https://news.test/story"
+    para = f"<p>{SENTENCE}</p>"
+    html = para * ((MAX_STORY_BYTES - 40) // len(para))
+    html += "<p>" + "x" * (MAX_STORY_BYTES - 40 - story_bytes(html) - 7) + "</p>"
+    assert MAX_STORY_BYTES - story_bytes(story_note(url)) < story_bytes(html) <= MAX_STORY_BYTES
+    first = Extraction(article=ExtractedArticle(title="S", content_html=html, text="t",
+                                                next_page_url=url + "?page=2"),
+                       rule=None, page=None, fingerprint=None)
+    settings = make_settings({"t": {"sources": [{"url": "https://news.test/feed.xml",
+                                                  "kind": "feed"}]}})
+    fetched: list[str] = []
+    async with Fetcher(user_agent="feedsvc-test", concurrency=8, per_host=4) as fetcher:
+        pipeline = Pipeline(settings, MemoryStore(), fetcher, cpu)
+
+        async def fetch(link: str, *_: object, **__: object) -> FetchResult:
+            fetched.append(link)
+            return FetchResult(url=link, status=200, body=b"<p>page 2</p>", headers={})
+
+        async def extract(_result: FetchResult, _hint: object) -> Extraction:
+            return Extraction(article=ExtractedArticle(title="S", content_html="<p>page 2</p>",
+                                                       text="page 2"),
+                              rule=None, page=None, fingerprint=None)
+
+        pipeline._fetch = fetch  # type: ignore[method-assign]
+        pipeline._extract = extract  # type: ignore[method-assign]
+        joined = await pipeline._more_pages(first, settings.topics["t"].sources[0], LinkHint(url))
+    content = joined.article.content_html
+    assert story_bytes(content) <= MAX_STORY_BYTES
+    assert content.endswith(story_note(url)) and whole(content)
+    assert fetched == []
