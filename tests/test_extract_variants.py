@@ -117,3 +117,17 @@ def test_wire_datelines_of_newspaper_pages(opening: str, dateline: str) -> None:
     assert all(p in art.text for p in PARAS[1:])
     for chrome in ("Related Coverage", TEASER_TITLE, "may not be", "Daily Courier"):
         assert chrome not in art.text
+
+
+@pytest.mark.parametrize("ticker", [True, False])
+def test_a_date_line_above_the_headline_wins_over_teasers_below_the_post(ticker: bool) -> None:
+    """The post's date line above its title, the related-posts and recent-posts teasers
+    below it dated too (as they are on most themes): the post's time is the one beside
+    its headline, not the first teaser's after it."""
+    page = wordpress_page("", ticker=ticker).replace(
+        '<h1 class="entry-title">',
+        f'<div class="date"><time datetime="{POST_TIME}">Feb 14</time></div>'
+        '<h1 class="entry-title">')
+    art = extract_article(page.encode(), "https://orbitalwatch.example/moon-base/")
+    assert art.published == datetime(2017, 2, 14, 9, 30, tzinfo=UTC)
+    assert art.explain["published"] == "<time datetime> before the headline"

@@ -382,14 +382,20 @@ _PUBLISHED_TIME = re.compile(
 
 
 def _story_time(root: lhtml.HtmlElement) -> tuple[datetime, str] | None:
-    """The story's ``<time datetime>``: one marked as its publication date, else the
-    first after the headline (``<h1>``), else the last before it. A page's other times
-    (a "breaking news" ticker above the story, "related" and "recent" teasers) date
-    other stories; the story's own is the one nearest its headline."""
+    """The story's ``<time datetime>``: of the times nearest the headline (``<h1>``), in
+    the smallest block holding it and any, one marked as the publication date, else the
+    first after the headline, else the last before it. A page's other times (a "breaking
+    news" ticker above the story, "related" and "recent" teasers below it) date other
+    stories, and sit further from its headline than its own date line (above the headline
+    or under it)."""
     body = root.find("body")
     headline = body.find(".//h1") if body is not None else None
+    # How far out from the headline each of its blocks is (0: its parent). Keyed by the
+    # elements, which the dict keeps alive: lxml gives a node one proxy while it lives.
+    levels: dict[lhtml.HtmlElement, int] = {} if headline is None else {
+        el: level for level, el in enumerate(headline.iterancestors())}
+    best: list[tuple[int, bool, datetime, bool]] = []  # level, marked, date, after h1
     after_h1 = headline is None
-    before: datetime | None = None
     for el in root.iter("time", "h1"):
         if el is headline:
             after_h1 = True
@@ -399,13 +405,21 @@ def _story_time(root: lhtml.HtmlElement) -> tuple[datetime, str] | None:
         parsed = parse_date(el.get("datetime")) or parse_date(el.get("pubdate"))
         if parsed is None:
             continue
-        if el.get("itemprop") == "datePublished" or el.get("pubdate") is not None \
-                or _PUBLISHED_TIME.search(el.get("class") or ""):
+        level = next((levels[a] for a in el.iterancestors() if a in levels), 0)
+        marked = (el.get("itemprop") == "datePublished" or el.get("pubdate") is not None
+                  or _PUBLISHED_TIME.search(el.get("class") or "") is not None)
+        best.append((level, marked, parsed, after_h1))
+    if not best:
+        return None
+    nearest = min(level for level, *_ in best)
+    times = [t for t in best if t[0] == nearest]
+    for _, marked, parsed, _after in times:
+        if marked:
             return parsed, "<time datetime> marked published"
-        if after_h1:
+    for _, _marked, parsed, after in times:
+        if after:
             return parsed, "<time datetime> after the headline"
-        before = parsed
-    return (before, "<time datetime> before the headline") if before else None
+    return times[-1][2], "<time datetime> before the headline"
 
 
 def extract_meta(root: lhtml.HtmlElement, url: str) -> PageMeta:
