@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from dataclasses import replace
 
-from feedsvc.models import Article, LinkHint
+from feedsvc.models import Article
 
 # Entry title and author (characters): trimmed on a word boundary, with an ellipsis.
 MAX_TITLE = 300
@@ -51,15 +51,6 @@ def trim_text(text: str, limit: int) -> str:
 def long_url(url: str | None) -> bool:
     """Whether ``url`` is too long to be an article's link or id."""
     return url is not None and len(url) > MAX_URL
-
-
-def bounded_hint(hint: LinkHint) -> LinkHint:
-    """``hint`` with its title and author (what a feed or index said) trimmed."""
-    title = trim_text(hint.title, MAX_TITLE) if hint.title else hint.title
-    author = trim_text(hint.author, MAX_AUTHOR) if hint.author else hint.author
-    if title is hint.title and author is hint.author:
-        return hint
-    return replace(hint, title=title, author=author)
 
 
 def bounded_article(article: Article) -> Article:
