@@ -427,14 +427,79 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _user_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    return tuple(p for p in loc if isinstance(p, int) or not (
+        str(p).startswith("function-") or p in ("literal", "str", "int")))
+
+
+def _block(loc: tuple[int | str, ...]) -> str:
+    """Which block of the file ``loc`` (a key's container) is, in the README's words."""
+    if not loc:
+        return "the top level"
+    if loc[0] == "topics" and len(loc) == 2:
+        return "a topic"
+    if loc[0] == "topics" and len(loc) == 4 and loc[2] == "sources":
+        return "a source"
+    return str(loc[0]) if len(loc) == 1 else _loc(loc)
+
+
+def _where_key_goes(key: str) -> list[str]:
+    blocks: dict[str, Any] = {"service": _Service, "defaults": _Defaults, "a topic": _Topic,
+                              "a source": _Source}
+    return [name for name, model in blocks.items() if key in model.model_fields]
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _message(err: Mapping[str, Any]) -> str:
+    """One line a user can act on: no pydantic class names or internal wording."""
     msg = str(err.get("msg", "invalid"))
     kind = err.get("type")
+    loc = _user_loc(tuple(err.get("loc", ())))
+    value = err.get("input")
     if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else ""
+        elsewhere = [b for b in _where_key_goes(key) if b != _block(loc[:-1])]
+        if elsewhere:
+            where = " or ".join([", ".join(elsewhere[:-1]), elsewhere[-1]] if
+                                len(elsewhere) > 1 else elsewhere)
+            block = _block(loc[:-1])
+            return (f"unknown key {'at' if block == 'the top level' else 'in'} {block} "
+                    f"({key} may be set under {where})")
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
-    return msg.removeprefix("Value error, ")
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        hint = ""
+        if _block(loc) == "a source" and isinstance(value, str):
+            hint = f" (write it as `- url: {value}`)"
+        return f"expected a mapping of keys, got {_shown(value)}{hint}"
+    if kind in ("list_type", "tuple_type"):
+        return f"expected a list, got {_shown(value)} (write [a, b], or one `- a` per line)"
+    if kind == "too_short":
+        what = {"topics": "topic", "sources": "source"}.get(str(loc[-1]) if loc else "", "item")
+        return f"needs at least one {what}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected a whole number, got {_shown(value)}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {_shown(value)}"
+    if kind == "string_type":
+        return f"expected text, got {_shown(value)} (put it in quotes)"
+    msg = msg.removeprefix("Value error, ")
+    if msg.startswith("Input should be "):
+        msg = "must be " + msg.removeprefix("Input should be ")
+        if not isinstance(value, Mapping | list | tuple):
+            msg += f", got {_shown(value)}"
+    return msg
 
 
 def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | None = None) -> Settings:

@@ -119,7 +119,7 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
         (lambda d: d.update(defaults={"max_page_bytes": "5 parsecs"}),
          "defaults.max_page_bytes: '5 parsecs' is not a size"),
         (lambda d: d["topics"]["superpowers"]["sources"][0].update(kind="blog"),
-         "topics.superpowers.sources[0].kind: Input should be 'index' or 'feed'"),
+         "topics.superpowers.sources[0].kind: must be 'index' or 'feed', got 'blog'"),
         (lambda d: d["topics"]["superpowers"]["sources"][0].update(follow="(unclosed"),
          "topics.superpowers.sources[0].follow: not a valid regular expression"),
         (lambda d: d["topics"]["superpowers"]["sources"][0].update(links="a[[["),
@@ -127,7 +127,7 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
         (lambda d: d["topics"].update({"Bad Name": {"sources": [{"url": "https://a.test/"}]}}),
          "topics: topic name 'Bad Name'"),
         (lambda d: d["topics"]["superpowers"].update(sources=[]),
-         "topics.superpowers.sources: List should have at least 1 item"),
+         "topics.superpowers.sources: needs at least one source"),
         (lambda d: d["topics"]["superpowers"]["sources"][0].pop("url"),
          "topics.superpowers.sources[0].url: required key is missing"),
         (lambda d: d.update(service={"listen": "nowhere"}),
@@ -154,6 +154,32 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
             allow_hosts=["https://www.spacedaily.com/"]),
          "topics.superpowers.sources[0].allow_hosts[0]: 'https://www.spacedaily.com/' is not "
          "a host name"),
+        # Typical slips, answered in the file's terms (no pydantic class or type names)
+        # and saying what to write instead:
+        (lambda d: d["topics"]["superpowers"]["sources"].__setitem__(0, "https://a.test/x"),
+         "topics.superpowers.sources[0]: expected a mapping of keys, got 'https://a.test/x' "
+         "(write it as `- url: https://a.test/x`)"),
+        (lambda d: d["topics"].update(empty=None),
+         "topics.empty: expected a mapping of keys, got nothing"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(allow_hosts="a.test"),
+         "topics.superpowers.sources[0].allow_hosts: expected a list, got 'a.test'"),
+        (lambda d: d.update(topics={}), "topics: needs at least one topic"),
+        (lambda d: d.update(defaults={"max_entries": "lots"}),
+         "defaults.max_entries: expected a whole number, got 'lots'"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(robots="maybe"),
+         "topics.superpowers.sources[0].robots: expected true or false, got 'maybe'"),
+        (lambda d: d["topics"]["superpowers"].update(title=1984),
+         "topics.superpowers.title: expected text, got 1984 (put it in quotes)"),
+        # a documented key at a level where it does not apply says where it does
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(max_entries=5),
+         "topics.superpowers.sources[0].max_entries: unknown key in a source (max_entries "
+         "may be set under defaults or a topic)"),
+        (lambda d: d["topics"]["superpowers"].update(concurrency=3),
+         "topics.superpowers.concurrency: unknown key in a topic (concurrency may be set "
+         "under defaults)"),
+        (lambda d: d.update(service={"poll_interval": "1m"}),
+         "service.poll_interval: unknown key in service (poll_interval may be set under "
+         "defaults, a topic or a source)"),
     ],
 )
 def test_bad_config_names_file_key_and_problem(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -342,3 +368,4 @@ def test_named_hosts_are_spelled_as_connections_name_them() -> None:
         {"url": "http://127.0.0.1:8000/feed.xml", "kind": "feed"}]}})
     assert settings.named_hosts() == {
         "xn--bcher-kva.intranet", "xn--strae-oqa.intranet", "127.0.0.1"}
+
