@@ -91,6 +91,10 @@ def parse_size(value: Any) -> int:
     return size
 
 
+# What a host may be spelled with once yarl has made it ASCII (IDNA): as fetch.py checks.
+_HOST_CHARS = re.compile(r"[A-Za-z0-9._:-]+")
+
+
 def _http_url(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("not an absolute http(s) URL")
@@ -99,8 +103,12 @@ def _http_url(value: Any) -> str:
         raise ValueError("not an absolute http(s) URL")
     try:
         parts.port  # noqa: B018  (urlsplit checks the port only when asked)
+        host = yarl.URL(value.strip()).raw_host or ""
     except ValueError as exc:
         raise ValueError(f"not a valid URL: {exc}") from None
+    # The fetcher refuses such a host (fetch._parse_url) at every poll: say so now.
+    if not _HOST_CHARS.fullmatch(host):
+        raise ValueError(f"not a valid URL: bad host {host!r}")
     return value.strip()
 
 

@@ -180,6 +180,9 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
         (lambda d: d.update(service={"poll_interval": "1m"}),
          "service.poll_interval: unknown key in service (poll_interval may be set under "
          "defaults, a topic or a source)"),
+        # a host the fetcher would refuse at every poll
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(url="http://exa mple.com/x"),
+         "topics.superpowers.sources[0].url: not a valid URL: bad host 'exa mple.com'"),
     ],
 )
 def test_bad_config_names_file_key_and_problem(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -369,3 +372,7 @@ def test_named_hosts_are_spelled_as_connections_name_them() -> None:
     assert settings.named_hosts() == {
         "xn--bcher-kva.intranet", "xn--strae-oqa.intranet", "127.0.0.1"}
 
+
+def test_international_host_names_are_valid_urls() -> None:
+    data = {"topics": {"t": {"sources": [{"url": "https://bücher.example/neu.html"}]}}}
+    assert parse_config(data, env={}).topics["t"].sources[0].url == "https://bücher.example/neu.html"
