@@ -75,7 +75,14 @@ class RobotsUnreachableError(BlockedError):
 
 
 class PrivateAddressBlockedError(BlockedError):
-    """The fetch would reach a non-public address on a host the config does not name."""
+    """The fetch would reach a non-public address on a host the config does not name.
+    The message says how to allow it: an operator testing on loopback or an intranet
+    reads it in the log and on ``/``."""
+
+    HINT = "name its host in the source's allow_hosts to allow it"
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(url, f"{message}; {self.HINT}")
 
 
 class PrivateAddressError(OSError):

@@ -439,8 +439,7 @@ class Fetcher:
             # too, but only once a TCP connection to the internal address is open.
             if _ip(literal) is not None and not is_public_address(literal) \
                     and not _private_allowed(literal):
-                raise PrivateAddressBlockedError(
-                    url, f"{redact_url(str(current))}: a non-public address")
+                raise PrivateAddressBlockedError(url, f"{literal} is at a non-public address")
             host = str(current.origin())
             async with self._slot(host):
                 started = loop.time()

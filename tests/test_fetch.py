@@ -826,6 +826,21 @@ async def test_non_public_address_needs_its_host_named(fetcher: Fetcher) -> None
     assert site.hits["/page"] == 2
 
 
+async def test_a_refused_address_says_once_what_and_how_to_allow_it(fetcher: Fetcher) -> None:
+    """Someone trying feedsvc on a local origin saw, for a feed item on 127.0.0.1 from a
+    source on localhost, "article URL: URL: URL: a non-public address" in the log: the
+    URL three times and not a word on ``allow_hosts``."""
+    async with Origin({"/page": PAGE}) as site:
+        for url, host in ((site.url("/page"), "127.0.0.1"),
+                          (f"http://localhost:{site.port}/page", "localhost")):
+            with pytest.raises(PrivateAddressBlockedError) as err:
+                await fetcher.fetch(url, timeout=5, max_bytes=MB, private_ok=frozenset())
+            text = str(err.value)
+            assert f": {host} is at a non-public address" in text
+            assert text.count(url) <= 1 and text.count("://") == 1
+            assert text.endswith("; name its host in the source's allow_hosts to allow it")
+
+
 async def test_a_refused_host_is_refused_not_its_robots_txt_unreachable() -> None:
     """robots.txt is fetched first: its refused connection read as "robots.txt
     unreachable" and was cached for the host, so the article's error (and the metric's
