@@ -560,7 +560,9 @@ class Pipeline:
             extraction = await self._more_pages(await self._extract(result, hint), source, hint)
         except (FetchError, ExtractError) as exc:
             await self._record_failure(url, exc, now, source.poll_interval)
-            log.warning("article %s: %s", redact_url(url), exc)
+            # The error names the URL it fetched already: only another one is added.
+            shown, text = redact_url(url), str(exc)
+            log.warning("article %s", text if text.startswith(f"{shown}: ") else f"{shown}: {text}")
             return None
         article = self._article(url, result, extraction, hint, source)
         stored = None
