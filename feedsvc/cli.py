@@ -179,7 +179,7 @@ def _serve(
     # The serving processes share the port through SO_REUSEPORT, which would as gladly
     # share it with another feedsvc already running there (the kernel splitting requests
     # between the two, both polling): the port must be free now.
-    _check_free(settings.listen_host, settings.listen_port)
+    _check_free(settings.listen_host, settings.listen_port, settings.listen_key)
     # prometheus-client's own variable, read when it is first imported: set before this
     # process imports it, inherited by the serving processes (feedsvc.metrics).
     own_dir = None
@@ -319,7 +319,7 @@ async def _run_poller(
     return 0
 
 
-def _check_free(host: str, port: int) -> None:
+def _check_free(host: str, port: int, key: str = "service.listen") -> None:
     """Raise ListenError unless ``host:port`` could be bound without SO_REUSEPORT (so it
     is not in use, by anyone) on each of the host's addresses."""
     where = f"{host}:{port}"
@@ -327,7 +327,7 @@ def _check_free(host: str, port: int) -> None:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise ListenError(f"cannot listen on {where} (service.listen): {exc.strerror}") from None
+        raise ListenError(f"cannot listen on {where} ({key}): {exc.strerror}") from None
     for family, kind, proto, _, addr in infos:
         with socket.socket(family, kind, proto) as probe:
             # as asyncio's create_server binds: a port in TIME_WAIT is free
@@ -337,7 +337,7 @@ def _check_free(host: str, port: int) -> None:
             try:
                 probe.bind(addr)
             except OSError as exc:
-                raise ListenError(f"cannot listen on {where} (service.listen): "
+                raise ListenError(f"cannot listen on {where} ({key}): "
                                   f"{exc.strerror or exc}") from None
 
 
@@ -449,7 +449,7 @@ async def _serve_app(
             await site.start()
         except OSError as exc:  # the port is taken, the host does not resolve...
             where = f"{settings.listen_host}:{settings.listen_port}"
-            raise ListenError(f"cannot listen on {where} (service.listen): "
+            raise ListenError(f"cannot listen on {where} ({settings.listen_key}): "
                               f"{exc.strerror or exc}") from None
         log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,
                  len(settings.topics), settings.listen_host, settings.listen_port,

@@ -397,6 +397,8 @@ class Settings:
     extract_timeout: float = 10.0
     page_retention: float = 14 * 86400.0
     log_format: Literal["text", "json"] = "text"
+    # Where the listen address came from, for an error about it: the file or the env.
+    listen_key: str = "service.listen"
 
     @property
     def redis_url_redacted(self) -> str | None:
@@ -590,6 +592,7 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
         extract_timeout=service.extract_timeout,
         page_retention=service.page_retention,
         log_format=service.log_format,
+        listen_key="FEEDSVC_LISTEN" if env.get("FEEDSVC_LISTEN") else "service.listen",
     )
 
 

@@ -15,9 +15,10 @@ from tests.origin import Origin, Route
 from tests.site import STORIES, article_page, index_page
 
 
-async def run_cli(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+async def run_cli(*args: str, cwd: Path | None = None,
+                  env: dict[str, str] | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "feedsvc", *args, cwd=cwd,
+        sys.executable, "-m", "feedsvc", *args, cwd=cwd, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
@@ -220,6 +221,32 @@ async def test_serve_on_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None
     [line] = err.strip().splitlines()
     assert line.startswith(f"feedsvc: cannot listen on 127.0.0.1:{port} (service.listen): ")
     assert "in use" in line
+
+
+async def test_a_taken_port_from_feedsvc_listen_names_the_variable(tmp_path: Path) -> None:
+    """The port came from FEEDSVC_LISTEN (as in the container image) but the error said
+    "(service.listen)", sending the user to a file that names another port."""
+    import os
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    path = tmp_path / "feeds.yaml"
+    path.write_text(yaml.safe_dump({
+        "service": {"listen": "127.0.0.1:1", "extract_workers": 1},
+        "topics": {"t": {"sources": [{"url": "http://127.0.0.1:9/", "robots": False}]}},
+    }))
+    env = {**os.environ, "FEEDSVC_LISTEN": f"127.0.0.1:{port}"}
+    try:
+        code, _, err = await asyncio.wait_for(
+            run_cli("serve", "-c", str(path), "--log-level", "ERROR", env=env), 60)
+    finally:
+        taken.close()
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"feedsvc: cannot listen on 127.0.0.1:{port} (FEEDSVC_LISTEN): ")
 
 
 async def test_extract_with_a_missing_sites_dir_is_a_usage_error(tmp_path: Path) -> None:
