@@ -179,3 +179,29 @@ def test_an_ap_story_under_its_lead_photo_keeps_its_dateline() -> None:
             "</main></body></html>")
     art = extract_article(page.encode(), "https://news.test/2017/02/14/moon-base")
     assert art.dateline == "WASHINGTON (AP)"
+
+
+STANDFIRST = ("Four space agencies agreed on Tuesday to build a shared base near the Moon's south "
+              "pole, the first step of a plan that will take more than a decade to complete.")
+
+
+@pytest.mark.parametrize("related", [True, False])
+def test_a_standfirst_above_the_first_paragraph_does_not_hide_its_dateline(related: bool) -> None:
+    """A news site's standfirst (a deck: one summary sentence as long as a paragraph) set
+    between the headline and the story: the dateline opening the paragraph under it is
+    still the story's, and a related box's dateline below is still not."""
+    paras = "".join(f"<p>{'WASHINGTON (AP) — ' if i == 0 else ''}{p}</p>" for i, p in enumerate(PARAS))
+    aside = ("<aside class='related'><h2>More news</h2><p>NEW YORK (AP) — Stocks fell on Monday "
+             "as investors weighed the latest news on inflation and rates.</p></aside>") if related else ""
+    page = ("<html><head><title>Moon base plans advance</title></head><body><main><article>"
+            "<h1>Moon base plans advance</h1><div class='byline'>By JANE DOE</div>"
+            f"<p class='standfirst'>{STANDFIRST}</p>{paras}</article>{aside}</main></body></html>")
+    art = extract_article(page.encode(), "https://news.test/2017/02/14/moon-base")
+    assert art.dateline == "WASHINGTON (AP)"
+
+
+def test_a_dateline_is_not_read_past_the_second_paragraph() -> None:
+    """Only a standfirst may stand above the dateline's paragraph: a dateline opening the
+    story's third paragraph or later is another report's (one the story quotes in full)."""
+    story = [PARAS[0], PARAS[1], f"Bonn (AFP) Feb 16, 2017 - {PARAS[2]}"]
+    assert find_story_dateline(story, [], "Moon base plans") is None

@@ -331,7 +331,7 @@ def _is_prose(line: str, title: str | None) -> bool:
 
 def find_story_dateline(story: Sequence[str], page: Sequence[str], title: str | None,
                         removed: Collection[str] = ()) -> tuple[str, datetime | None] | None:
-    """The story's dateline: in its own lines (``story``) up to its first paragraph, or
+    """The story's dateline: in its own lines (``story``) up to its second paragraph, or
     else in the header lines just above that paragraph in the ``page``'s lines (a table
     layout's byline and dateline lines sit outside the block readability keeps), from the
     headline down. A dateline further down is another report's ("Previous Report" teasers,
@@ -340,8 +340,11 @@ def find_story_dateline(story: Sequence[str], page: Sequence[str], title: str | 
     story = [line for line in story if line not in removed]
     if not story:
         return None
-    first = next((i for i, line in enumerate(story) if _is_prose(line, title)), len(story) - 1)
-    found = find_dateline("\n".join(story[:first + 1]))
+    prose = [i for i, line in enumerate(story) if _is_prose(line, title)][:2]
+    first = prose[0] if prose else len(story) - 1
+    # Up to the second paragraph: the first may be a standfirst (a deck of one summary
+    # sentence, set in the story's block) above the paragraph that opens with the dateline.
+    found = find_dateline("\n".join(story[:(prose[-1] if prose else first) + 1]))
     if found or not page:
         return found
     anchor = story[first][:40]
