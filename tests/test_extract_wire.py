@@ -10,6 +10,7 @@ import pytest
 
 from feedsvc.extract import extract_article
 from feedsvc.extract.meta import find_dateline
+from tests.network_pages import INSET_PARAS as NETWORK_INSET_PARAS
 from tests.site import STORIES
 
 URL = "https://news.example/reports/story.html"
@@ -21,12 +22,7 @@ BYLINE = '<font face="Arial" size="2"><i>by Staff Writers</i></font><br>\n'
 HEADER = BYLINE + f'<font face="Arial" size="2"><b>{DATELINE}</b></font><br><br>\n'
 # An inset report of the site's, above the story, with a dateline and date of its own.
 INSET_PARAS = [
-    "Moscow (AFP) Feb 13, 2017 - Russia's space agency said on Monday it would not join "
-    "the lunar accord for now, though it would keep talking to the partners about it.",
-    "Officials in Moscow said they wanted more detail on how the base would be run and on "
-    "who would own the modules each country builds for it.",
-    "The agency has its own plans for a lunar station, which it says could be built with "
-    "China, and it has not said whether the two projects could be joined.",
+    *NETWORK_INSET_PARAS,
     "Analysts said the decision leaves the door open to later talks, and that the agency "
     "is short of money for either project in any case.",
 ]

@@ -1403,19 +1403,25 @@ async def test_a_feed_cannot_send_us_to_an_internal_address(cpu: CpuPool, allow:
     assert (origin.hits["/latest/meta-data/creds"] == 1) is allow
 
 
+async def _poll_a_feed_linking(cpu: CpuPool, path: str) -> Origin:
+    """Poll, once, a feed whose one item links ``path`` on an origin that has no such
+    page; the origin (closed), for its hits."""
+    async with Origin() as origin:
+        origin.routes["/feed.xml"] = Route(rss(origin.base_url, [
+            (path, "A story", datetime(2017, 2, 16, tzinfo=UTC))]), content_type="application/rss+xml")
+        settings = make_settings({"news": {"sources": [
+            {"url": f"{origin.base_url}/feed.xml", "kind": "feed"}]}}, user_agent="feedsvc-test/1.0")
+        async with Fetcher(user_agent=settings.user_agent, concurrency=4, per_host=2) as fetcher:
+            await Pipeline(settings, MemoryStore(), fetcher, cpu).refresh_all()
+    return origin
+
+
 async def test_a_failing_article_s_log_line_names_its_url_once(
     cpu: CpuPool, caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The line read "article URL: URL: HTTP 404" (and the URL three times for a
     refused address), found trying feedsvc on a local origin."""
-    now = datetime(2017, 2, 16, tzinfo=UTC)
-    async with Origin() as origin:
-        origin.routes["/feed.xml"] = Route(rss(origin.base_url, [
-            ("/reports/gone.html", "A story", now)]), content_type="application/rss+xml")
-        settings = make_settings({"news": {"sources": [
-            {"url": f"{origin.base_url}/feed.xml", "kind": "feed"}]}}, user_agent="feedsvc-test/1.0")
-        async with Fetcher(user_agent=settings.user_agent, concurrency=4, per_host=2) as fetcher:
-            await Pipeline(settings, MemoryStore(), fetcher, cpu).refresh_all()
+    origin = await _poll_a_feed_linking(cpu, "/reports/gone.html")
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("article ")]
     assert lines == [f"article {origin.base_url}/reports/gone.html: HTTP 404"]
 
@@ -1425,14 +1431,7 @@ async def test_an_article_link_s_secret_is_not_logged(
 ) -> None:
     """A failing article's log line named its URL as linked, ``?token=`` and all
     (operator review, session 6)."""
-    now = datetime(2017, 2, 16, tzinfo=UTC)
-    async with Origin() as origin:
-        origin.routes["/feed.xml"] = Route(rss(origin.base_url, [
-            ("/a/1.html?token=SECRET1&x=1", "A story", now)]), content_type="application/rss+xml")
-        settings = make_settings({"news": {"sources": [
-            {"url": f"{origin.base_url}/feed.xml", "kind": "feed"}]}}, user_agent="feedsvc-test/1.0")
-        async with Fetcher(user_agent=settings.user_agent, concurrency=4, per_host=2) as fetcher:
-            await Pipeline(settings, MemoryStore(), fetcher, cpu).refresh_all()
+    origin = await _poll_a_feed_linking(cpu, "/a/1.html?token=SECRET1&x=1")
     assert origin.hits["/a/1.html"] == 1
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "404" in logged and "token=***" in logged
