@@ -120,10 +120,12 @@ def extract_in_worker(
 
 
 def reextract_in_worker(
-    page: PackedPage, url: str, *, sites_dir: str | None = None, time_budget: float | None = None,
+    page: PackedPage, url: str, hint: LinkHint | None = None, *, sites_dir: str | None = None,
+    time_budget: float | None = None,
 ) -> Extraction:
     """Extract a stored page again (after a site rule changed) as it was extracted first:
-    from the URL it was fetched from, its links' base, rather than the entry's ``url``
+    with ``hint`` (the stored entry's date) in place of its feed's, from the URL it was
+    fetched from, its links' base, rather than the entry's ``url``
     (the link before redirects, or the page's rel=canonical), used for pages stored
     before their URL was kept.
 
@@ -133,7 +135,7 @@ def reextract_in_worker(
 
     stored = page.unpack()
     headers = {"Content-Type": stored.content_type or ""}
-    extraction = extract_in_worker(stored.body, stored.url or url, headers, None,
+    extraction = extract_in_worker(stored.body, stored.url or url, headers, hint,
                                    sites_dir=sites_dir, time_budget=time_budget)
     again = PackedPage.pack_after(extraction.article.content_html, stored.body,
                                   stored.content_type, stored.url)
@@ -158,9 +160,10 @@ class Extractor(Protocol):
         """The story of a page fetched from ``url``; with ``keep_page``, also the page
         packed for the store (for a re-extraction after a site rule changes)."""
 
-    async def reextract(self, page: PackedPage, url: str) -> Extraction:
+    async def reextract(self, page: PackedPage, url: str, hint: LinkHint | None = None) -> Extraction:
         """The story of a stored page again, under today's site rules, and the page
-        packed again after it (:meth:`PackedPage.pack_after`)."""
+        packed again after it (:meth:`PackedPage.pack_after`). ``hint``: what the stored
+        entry says of it, standing in for the feed's word it was first extracted with."""
 
     async def rule_fingerprints(self, hosts: Sequence[str]) -> dict[str, str | None]:
         """For each host, a fingerprint of the site rule that applies to it now (None:
@@ -196,9 +199,9 @@ class PooledExtractor:
             raise ExtractError(f"{redact_url(url)}: the extraction process crashed "
                                "on this page") from None
 
-    async def reextract(self, page: PackedPage, url: str) -> Extraction:
+    async def reextract(self, page: PackedPage, url: str, hint: LinkHint | None = None) -> Extraction:
         try:
-            return await self.cpu.run(reextract_in_worker, page, url,
+            return await self.cpu.run(reextract_in_worker, page, url, hint,
                                       sites_dir=self.sites_dir, time_budget=self.time_budget)
         except BrokenProcessPool:
             raise ExtractError(f"{redact_url(url)}: the extraction process crashed "

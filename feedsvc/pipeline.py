@@ -845,7 +845,10 @@ class Pipeline:
             page = await self.store.get_page(article.url)
             if page is None:
                 return False  # page expired: the entry keeps its content
-            extraction = await self.extractor.reextract(page, article.url)
+            # The entry's date stands in for the feed's, which may have given the time
+            # of day to the dateline's date (extract: "feed hint (the dateline's day...").
+            extraction = await self.extractor.reextract(
+                page, article.url, LinkHint(url=article.url, published=article.published))
             ex = extraction.article
             if ex.next_page_url or ex.single_page_url:
                 return False  # needs other pages fetched: left to a later poll

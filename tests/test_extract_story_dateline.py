@@ -12,6 +12,7 @@ import pytest
 
 from feedsvc.extract import extract_article
 from feedsvc.extract.meta import find_story_dateline
+from feedsvc.models import LinkHint
 from tests.helpers import shared_path
 from tests.network_pages import (
     AFTER,
@@ -205,3 +206,31 @@ def test_a_dateline_is_not_read_past_the_second_paragraph() -> None:
     story's third paragraph or later is another report's (one the story quotes in full)."""
     story = [PARAS[0], PARAS[1], f"Bonn (AFP) Feb 16, 2017 - {PARAS[2]}"]
     assert find_story_dateline(story, [], "Moon base plans") is None
+
+
+@pytest.mark.parametrize(("given", "published", "source"), [
+    # the dateline's day (Houston, Feb 14) as the feed times it: the feed's time is kept
+    (datetime(2017, 2, 14, 8, 30, tzinfo=UTC), datetime(2017, 2, 14, 8, 30, tzinfo=UTC),
+     "feed hint (the dateline's day, with its time)"),
+    # late on the 14th in Houston is already the 15th in UTC
+    (datetime(2017, 2, 15, 3, 0, tzinfo=UTC), datetime(2017, 2, 15, 3, 0, tzinfo=UTC),
+     "feed hint (the dateline's day, with its time)"),
+    # another day: the feed dates its item, not the story; the dateline stands
+    (datetime(2017, 2, 20, 8, 30, tzinfo=UTC), FEB_14, "dateline"),
+])
+def test_a_feed_time_on_the_datelines_day_gives_the_time_of_day(
+        given: datetime, published: datetime, source: str) -> None:
+    """A dateline gives a day, not a time: the story would sort at midnight, below the
+    stories its feed says came out before it that day (user review, session 7)."""
+    art = extract_article(network_page().encode(), URL, hint=LinkHint(url=URL, published=given))
+    assert art.dateline == PLACE
+    assert (art.published, art.explain["published"]) == (published, source)
+
+
+def test_a_feed_time_on_the_urls_day_gives_the_time_of_day() -> None:
+    page = network_page(dateline=None)
+    url = "https://www.spacewar.com/2017/02/14/moon-base.html"
+    when = datetime(2017, 2, 14, 16, 5, tzinfo=UTC)
+    art = extract_article(page.encode(), url, hint=LinkHint(url=url, published=when))
+    assert (art.published, art.explain["published"]) == (
+        when, "feed hint (the URL's day, with its time)")

@@ -1500,3 +1500,29 @@ async def test_a_claim_lasts_until_the_next_poll_and_ends_with_its_process(cpu: 
             await first.poll(source)
         assert first.reports[source.state_key].outcome != "elsewhere"
         assert site.hits["/index.html"] == 4
+
+
+async def test_a_feed_time_on_the_datelines_day_survives_reextraction(
+    store: Store, cpu: CpuPool, tmp_path: Path
+) -> None:
+    """The feed gives the time of day of a story its dateline dates (extract: "feed hint
+    (the dateline's day, with its time)"); a rule change re-extracts the page without a
+    feed, and must not put the story back at midnight."""
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    when = datetime(2017, 2, 14, 8, 30, tzinfo=UTC)
+    async with Origin() as site, Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
+        site.routes["/feed.xml"] = Route(rss(site.base_url, [(MOON, STORIES[MOON][0], when)]),
+                                         content_type="application/rss+xml")
+        site.routes[MOON] = article_page(*STORIES[MOON])
+        settings = replace(make_settings({"t": {"sources": [{
+            "url": site.url("/feed.xml"), "kind": "feed", "robots": False}]}}), sites_dir=str(sites))
+        pipeline = Pipeline(settings, store, fetcher, cpu)
+        assert (await pipeline.refresh_source(settings.topics["t"].sources[0])).new == 1
+        [first] = await store.topic_articles("t", 10)
+        (sites / "127.0.0.1.txt").write_text("strip: //p[contains(., 'Engineers said')]\n")
+        assert await pipeline.reextract_changed() == 1
+    [again] = await store.topic_articles("t", 10)
+    assert first.dateline == again.dateline == "Houston (AFP)"
+    assert first.published == again.published == when
+    assert "Engineers said" not in again.content_html

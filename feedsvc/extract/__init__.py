@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 from urllib.parse import urljoin
@@ -49,6 +50,16 @@ __all__ = [
     "ExtractedArticle", "LinkHint", "SiteRule", "SiteRules", "canonical_url", "extract_article",
     "fingerprint", "join_pages", "load_site_rules", "parse_rule",
 ]
+
+
+# Sources of a date without a time of day (midnight UTC of the day they name).
+_DAY_ONLY = {"dateline": "dateline", "url": "URL"}
+
+
+def _on_day(when: datetime, day: datetime) -> bool:
+    """Whether the instant ``when`` falls on the calendar ``day`` (midnight UTC) in some
+    time zone, UTC-12 to UTC+14: the day a dateline names is the place's own."""
+    return day - timedelta(hours=14) <= when < day + timedelta(hours=36)
 
 
 def extract_article(
@@ -246,6 +257,12 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
 
     if published is None and hint is not None and hint.published is not None:
         published, explain["published"] = hint.published, "feed hint"
+    elif published is not None and hint is not None and hint.published is not None \
+            and explain.get("published") in _DAY_ONLY and _on_day(hint.published, published):
+        # A dateline or URL gives a day, not a time: the story would sort at midnight,
+        # below the stories its feed says came out before it that day.
+        published, explain["published"] = hint.published, (
+            f"feed hint (the {_DAY_ONLY[explain['published']]}'s day, with its time)")
     if not title and hint is not None and hint.title:
         title, explain["title"] = hint.title, "feed hint"
     if not author and hint is not None and hint.author:
