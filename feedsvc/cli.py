@@ -126,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_config(args.config)
         setup_logging(args.log_format or settings.log_format, args.log_level)
         if args.command == "check-config":
+            sys.stdout.write(f"# {settings.path}, resolved: every default applied, secrets "
+                             "redacted\n")
             sys.stdout.write(yaml.safe_dump(dump_settings(settings), sort_keys=False))
             return 0
         if args.command == "crawl":

@@ -651,37 +651,52 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
     return settings
 
 
+def format_duration(seconds: float) -> str:
+    """``seconds`` as the config writes a duration (:func:`parse_duration` reads it back):
+    in the largest unit that measures it whole, ``900.0`` -> ``15m``; ``0`` -> ``0``."""
+    if seconds == 0:
+        return "0"
+    for unit in ("w", "d", "h", "m", "s", "ms"):
+        count = seconds / _DURATION_UNITS[unit]
+        if count == round(count):
+            return f"{round(count)}{unit}"
+    return f"{seconds:g}s"
+
+
 def dump_settings(settings: Settings) -> dict[str, Any]:
-    """The resolved configuration as plain data, secrets redacted (``check-config``)."""
+    """The resolved configuration, every default applied and secrets redacted, in the
+    file's own keys and units (``check-config``): a config that loads to the same settings,
+    its redacted secrets aside."""
     return {
-        "path": settings.path,
         "service": {
             "listen": f"{settings.listen_host}:{settings.listen_port}",
             "base_url": settings.base_url,
             "redis_url": settings.redis_url_redacted,
             "user_agent": settings.user_agent,
-            "concurrency": settings.concurrency,
-            "per_host": settings.per_host,
-            "sites_dir": settings.sites_dir,
+            # absolute: a relative one in a file is read from the file's directory
+            "sites_dir": settings.sites_dir and os.path.abspath(settings.sites_dir),
             "extract_workers": settings.extract_workers or os.cpu_count() or 1,
-            "extract_timeout": settings.extract_timeout,
-            "page_retention_seconds": settings.page_retention,
+            "extract_timeout": format_duration(settings.extract_timeout),
+            "page_retention": format_duration(settings.page_retention),
             "log_format": settings.log_format,
         },
+        # The rest of ``defaults`` is resolved into each topic and source below.
+        "defaults": {"concurrency": settings.concurrency, "per_host": settings.per_host},
         "topics": {
             name: {
                 "title": t.title,
                 "description": t.description,
                 "max_entries": t.max_entries,
-                "retention_seconds": t.retention,
+                "retention": format_duration(t.retention),
                 "sources": [
                     {
                         "url": redact_url(s.url),
+                        "name": s.name,
                         "kind": s.kind,
                         "links": s.links,
                         "follow": s.follow,
-                        "poll_interval_seconds": s.poll_interval,
-                        "timeout_seconds": s.timeout,
+                        "poll_interval": format_duration(s.poll_interval),
+                        "timeout": format_duration(s.timeout),
                         "max_page_bytes": s.max_page_bytes,
                         "robots": s.robots,
                         "max_articles": s.max_articles,

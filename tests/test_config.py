@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import yaml
 
 from feedsvc.config import (
     Settings,
+    format_duration,
     load_config,
     parse_config,
     parse_duration,
@@ -376,3 +379,42 @@ def test_named_hosts_are_spelled_as_connections_name_them() -> None:
 def test_international_host_names_are_valid_urls() -> None:
     data = {"topics": {"t": {"sources": [{"url": "https://bücher.example/neu.html"}]}}}
     assert parse_config(data, env={}).topics["t"].sources[0].url == "https://bücher.example/neu.html"
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (900.0, "15m"), (20.0, "20s"), (90.0, "90s"), (5400.0, "90m"), (1209600.0, "2w"),
+    (2592000.0, "30d"), (0.25, "250ms"), (0.0, "0"), (0.0005, "0.0005s")])
+def test_format_duration_writes_what_parse_duration_reads(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+    if seconds:
+        assert parse_duration(text) == seconds
+
+
+def test_check_config_prints_a_config_that_loads_to_the_same_settings(tmp_path: Path) -> None:
+    """Its keys and units are the file's (poll_interval: 15m, concurrency under defaults,
+    each source's name): the output can be read, or saved and used, as a config (user
+    review: it printed poll_interval_seconds: 900.0 and per_host under service)."""
+    sites = tmp_path / "rules"
+    sites.mkdir()
+    path = write(tmp_path, {
+        "service": {"listen": "127.0.0.1:9000", "sites_dir": "rules", "page_retention": 0,
+                    "extract_timeout": "1.5s", "log_format": "json"},
+        "defaults": {"poll_interval": "1h30m", "per_host": 3, "retention": "7d"},
+        "topics": {"news": {"title": "News", "max_entries": 20, "sources": [
+            {"url": "https://a.example/news/", "name": "A news", "links": "a.story",
+             "follow": "/20[0-9]+/", "allow_hosts": ["cdn.example"], "robots": False},
+            {"url": "https://b.example/feed.xml", "kind": "feed", "timeout": "45s",
+             "max_page_bytes": "2MB", "max_articles": 7}]}},
+    })
+    first = load_config(path, env={})
+    run = subprocess.run([sys.executable, "-m", "feedsvc", "check-config", "-c", path],
+                         capture_output=True, text=True, env={"PATH": "/usr/bin"}, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "poll_interval: 90m" in run.stdout and "_seconds" not in run.stdout
+    again_path = tmp_path / "again" / "feeds.yaml"
+    again_path.parent.mkdir()
+    again_path.write_text(run.stdout)
+    again = load_config(str(again_path), env={})
+    # extract_workers is printed as the cores it means (0: as many as there are)
+    assert again.extract_workers == (os.cpu_count() or 1) and first.extract_workers == 0
+    assert replace(again, path=first.path, extract_workers=0) == first
