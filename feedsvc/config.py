@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -658,9 +659,12 @@ def format_duration(seconds: float) -> str:
         return "0"
     for unit in ("w", "d", "h", "m", "s", "ms"):
         count = seconds / _DURATION_UNITS[unit]
-        if count == round(count):
-            return f"{round(count)}{unit}"
-    return f"{seconds:g}s"
+        text = f"{round(count)}{unit}"
+        if count == round(count) and parse_duration(text) == seconds:
+            return text
+    # Every digit the float needs to read back the same (repr's), never an exponent
+    # ("1e-07s", "1.20356e+08s" are no durations) nor :g's six digits ("17.6116s").
+    return f"{Decimal(repr(seconds)):f}s"
 
 
 def dump_settings(settings: Settings) -> dict[str, Any]:

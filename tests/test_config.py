@@ -418,3 +418,13 @@ def test_check_config_prints_a_config_that_loads_to_the_same_settings(tmp_path: 
     # extract_workers is printed as the cores it means (0: as many as there are)
     assert again.extract_workers == (os.cpu_count() or 1) and first.extract_workers == 0
     assert replace(again, path=first.path, extract_workers=0) == first
+
+
+@pytest.mark.parametrize("text", ["1.2345678s", "17611.582ms", "0.0000001s", "0.001ms",
+                                  "33432.120h", "95138.29d"])
+def test_format_duration_reads_back_every_digit(text: str) -> None:
+    """Not :g's six digits ("1.23457s") nor its exponents ("1e-07s", "8.21995e+09s"),
+    which parse_duration refuses: check-config's output would not load, or not to the
+    same settings."""
+    seconds = parse_duration(text)
+    assert parse_duration(format_duration(seconds)) == seconds
