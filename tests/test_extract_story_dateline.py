@@ -234,3 +234,17 @@ def test_a_feed_time_on_the_urls_day_gives_the_time_of_day() -> None:
     art = extract_article(page.encode(), url, hint=LinkHint(url=url, published=when))
     assert (art.published, art.explain["published"]) == (
         when, "feed hint (the URL's day, with its time)")
+
+
+def test_a_quoted_report_under_the_first_paragraph_lends_no_dateline() -> None:
+    """The dateline is read up to the second paragraph (a standfirst may come first): a
+    report the story quotes whole in a <blockquote> under its first paragraph has a
+    dateline of its own, not the story's."""
+    quote = ("<blockquote><p>Moscow (AFP) Feb 13, 2017 - Russia's space agency said on Monday "
+             "it would not join the lunar accord for now, though it would keep talking to the "
+             "partners about it.</p></blockquote>")
+    page = network_page(dateline=None, inset="", paras=PARAS[:1],
+                        after=quote + "".join(f"<p>{p}</p>" for p in PARAS[1:4]))
+    art = extract_article(page.encode(), URL)
+    assert art.dateline is None and art.published is None
+    assert "Russia's space agency" in art.content_html

@@ -227,6 +227,11 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
     for box in boxes + inner:
         if is_report(box, title, most):
             others.update(story_lines(box))
+    # A quotation in the story (another report quoted whole, its dateline and all) is
+    # not the story's own opening: the dateline is read up to its second paragraph.
+    for quote in node.iter("blockquote"):
+        if text_len(quote) < most():
+            others.update(story_lines(quote))
     # The dateline is read from the story now isolated and pruned (and the header lines
     # above it): never from a teaser or box lower on the page, nor one pruned as chrome.
     read_dateline(meta, lines, others, title)
