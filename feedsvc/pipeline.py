@@ -598,6 +598,12 @@ class Pipeline:
         if state.error_count and state.next_due > now:
             return  # an earlier refresh failed: backing off, the stored version stands
         assert hint.updated is not None  # only refreshed when the feed gave a date
+        if hint.published == hint.updated:
+            # A feed giving only <updated> dates its item by it (discover): when the item
+            # changed, not when the story came out, which the stored entry says. Else a
+            # dateline's story would take each update's time of day on its day, and its
+            # midnight after (extract: "feed hint (the dateline's day, with its time)").
+            hint = replace(hint, published=stored.published)
         try:
             result = await self._fetch(hint.url, source, etag=state.etag,
                                        last_modified=state.last_modified)

@@ -1526,3 +1526,35 @@ async def test_a_feed_time_on_the_datelines_day_survives_reextraction(
     assert first.dateline == again.dateline == "Houston (AFP)"
     assert first.published == again.published == when
     assert "Engineers said" not in again.content_html
+
+
+async def test_a_refresh_does_not_move_the_datelines_story_to_the_feeds_update_time(
+    cpu: CpuPool,
+) -> None:
+    """An Atom feed that gives only <updated> dates its item by it; on the dateline's day
+    that time is the story's time of day (extract: "feed hint (the dateline's day, with
+    its time)"). A correction later that day, or days later, is an update: the story was
+    published when first dated, not at 15:00, nor back at the dateline's midnight."""
+    title, dateline, paras = STORIES[MOON]
+    page = {"html": article_page(title, dateline, paras)}
+    first_time = datetime(2017, 2, 14, 9, tzinfo=UTC)
+    async with Origin() as site:
+        site.routes[MOON] = conditional(lambda: page["html"].encode(), "text/html; charset=utf-8")
+        feed = {"when": first_time}
+        site.routes["/atom.xml"] = conditional(
+            lambda: atom(site.base_url, [(MOON, title, feed["when"])]).encode(),
+            "application/atom+xml")
+        settings = make_settings({"t": {"sources": [
+            {"url": site.url("/atom.xml"), "kind": "feed", "robots": False}]}})
+        store = MemoryStore()
+        await crawl(settings, store, cpu)
+        first = await store.get_article(site.url(MOON))
+        assert first is not None and first.published == first_time
+        for n, when in enumerate([datetime(2017, 2, 14, 15, tzinfo=UTC),
+                                  datetime(2017, 2, 20, 8, tzinfo=UTC)]):
+            page["html"] = article_page(title, dateline, [*paras, f"Correction {n}."])
+            feed["when"] = when
+            await crawl(settings, store, cpu)
+            again = await store.get_article(site.url(MOON))
+            assert again is not None and f"Correction {n}." in again.content_html
+            assert (again.published, again.updated) == (first_time, when)
