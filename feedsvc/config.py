@@ -428,18 +428,16 @@ class Settings:
 
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif str(part).startswith("function-") or part in ("literal", "str", "int"):
-            continue  # pydantic's internal validator names, not user keys
-        else:
-            out += f".{part}" if out else str(part)
+    for part in _user_loc(loc):
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
     return out or "(top level)"
 
 
 def _user_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    return tuple(p for p in loc if isinstance(p, int) or not (
+    """``loc`` without pydantic's internal validator names; a topic's name (a key the
+    user chose: "str", "int" and "literal" are names too) always kept."""
+    return tuple(p for i, p in enumerate(loc) if isinstance(p, int) or (
+        i == 1 and loc[0] == "topics") or not (
         str(p).startswith("function-") or p in ("literal", "str", "int")))
 
 

@@ -428,3 +428,14 @@ def test_format_duration_reads_back_every_digit(text: str) -> None:
     same settings."""
     seconds = parse_duration(text)
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize("name", ["str", "int", "literal"])
+def test_a_topic_named_like_a_pydantic_validator_is_named_in_errors(name: str) -> None:
+    """Pydantic's internal names ("str", "int", "literal") are left out of an error's
+    key path; a topic of that name is the user's key, and its block is still a source's."""
+    data = {"topics": {name: {"sources": ["https://a.example/"]}}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, "f.yaml", env={})
+    assert str(err.value) == (f"f.yaml: topics.{name}.sources[0]: expected a mapping of keys, "
+                              "got 'https://a.example/' (write it as `- url: https://a.example/`)")
