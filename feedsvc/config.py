@@ -11,6 +11,7 @@ hand-written checks.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import os
 import re
@@ -162,6 +163,12 @@ def _host_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a host name, e.g. www.spacedaily.com")
     host = value.strip()
+    try:
+        # An IPv6 address (bare or in brackets): what a refused fetch of a URL naming
+        # one says to put here (errors.PrivateAddressBlockedError), spelled as yarl does.
+        return str(ipaddress.IPv6Address(host.removeprefix("[").removesuffix("]")))
+    except ValueError:
+        pass
     if any(c in host for c in "/:@?#") or any(c.isspace() for c in host):
         raise ValueError(f"{host!r} is not a host name (no scheme, port or path), "
                          "e.g. www.spacedaily.com")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+import yarl
 
 from feedsvc.config import (
     Settings,
@@ -439,3 +440,14 @@ def test_a_topic_named_like_a_pydantic_validator_is_named_in_errors(name: str) -
         parse_config(data, "f.yaml", env={})
     assert str(err.value) == (f"f.yaml: topics.{name}.sources[0]: expected a mapping of keys, "
                               "got 'https://a.example/' (write it as `- url: https://a.example/`)")
+
+
+@pytest.mark.parametrize("written", ["::1", "[::1]", "[FD00:0::1]"])
+def test_allow_hosts_takes_an_ipv6_address(written: str) -> None:
+    """A refused fetch of http://[::1]:8080/ says to name its host in allow_hosts
+    (errors.PrivateAddressBlockedError); an IPv6 address is one, spelled as the fetcher
+    spells the URL's host (yarl: "::1", "fd00::1")."""
+    data = {"topics": {"t": {"sources": [{"url": "https://a.example/", "allow_hosts": [written]}]}}}
+    settings = parse_config(data, env={})
+    expected = yarl.URL(f"http://[{written.strip('[]')}]/").host
+    assert expected in settings.named_hosts()
