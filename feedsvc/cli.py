@@ -128,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             sys.stdout.write(f"# {settings.path}, resolved: every default applied, secrets "
                              "redacted\n")
-            sys.stdout.write(yaml.safe_dump(dump_settings(settings), sort_keys=False))
+            sys.stdout.write(yaml.safe_dump(dump_settings(settings), sort_keys=False,
+                                            allow_unicode=True))
             return 0
         if args.command == "crawl":
             set_role("crawl")
@@ -181,7 +182,7 @@ def _serve(
     # The serving processes share the port through SO_REUSEPORT, which would as gladly
     # share it with another feedsvc already running there (the kernel splitting requests
     # between the two, both polling): the port must be free now.
-    _check_free(settings.listen_host, settings.listen_port, settings.listen_key)
+    _check_free(settings)
     # prometheus-client's own variable, read when it is first imported: set before this
     # process imports it, inherited by the serving processes (feedsvc.metrics).
     own_dir = None
@@ -283,9 +284,9 @@ async def _run_poller(
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("feedsvc %s: %d serving process%s on http://%s:%d/, this one %s", __version__,
-             len(children), "" if len(children) == 1 else "es", settings.listen_host,
-             settings.listen_port, "polling" if poll else "idle (--no-poll)")
+    log.info("feedsvc %s: %d serving process%s on http://%s/, this one %s", __version__,
+             len(children), "" if len(children) == 1 else "es", settings.listen_address,
+             "polling" if poll else "idle (--no-poll)")
     started = [time.monotonic()] * len(children)
     quick_exits = 0
     polling = listens = False
@@ -321,10 +322,11 @@ async def _run_poller(
     return 0
 
 
-def _check_free(host: str, port: int, key: str = "service.listen") -> None:
-    """Raise ListenError unless ``host:port`` could be bound without SO_REUSEPORT (so it
-    is not in use, by anyone) on each of the host's addresses."""
-    where = f"{host}:{port}"
+def _check_free(settings: Settings) -> None:
+    """Raise ListenError unless the listen address could be bound without SO_REUSEPORT
+    (so it is not in use, by anyone) on each of its host's addresses."""
+    host, port = settings.listen_host, settings.listen_port
+    where, key = settings.listen_address, settings.listen_key
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
@@ -450,11 +452,10 @@ async def _serve_app(
         try:
             await site.start()
         except OSError as exc:  # the port is taken, the host does not resolve...
-            where = f"{settings.listen_host}:{settings.listen_port}"
-            raise ListenError(f"cannot listen on {where} ({settings.listen_key}): "
+            raise ListenError(f"cannot listen on {settings.listen_address} ({settings.listen_key}): "
                               f"{exc.strerror or exc}") from None
-        log.info("feedsvc %s serving %d topics on http://%s:%d/ (store: %s%s)", __version__,
-                 len(settings.topics), settings.listen_host, settings.listen_port,
+        log.info("feedsvc %s serving %d topics on http://%s/ (store: %s%s)", __version__,
+                 len(settings.topics), settings.listen_address,
                  settings.redis_url_redacted or "in-process", "" if poll else ", not polling")
         if poll:
             await app[RUNTIME].start_polling()

@@ -409,6 +409,12 @@ class Settings:
     listen_key: str = "service.listen"
 
     @property
+    def listen_address(self) -> str:
+        """``host:port`` as ``listen`` writes it: an IPv6 host in brackets (RFC 3986 §3.2.2)."""
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return f"{host}:{self.listen_port}"
+
+    @property
     def redis_url_redacted(self) -> str | None:
         return redact_url(self.redis_url)
 
@@ -428,7 +434,7 @@ class Settings:
 
     def __repr__(self) -> str:  # never print secrets (the Redis URL may hold a password)
         return (
-            f"Settings(path={self.path!r}, listen={self.listen_host}:{self.listen_port}, "
+            f"Settings(path={self.path!r}, listen={self.listen_address}, "
             f"redis_url={self.redis_url_redacted!r}, topics={sorted(self.topics)!r})"
         )
 
@@ -678,7 +684,7 @@ def dump_settings(settings: Settings) -> dict[str, Any]:
     its redacted secrets aside."""
     return {
         "service": {
-            "listen": f"{settings.listen_host}:{settings.listen_port}",
+            "listen": settings.listen_address,
             "base_url": settings.base_url,
             "redis_url": settings.redis_url_redacted,
             "user_agent": settings.user_agent,

@@ -451,3 +451,17 @@ def test_allow_hosts_takes_an_ipv6_address(written: str) -> None:
     settings = parse_config(data, env={})
     expected = yarl.URL(f"http://[{written.strip('[]')}]/").host
     assert expected in settings.named_hosts()
+
+
+def test_check_config_writes_ipv6_listen_in_brackets_and_text_as_it_is(tmp_path: Path) -> None:
+    """``listen: ::1:9000`` reads as anything but an address, and ``\\xDCber`` is no
+    title anyone wrote (review of check-config's output)."""
+    path = write(tmp_path, {"service": {"listen": "[::1]:9000"}, "topics": {"raum": {
+        "title": "Über Raumfahrt — Nachrichten",
+        "sources": [{"url": "https://bücher.example/news/"}]}}})
+    run = subprocess.run([sys.executable, "-m", "feedsvc", "check-config", "-c", path],
+                         capture_output=True, text=True, env={"PATH": "/usr/bin", "LANG": "C.UTF-8"})
+    assert run.returncode == 0, run.stderr
+    assert "listen: '[::1]:9000'" in run.stdout
+    assert "title: Über Raumfahrt — Nachrichten" in run.stdout
+    assert load_config(path, env={}).listen_address == "[::1]:9000"
