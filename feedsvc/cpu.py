@@ -56,6 +56,19 @@ def _init_worker(niceness: int, idle: bool = False, parent: int | None = None) -
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
+def _kill_workers(executor: Executor) -> None:
+    """Kill whatever is left of a broken pool's workers. CPython's manager thread
+    terminates them itself, but a worker the pool spawned after it did (a submit racing
+    the crash, before the pool is marked broken) waits for work for ever, and the manager
+    thread, joining it, with it: a process and a thread leaked per crash, and the
+    interpreter's exit hung on them. By the time a call sees BrokenProcessPool the pool
+    is marked broken and spawns no more. ``_processes`` is private, but the only list of
+    them (Python 3.14 adds ``kill_workers`` for this)."""
+    for proc in list((getattr(executor, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):  # gone already, or closed
+            proc.kill()
+
+
 class CpuPool:
     """Runs CPU-bound functions in worker processes and awaits them from the loop."""
 
@@ -101,6 +114,7 @@ class CpuPool:
             # this pool broken replaces it: the others in flight with it would each
             # replace the fresh one in turn, cancelling what it runs.
             if self._executor is executor:
+                _kill_workers(executor)  # before shutdown, which forgets them
                 executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._new_executor()
             return await loop.run_in_executor(self._executor, call)

@@ -95,3 +95,29 @@ async def test_workers_exit_when_their_parent_dies(tmp_path: Path) -> None:
     finally:
         for pid in filter(alive, workers):
             os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_broken_pools_worker_that_escaped_its_termination_is_killed(tmp_path: Path) -> None:
+    """A worker the broken pool started (a submit racing the crash) after CPython's
+    manager thread had terminated the others waits for work for ever, and the manager
+    thread, joining it, with it: one process and thread leaked per crash, and the
+    interpreter's exit hung on them (seen at the end of a full test run). Simulated with
+    a worker whose terminate() does nothing."""
+    from multiprocessing import get_context
+
+    pool = CpuPool(1)
+    stray = get_context("spawn").Process(target=time.sleep, args=(60,), daemon=True)
+    try:
+        await pool.run(os.getpid)  # started
+        stray.start()
+        stray.terminate = lambda: None  # type: ignore[method-assign]
+        pool._executor._processes[stray.pid] = stray  # type: ignore[attr-defined]
+        assert await pool.run(crash_once, str(tmp_path / "crashed")) != stray.pid
+        deadline = time.monotonic() + 10
+        while alive(stray.pid or 0):
+            assert time.monotonic() < deadline, "the broken pool's last worker is still running"
+            await asyncio.sleep(0.05)
+    finally:
+        if stray.pid and alive(stray.pid):
+            os.kill(stray.pid, signal.SIGKILL)  # else this test run would never exit
+        pool.close()
