@@ -266,6 +266,10 @@ class FeedCache:
                 raise
             if old is not None and feed.etag == old.etag:
                 feed = old  # the same bytes: keep their validators (no needless 200s)
+            elif feed.excerpted and (old is None or old.excerpted != feed.excerpted):
+                log.info("feed %s: %d of %d entries carry an excerpt, not their story: "
+                         "the feed has no room for more (limits.MAX_FEED_STORY_BYTES)",
+                         topic, feed.excerpted, feed.entries)
             self._last_render[topic] = (started, time.monotonic() - started)
             self.renders += 1
             self._renders_unreported[topic] += 1

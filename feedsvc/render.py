@@ -20,6 +20,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feedsvc import __version__
+from feedsvc.limits import MAX_FEED_STORY_BYTES, feed_excerpt, xml_text_bytes
 from feedsvc.models import Article
 from feedsvc.xmltext import xml_safe
 
@@ -53,6 +54,8 @@ class RenderedFeed:
     etag_gzip: str  # the gzip representation's own entity-tag (RFC 9110 §8.8.3.3)
     last_modified: datetime
     entries: int
+    # Entries carrying an excerpt for want of room in the feed (limits.MAX_FEED_STORY_BYTES).
+    excerpted: int
     # Response headers, built once per render (the serving hot path only picks one).
     headers: dict[str, str]
     headers_gzip: dict[str, str]
@@ -113,8 +116,14 @@ def render_feed(
     *,
     changed: datetime | None = None,
     modified: datetime | None = None,
+    story_budget: int = MAX_FEED_STORY_BYTES,
 ) -> RenderedFeed:
     """Render ``articles`` (already in feed order, newest first) as an Atom feed.
+
+    The entries' stories (and summaries) take at most ``story_budget`` bytes of it, the
+    newest first: an entry whose story would take more than is left carries, instead of
+    its content, an HTML summary (the start of its text and a link to its page), and a
+    later, shorter story may still fit whole. The same articles give the same bytes.
 
     ``changed`` is when the topic last changed (its store version): the feed's
     atom:updated, which must move when an entry is added, changed or dropped (RFC 4287
@@ -136,6 +145,8 @@ def render_feed(
     if changed is not None:
         updated = max(updated, _aware(changed).replace(microsecond=0))
     fg.updated(updated)
+    room = story_budget
+    excerpted = 0
     for article in articles:
         fe = fg.add_entry(_Entry(language_tag(article.lang)), order="append")
         # The canonical URL is stable across restarts and re-renders (issue #2 item 6);
@@ -148,9 +159,21 @@ def render_feed(
         fe.updated(entry_updated(article))
         if article.author:
             fe.author({"name": xml_safe(article.author)})
-        if article.summary:
-            fe.summary(xml_safe(article.summary))
-        fe.content(xml_safe(article.content_html), type="html")
+        summary = xml_safe(article.summary) if article.summary else None
+        content = xml_safe(article.content_html)
+        size = xml_text_bytes(content) + (xml_text_bytes(summary) if summary else 0)
+        if size <= room:
+            room -= size
+            if summary is not None:
+                fe.summary(summary)
+            fe.content(content, type="html")
+        else:
+            # No room left for this story. An entry without content must have an
+            # alternate link (RFC 4287 §4.1.2), which it has; its summary, "a short
+            # summary, abstract, or excerpt of an entry" (§4.2.13), gives the reader the
+            # story's start and that link again.
+            fe.summary(feed_excerpt(content, url, summary), type="html")
+            excerpted += 1
     body: bytes = fg.atom_str(pretty=False)
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     # mtime=0 keeps the gzip bytes deterministic for the same body.
@@ -169,6 +192,7 @@ def render_feed(
         etag_gzip=etag_gzip,
         last_modified=last_modified,
         entries=len(articles),
+        excerpted=excerpted,
         headers={**plain_304, **NOSNIFF, "Content-Type": ATOM_CONTENT_TYPE},
         headers_gzip={**gzip_304, **NOSNIFF, "Content-Type": ATOM_CONTENT_TYPE,
                       "Content-Encoding": "gzip"},

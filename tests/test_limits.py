@@ -357,3 +357,45 @@ async def test_a_first_page_with_no_room_for_the_note_stays_within_the_limit(cpu
     assert story_bytes(content) <= MAX_STORY_BYTES
     assert content.endswith(story_note(url)) and whole(content)
     assert fetched == []
+
+
+# -- the feed's size: what a story takes of it, and the excerpt of one it has no room for --
+
+@pytest.mark.parametrize("text", [
+    "", "plain", "a < b > c & d", "<p>x &amp; y</p>", 'quotes " and \' stay', "cr\r\nlf",
+    "\u00e9t\u00e9 \U0001F680 \u2014", "&&&<<<>>>",
+])
+def test_xml_text_bytes_is_what_the_feed_carries(text: str) -> None:
+    """The feed's budget counts each story as lxml writes it: it must count exactly."""
+    from lxml import etree
+
+    from feedsvc.limits import xml_text_bytes
+
+    elem = etree.Element("c")
+    elem.text = text
+    assert xml_text_bytes(text) == len(etree.tostring(elem, encoding="utf-8")) - len(b"<c></c>")
+
+
+def test_story_excerpt_is_the_start_of_the_text() -> None:
+    from feedsvc.limits import MAX_EXCERPT, story_excerpt
+
+    story = ("<h2>Moon base</h2><p>Four <b>nations</b> signed &amp; agreed.</p>"
+             "<ul><li>one</li><li>two</li></ul><p>" + SENTENCE * 40 + "</p>")
+    text = story_excerpt(story)
+    assert text.startswith("Moon base Four nations signed & agreed. one two Space agencies")
+    assert len(text) <= MAX_EXCERPT and text.endswith(ELLIPSIS)
+    assert story_excerpt("<p>Short.</p>") == "Short."
+    assert story_excerpt("") == "" and story_excerpt('<p><img src="x.png"></p>') == ""
+    # only the story's start is parsed, however long the story
+    assert story_excerpt("<p>" + "word " * 400_000 + "</p>") == trim_text(
+        "word " * 100, MAX_EXCERPT)
+
+
+def test_feed_excerpt_is_escaped_html_ending_with_a_link() -> None:
+    from feedsvc.limits import feed_excerpt, feed_note
+
+    url = "https://news.test/a.html?x=1&y=2"
+    out = feed_excerpt("<p>a &lt;script&gt; tag</p>", url)
+    assert out == "<p>a &lt;script&gt; tag</p>" + feed_note(url)
+    assert 'href="https://news.test/a.html?x=1&amp;y=2"' in out
+    assert sanitize(out) == out  # what a reader gets is as safe as a stored story

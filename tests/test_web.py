@@ -483,3 +483,35 @@ async def test_showing_source_states_does_not_renew_them(
     for path in ("/", "/metrics"):
         assert (await client.get(path)).status == 200
     assert store._states[key][1] == expires
+
+
+async def test_a_feed_of_megabyte_stories_is_served_bounded(
+    client: Client, store: MemoryStore, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An origin whose every story is at the 1 MB story cap made each request of its
+    topic's feed as big as all its stories (8.6 MB for these eight; 50 MB at max_entries),
+    kept per topic in memory raw and gzipped. The feed keeps the newest stories whole
+    and excerpts the rest, under what readers accept (CommaFeed: 5 MiB), and its
+    validators still work."""
+    from feedsvc.limits import MAX_STORY_BYTES
+
+    para = "<p>" + "Space agencies signed an accord on the lunar south pole. " * 16 + "</p>"
+    for n in range(8):
+        story = f"<p>Story {n}.</p>" + para * ((MAX_STORY_BYTES - 20) // len(para))
+        await store.add_article("superpowers", article(n, content_html=story))
+    caplog.set_level("INFO", logger="feedsvc.feeds")
+    resp = await client.get("/feeds/superpowers.atom")
+    body = await resp.read()
+    assert resp.status == 200 and len(body) < 5 * 2**20
+    parsed = check_atom(body)
+    assert len(parsed.entries) == 8
+    assert "content" in parsed.entries[0] and "content" not in parsed.entries[-1]
+    assert "<p>Story 0." in parsed.entries[-1].summary  # the oldest
+    gz = await client.get("/feeds/superpowers.atom", headers={"Accept-Encoding": "gzip"},
+                          auto_decompress=False)
+    assert gz.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(await gz.read()) == body
+    again = await client.get("/feeds/superpowers.atom",
+                             headers={"If-None-Match": resp.headers["ETag"]})
+    assert again.status == 304
+    assert any("entries carry an excerpt" in r.getMessage() for r in caplog.records)
