@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -549,6 +550,8 @@ def _extract(args: argparse.Namespace) -> int:
             return 2
         try:
             body = Path(args.file).read_bytes()
+            # a saved page was fetched when it was saved (a dateline's missing year)
+            fetched = datetime.fromtimestamp(Path(args.file).stat().st_mtime, UTC)
         except OSError as exc:
             print(f"feedsvc: cannot read {args.file}: {exc}", file=sys.stderr)
             return 2
@@ -560,11 +563,12 @@ def _extract(args: argparse.Namespace) -> int:
         except FeedsvcError as exc:
             print(f"feedsvc: {exc}", file=sys.stderr)
             return 1
+        fetched = datetime.now(UTC)
     else:
         print("feedsvc: extract needs a URL or --file FILE --url URL", file=sys.stderr)
         return 2
     try:
-        art = extract_article(body, url, headers, rules=load_site_rules(sites))
+        art = extract_article(body, url, headers, rules=load_site_rules(sites), fetched=fetched)
     except FeedsvcError as exc:
         print(f"feedsvc: {exc}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from feedsvc.errors import ExtractError
@@ -82,8 +83,10 @@ def extract_in_worker(
     keep_page: bool = False,
     sites_dir: str | None = None,
     time_budget: float | None = None,
+    fetched: datetime | None = None,
 ) -> Extraction:
-    """Extract with the site rules of ``sites_dir`` within ``time_budget`` seconds;
+    """Extract with the site rules of ``sites_dir`` within ``time_budget`` seconds, the
+    page fetched at ``fetched`` (the reference for a dateline's missing year);
     ``keep_page`` also packs the page for the store (compressing it here, not in the
     serving process), as the continuation of the extracted story's stream: the store
     makes that stream again when it writes the article (measured: as fast as the JSON it
@@ -96,7 +99,8 @@ def extract_in_worker(
     from feedsvc.limits import MAX_STORY_BYTES, cut_story, story_bytes
 
     rules = _current_rules(sites_dir)
-    extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=time_budget)
+    extracted = extract_article(html, url, headers, hint=hint, rules=rules, time_budget=time_budget,
+                                fetched=fetched)
     ctype = None if headers is None else headers.get("Content-Type")
     # of the whole story: the same story cut or not is one
     text_fp = fingerprint(extracted.text) if extracted.text.strip() else None
@@ -121,10 +125,11 @@ def extract_in_worker(
 
 def reextract_in_worker(
     page: PackedPage, url: str, hint: LinkHint | None = None, *, sites_dir: str | None = None,
-    time_budget: float | None = None,
+    time_budget: float | None = None, fetched: datetime | None = None,
 ) -> Extraction:
     """Extract a stored page again (after a site rule changed) as it was extracted first:
-    with ``hint`` (the stored entry's date) in place of its feed's, from the URL it was
+    with ``hint`` (the stored entry's date) in place of its feed's, ``fetched`` (when the
+    entry was first seen) in place of the time it was fetched, from the URL it was
     fetched from, its links' base, rather than the entry's ``url``
     (the link before redirects, or the page's rel=canonical), used for pages stored
     before their URL was kept.
@@ -136,7 +141,7 @@ def reextract_in_worker(
     stored = page.unpack()
     headers = {"Content-Type": stored.content_type or ""}
     extraction = extract_in_worker(stored.body, stored.url or url, headers, hint,
-                                   sites_dir=sites_dir, time_budget=time_budget)
+                                   sites_dir=sites_dir, time_budget=time_budget, fetched=fetched)
     again = PackedPage.pack_after(extraction.article.content_html, stored.body,
                                   stored.content_type, stored.url)
     return replace(extraction, page=again)
@@ -155,15 +160,19 @@ class Extractor(Protocol):
 
     async def extract(
         self, body: bytes, url: str, headers: Mapping[str, str] | None,
-        hint: LinkHint | None, *, keep_page: bool,
+        hint: LinkHint | None, *, keep_page: bool, fetched: datetime | None = None,
     ) -> Extraction:
-        """The story of a page fetched from ``url``; with ``keep_page``, also the page
-        packed for the store (for a re-extraction after a site rule changes)."""
+        """The story of a page fetched from ``url`` at ``fetched``; with ``keep_page``,
+        also the page packed for the store (for a re-extraction after a site rule
+        changes)."""
 
-    async def reextract(self, page: PackedPage, url: str, hint: LinkHint | None = None) -> Extraction:
+    async def reextract(self, page: PackedPage, url: str, hint: LinkHint | None = None, *,
+                        fetched: datetime | None = None) -> Extraction:
         """The story of a stored page again, under today's site rules, and the page
         packed again after it (:meth:`PackedPage.pack_after`). ``hint``: what the stored
-        entry says of it, standing in for the feed's word it was first extracted with."""
+        entry says of it, standing in for the feed's word it was first extracted with;
+        ``fetched``: when the entry was first seen, standing in for the fetch time (a
+        dateline's missing year is that of its day before then, not before now)."""
 
     async def rule_fingerprints(self, hosts: Sequence[str]) -> dict[str, str | None]:
         """For each host, a fingerprint of the site rule that applies to it now (None:
@@ -187,22 +196,24 @@ class PooledExtractor:
 
     async def extract(
         self, body: bytes, url: str, headers: Mapping[str, str] | None,
-        hint: LinkHint | None, *, keep_page: bool,
+        hint: LinkHint | None, *, keep_page: bool, fetched: datetime | None = None,
     ) -> Extraction:
         try:
             return await self.cpu.run(extract_in_worker, body, url, headers, hint,
                                       keep_page=keep_page, sites_dir=self.sites_dir,
-                                      time_budget=self.time_budget)
+                                      time_budget=self.time_budget, fetched=fetched)
         except BrokenProcessPool:
             # The worker died on this page, and its replacement too (CpuPool.run): the
             # article's failure, recorded and backed off, not the whole poll's.
             raise ExtractError(f"{redact_url(url)}: the extraction process crashed "
                                "on this page") from None
 
-    async def reextract(self, page: PackedPage, url: str, hint: LinkHint | None = None) -> Extraction:
+    async def reextract(self, page: PackedPage, url: str, hint: LinkHint | None = None, *,
+                        fetched: datetime | None = None) -> Extraction:
         try:
             return await self.cpu.run(reextract_in_worker, page, url, hint,
-                                      sites_dir=self.sites_dir, time_budget=self.time_budget)
+                                      sites_dir=self.sites_dir, time_budget=self.time_budget,
+                                      fetched=fetched)
         except BrokenProcessPool:
             raise ExtractError(f"{redact_url(url)}: the extraction process crashed "
                                "on its stored page") from None

@@ -691,6 +691,8 @@ class Pipeline:
         extracted = await self.extractor.extract(
             result.body, without_userinfo(result.url), result.headers, hint,
             keep_page=self.settings.page_retention > 0,
+            # just fetched: the year of a dateline that names none is judged from now
+            fetched=datetime.fromtimestamp(self.clock(), UTC),
         )
         if self.metrics is not None:
             self.metrics.extract_seconds.observe(time.monotonic() - started)
@@ -852,9 +854,12 @@ class Pipeline:
             if page is None:
                 return False  # page expired: the entry keeps its content
             # The entry's date stands in for the feed's, which may have given the time
-            # of day to the dateline's date (extract: "feed hint (the dateline's day...").
+            # of day to the dateline's date (extract: "feed hint (the dateline's day...");
+            # when it was first seen, for the fetch time: a page stored in December and
+            # extracted again in January is still December's.
             extraction = await self.extractor.reextract(
-                page, article.url, LinkHint(url=article.url, published=article.published))
+                page, article.url, LinkHint(url=article.url, published=article.published),
+                fetched=article.first_seen)
             ex = extraction.article
             if ex.next_page_url or ex.single_page_url:
                 return False  # needs other pages fetched: left to a later poll

@@ -147,6 +147,24 @@ async def test_extract_own_page_html(tmp_path: Path) -> None:
     assert f"<p>{paras[0]}</p>" in out
 
 
+async def test_extract_file_dates_a_yearless_dateline_by_the_files_time(tmp_path: Path) -> None:
+    """A saved page was fetched when it was saved: its time gives the year a Reuters
+    dateline leaves out (Dec 31, saved on New Year's Day: the year before)."""
+    import os
+    from datetime import UTC, datetime
+
+    title, _, paras = STORIES["/reports/Navy_tests_new_radar_999.html"]
+    page = tmp_path / "page.html"
+    page.write_text(article_page(title, "WASHINGTON, Dec 31 (Reuters) -", paras))
+    saved = datetime(2026, 1, 1, 2, tzinfo=UTC).timestamp()
+    os.utime(page, (saved, saved))
+    code, out, err = await run_cli("extract", "--file", str(page), "--url",
+                                   "https://news.test/reports/n.html")
+    assert code == 0, err
+    assert "Published:   2025-12-31 00:00:00+00:00" in out
+    assert "Dateline:    WASHINGTON, Dec 31 (Reuters)" in out
+
+
 async def test_extract_needs_url_with_file(tmp_path: Path) -> None:
     page = tmp_path / "p.html"
     page.write_text("<p>x</p>")

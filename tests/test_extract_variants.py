@@ -3,11 +3,12 @@ SpaceDaily network's table layout: the story's metadata and text, never the chro
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from feedsvc.extract import extract_article
+from feedsvc.models import LinkHint
 from tests.network_pages import PARAS, TEASER_TITLE, TITLE
 
 STORY = "".join(f"<p>{p}</p>" for p in PARAS)
@@ -117,6 +118,66 @@ def test_wire_datelines_of_newspaper_pages(opening: str, dateline: str) -> None:
     assert all(p in art.text for p in PARAS[1:])
     for chrome in ("Related Coverage", TEASER_TITLE, "may not be", "Daily Courier"):
         assert chrome not in art.text
+
+
+def undated_newspaper_page(opening: str) -> str:
+    """:func:`newspaper_page` without its metadata date: the dateline's is the story's."""
+    page = newspaper_page(opening)
+    meta = '<meta property="article:published_time" content="2025-11-03T14:00:00Z">'
+    assert meta in page
+    return page.replace(meta, "")
+
+
+NOV_3 = datetime(2025, 11, 3, tzinfo=UTC)
+PLAIN_URL = "https://courier.example/news/moon"
+
+
+@pytest.mark.parametrize(("opening", "url", "hint", "fetched", "published", "source"), [
+    # the fetch time's year; Tokyo's Nov 4 begins at 15:00 UTC on the 3rd
+    ("WASHINGTON, Nov 3 (Reuters) - ", PLAIN_URL, None, datetime(2025, 11, 3, 18, tzinfo=UTC),
+     NOV_3, "dateline (its year from the fetch time)"),
+    ("TOKYO, Nov 4 (Reuters) - ", PLAIN_URL, None, datetime(2025, 11, 3, 16, tzinfo=UTC),
+     NOV_3 + timedelta(days=1), "dateline (its year from the fetch time)"),
+    # fetched on New Year's Day: last year's Dec 31, not the coming one
+    ("LONDON, Dec. 31 (UPI) -- ", PLAIN_URL, None, datetime(2026, 1, 1, 2, tzinfo=UTC),
+     datetime(2025, 12, 31, tzinfo=UTC), "dateline (its year from the fetch time)"),
+    # a day days before the fetch is still this year's
+    ("WASHINGTON, Nov. 3 (UPI) -- ", PLAIN_URL, None, datetime(2025, 11, 20, tzinfo=UTC),
+     NOV_3, "dateline (its year from the fetch time)"),
+    # the URL's date first, then the feed's: better evidence than a later fetch
+    ("WASHINGTON, Nov 3 (Reuters) - ", "https://courier.example/2024/11/03/moon", None,
+     datetime(2025, 11, 20, tzinfo=UTC), datetime(2024, 11, 3, tzinfo=UTC),
+     "dateline (its year from the URL's date)"),
+    ("LONDON, Jan 1 (Reuters) - ", "https://courier.example/2024/12/31/moon", None, None,
+     datetime(2025, 1, 1, tzinfo=UTC), "dateline (its year from the URL's date)"),
+    ("WASHINGTON, Nov 3 (Reuters) - ", PLAIN_URL, datetime(2024, 11, 5, 9, tzinfo=UTC),
+     datetime(2025, 11, 20, tzinfo=UTC), datetime(2024, 11, 3, tzinfo=UTC),
+     "dateline (its year from the feed's date)"),
+    # the feed's time on the dateline's day gives the time of day, as for a dated one
+    ("WASHINGTON, Nov 3 (Reuters) - ", PLAIN_URL, datetime(2024, 11, 3, 9, tzinfo=UTC),
+     datetime(2025, 11, 20, tzinfo=UTC), datetime(2024, 11, 3, 9, tzinfo=UTC),
+     "feed hint (the dateline's day, with its time)"),
+    # no evidence of the year: no date, as before
+    ("WASHINGTON, Nov 3 (Reuters) - ", PLAIN_URL, None, None, None, None),
+])
+def test_a_wire_dateline_without_a_year_takes_one(
+        opening: str, url: str, hint: datetime | None, fetched: datetime | None,
+        published: datetime | None, source: str | None) -> None:
+    """Reuters and UPI name the month and day, not the year ("WASHINGTON, Nov 3 (Reuters)
+    -"): the year is the URL's date's, else the feed's date's, else the fetch time's; the
+    one making that day the latest not after it anywhere on Earth."""
+    art = extract_article(undated_newspaper_page(opening).encode(), url, fetched=fetched,
+                          hint=LinkHint(url=url, published=hint) if hint else None)
+    assert art.dateline == opening.rstrip(" -")
+    assert (art.published, art.explain.get("published")) == (published, source)
+
+
+def test_a_dated_dateline_owes_nothing_to_the_fetch_time() -> None:
+    art = extract_article(undated_newspaper_page("Houston (AFP) Feb 14, 2017 - ").encode(),
+                          PLAIN_URL, fetched=datetime(2025, 11, 20, tzinfo=UTC))
+    assert art.dateline == "Houston (AFP)"
+    assert (art.published, art.explain["published"]) == (
+        datetime(2017, 2, 14, tzinfo=UTC), "dateline")
 
 
 @pytest.mark.parametrize("ticker", [True, False])

@@ -36,3 +36,23 @@ async def test_the_extractor_takes_its_rules_and_time_budget_from_the_settings(
     # the same pool, another extractor without rules: the workers follow the task
     bare = create_extractor(make_settings(TOPICS), cpu)
     assert (await bare.rule_fingerprints(["news.test"])) == {"news.test": None}
+
+
+async def test_the_fetch_time_reaches_the_worker_for_a_datelines_year(cpu: CpuPool) -> None:
+    """When a page was fetched (or its stored entry first seen) travels with the task: it
+    dates a dateline that names no year, in a first extraction and in a re-extraction."""
+    from datetime import UTC, datetime
+
+    from feedsvc.store.codec import PackedPage
+    from tests.site import STORIES, article_page
+
+    title, _, paras = next(iter(STORIES.values()))
+    page = article_page(title, "WASHINGTON, Dec 31 (Reuters) -", paras).encode()
+    url = "https://news.test/reports/story.html"
+    extractor = create_extractor(make_settings(TOPICS), cpu)
+    fetched = datetime(2026, 1, 1, 2, tzinfo=UTC)
+    first = await extractor.extract(page, url, None, None, keep_page=False, fetched=fetched)
+    stored = PackedPage.pack(page, "text/html; charset=utf-8", url)
+    again = await extractor.reextract(stored, url, None, fetched=fetched)
+    for extraction in (first, again):
+        assert extraction.article.published == datetime(2025, 12, 31, tzinfo=UTC)

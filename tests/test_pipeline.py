@@ -1528,6 +1528,36 @@ async def test_a_feed_time_on_the_datelines_day_survives_reextraction(
     assert "Engineers said" not in again.content_html
 
 
+async def test_a_datelines_missing_year_is_the_fetch_times_and_stays_so(
+    cpu: CpuPool, tmp_path: Path
+) -> None:
+    """A Reuters dateline names no year ("WASHINGTON, Dec 31 (Reuters) -"), nor does the
+    index or the URL: fetched on New Year's Day (the pipeline's clock), the story is last
+    year's Dec 31, not dated by its fetch; extracted again from its stored page near the
+    next Dec 31 (a rule change), it does not move to that one."""
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    title, _, paras = STORIES[MOON]
+    now = [datetime(2026, 1, 1, 2, tzinfo=UTC).timestamp()]
+    async with Origin() as site, Fetcher(user_agent="t", concurrency=2, per_host=2) as fetcher:
+        site.routes["/i.html"] = index_page([MOON])
+        site.routes[MOON] = article_page(title, "WASHINGTON, Dec 31 (Reuters) -", paras)
+        settings = replace(make_settings({"t": {"retention": "400d", "sources": [{
+            "url": site.url("/i.html"), "robots": False}]}}, page_retention="400d"),
+            sites_dir=str(sites))
+        store = MemoryStore(clock=lambda: now[0])
+        pipeline = Pipeline(settings, store, fetcher, cpu, clock=lambda: now[0])
+        assert (await pipeline.refresh_source(settings.topics["t"].sources[0])).new == 1
+        [first] = await store.topic_articles("t", 10)
+        now[0] = datetime(2026, 12, 31, 12, tzinfo=UTC).timestamp()
+        (sites / "127.0.0.1.txt").write_text("strip: //p[contains(., 'Engineers said')]\n")
+        assert await pipeline.reextract_changed() == 1
+    [again] = await store.topic_articles("t", 10)
+    assert first.dateline == again.dateline == "WASHINGTON, Dec 31 (Reuters)"
+    assert first.published == again.published == datetime(2025, 12, 31, tzinfo=UTC)
+    assert "Engineers said" not in again.content_html
+
+
 async def test_a_refresh_does_not_move_the_datelines_story_to_the_feeds_update_time(
     cpu: CpuPool,
 ) -> None:

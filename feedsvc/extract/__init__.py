@@ -70,16 +70,21 @@ def extract_article(
     hint: LinkHint | None = None,
     rules: SiteRules | None = None,
     time_budget: float | None = 10.0,
+    fetched: datetime | None = None,
 ) -> ExtractedArticle:
     """Extract the story of one page.
 
     ``headers`` (the HTTP response headers) give the charset; ``hint`` is what the feed or
     index said of the link (fallback title/author/date); ``rules`` are the site rules.
+    ``fetched`` is when the page was fetched (a stored page's: when it was first), the
+    last evidence of the year a dateline leaves out ("WASHINGTON, Nov 3 (Reuters) -"),
+    after the URL's date and the hint's: given, never read from the clock here, so that
+    the same page extracts the same way again.
     Raises :class:`ExtractError` when no story is found or the time budget is exceeded.
     """
     try:
         with within(time_budget):
-            return _extract(html, url, headers, hint, rules)
+            return _extract(html, url, headers, hint, rules, fetched)
     except OverBudget:
         raise ExtractError(f"{url}: extraction took longer than {time_budget} s") from None
     except ExtractError:
@@ -136,7 +141,8 @@ def _apply_strip(root: lhtml.HtmlElement, rule: SiteRule) -> None:
 
 
 def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
-             hint: LinkHint | None, rules: SiteRules | None) -> ExtractedArticle:
+             hint: LinkHint | None, rules: SiteRules | None,
+             fetched: datetime | None) -> ExtractedArticle:
     text, charset_source = decode_html(html, headers)
     rule = rules.for_host(url) if rules else None
     explain: dict[str, str] = {"charset": charset_source}
@@ -235,10 +241,14 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
     # The dateline is read from the story now isolated and pruned (and the header lines
     # above it): never from a teaser or box lower on the page, nor one pruned as chrome.
     read_dateline(meta, lines, others, title)
+    day_only: str | None = None  # what gave the date, when it is a day without its time
     if published is None:
-        fallback = fallback_date(meta, url)
+        fallback = fallback_date(meta, url, hint.published if hint is not None else None,
+                                 fetched)
         if fallback:
-            published, explain["published"] = fallback
+            published, source, year = fallback
+            day_only = _DAY_ONLY[source]
+            explain["published"] = f"{source} (its year from {year})" if year else source
     if meta.dateline:
         explain["dateline"] = meta.explain["dateline"]
     if prune:
@@ -263,11 +273,11 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
     if published is None and hint is not None and hint.published is not None:
         published, explain["published"] = hint.published, "feed hint"
     elif published is not None and hint is not None and hint.published is not None \
-            and explain.get("published") in _DAY_ONLY and _on_day(hint.published, published):
+            and day_only and _on_day(hint.published, published):
         # A dateline or URL gives a day, not a time: the story would sort at midnight,
         # below the stories its feed says came out before it that day.
         published, explain["published"] = hint.published, (
-            f"feed hint (the {_DAY_ONLY[explain['published']]}'s day, with its time)")
+            f"feed hint (the {day_only}'s day, with its time)")
     if not title and hint is not None and hint.title:
         title, explain["title"] = hint.title, "feed hint"
     if not author and hint is not None and hint.author:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from dateutil import parser as dateutil_parser
@@ -102,6 +102,11 @@ def _english_date_time(text: str) -> datetime | None:
     return value if value.date() == day.date() else None
 
 
+def month_number(name: str) -> int | None:
+    """1 to 12 for a month's name or abbreviation ("Nov", "Nov.", "november")."""
+    return _MONTHS.get(name.lower().rstrip("."))
+
+
 def text_date(text: str) -> datetime | None:
     """The first "Feb 16, 2017"-style date in ``text`` (UTC midnight)."""
     m = _TEXT_DATE.search(text)
@@ -125,3 +130,29 @@ def url_date(url: str) -> datetime | None:
     except ValueError:
         return None
     return value if _plausible(value) else None
+
+
+# A day named without its year (a Reuters or UPI dateline's "Nov 3") is at most this far
+# ahead of the moment that dates it: the day begins first at UTC+14, as
+# feedsvc.extract._on_day has it; ahead of a day (a URL's), one day, the most two places'
+# calendars differ by.
+_AHEAD_OF_INSTANT = timedelta(hours=14)
+_AHEAD_OF_DAY = timedelta(days=1)
+
+
+def day_in_year(month: int, day: int, ref: datetime, *, whole_day: bool = False) -> datetime | None:
+    """The ``month``/``day`` (UTC midnight) in the year that makes it the latest such day
+    not after ``ref`` anywhere on Earth: the date of a story datelined "Nov 3", published
+    by ``ref`` (the fetch time, the feed's date; ``whole_day``: a day, the URL's). A
+    story datelined Dec 31 and fetched on Jan 1 is of the year before; Feb 29, of the
+    last leap year."""
+    ref = _aware(ref).astimezone(UTC)
+    latest = ref + (_AHEAD_OF_DAY if whole_day else _AHEAD_OF_INSTANT)
+    for year in range(latest.year, latest.year - 8, -1):  # a leap day: some year of eight
+        try:
+            value = datetime(year, month, day, tzinfo=UTC)
+        except ValueError:
+            continue
+        if value <= latest:
+            return value if _plausible(value) else None
+    return None

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 from lxml import etree
 from lxml import html as lhtml
 
-from .dates import MONTH_RE, parse_date, text_date, url_date
+from .dates import MONTH_RE, day_in_year, month_number, parse_date, text_date, url_date
 from .urls import same_site
 
 # "Brussels (AFP) Feb 16, 2017", "WASHINGTON (Reuters) -", "Brussels (AFP)": place, agency
@@ -27,7 +27,7 @@ from .urls import same_site
 # them ("Rio de Janeiro", "Dar es Salaam", "Frankfurt am Main").
 _PARTICLE = r"(?:de|da|das|do|dos|del|della|di|du|des|la|le|el|al|es|am|an|im|upon|on|sur|van|von|der|den)"
 # Reuters and UPI put the month and day between the place and the agency: "WASHINGTON,
-# Nov 3 (Reuters) -", "WASHINGTON, Nov. 3 (UPI) --" (no year, so no date is taken from it).
+# Nov 3 (Reuters) -", "WASHINGTON, Nov. 3 (UPI) --" (no year: fallback_date finds it one).
 _DATELINE = re.compile(
     rf"(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+(?:{_PARTICLE} )*[A-Z][\w'.\-]*){{0,4}})"
     rf"(?:,\s+{MONTH_RE}\.?\s+\d{{1,2}})?"
@@ -369,13 +369,35 @@ def read_dateline(meta: PageMeta, story: Sequence[str], removed: Collection[str]
         meta.explain["dateline"] = "dateline text atop the story"
 
 
-def fallback_date(meta: PageMeta, url: str) -> tuple[datetime, str] | None:
+# The month and day a Reuters or UPI dateline names without a year ("WASHINGTON, Nov 3
+# (Reuters)", as find_dateline gives it).
+_YEARLESS = re.compile(rf",\s+(?P<month>{MONTH_RE})\.?\s+(?P<day>\d{{1,2}})\s+\(")
+
+
+def fallback_date(meta: PageMeta, url: str, hinted: datetime | None = None,
+                  fetched: datetime | None = None) -> tuple[datetime, str, str | None] | None:
     """The date when the page's metadata gives none: the story's dateline's, else a
-    /YYYY/MM/DD/ date in the URL; with its source for --explain."""
+    /YYYY/MM/DD/ date in the URL; with its source for --explain, and for a dateline that
+    names no year, what its year was taken from.
+
+    That year is the one making the dateline's day the latest not after the first of:
+    the URL's date, the feed's date of the item (``hinted``), the time the page was
+    fetched (``fetched``; for a stored page, when it was first). None of them: no date."""
     if meta.dateline_date is not None:
-        return meta.dateline_date, "dateline"
+        return meta.dateline_date, "dateline", None
     from_url = url_date(url)
-    return (from_url, "url") if from_url else None
+    yearless = _YEARLESS.search(meta.dateline) if meta.dateline else None
+    month = month_number(yearless["month"]) if yearless else None
+    if yearless and month:
+        for ref, whole_day, source in ((from_url, True, "the URL's date"),
+                                       (hinted, False, "the feed's date"),
+                                       (fetched, False, "the fetch time")):
+            if ref is not None:
+                day = day_in_year(month, int(yearless["day"]), ref, whole_day=whole_day)
+                if day is not None:
+                    return day, "dateline", source
+                break  # the best evidence found no such day: a later one is no better
+    return (from_url, "url", None) if from_url else None
 
 
 # A <time> the page marks as the story's publication date: schema.org's itemprop, hAtom's
