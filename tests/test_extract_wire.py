@@ -111,6 +111,37 @@ def test_a_bracket_ending_a_line_is_a_dateline_only_for_a_wire_agency() -> None:
         assert find_dateline(f"Menu\n{line}\nSome text.") is None, line
 
 
+@pytest.mark.parametrize(("line", "dateline"), [
+    # a wire service's
+    ("Brussels (AFP) - The United States...", "Brussels (AFP)"),
+    ("Cape Canaveral FL (SPX) - The launch...", "Cape Canaveral FL (SPX)"),
+    # another agency's, dated
+    ("Frankfurt (Boersen-Zeitung) Feb 16, 2017 - The bank...", "Frankfurt (Boersen-Zeitung)"),
+    ("NEW YORK, Nov 3 (IFR) - Bond sales...", "NEW YORK, Nov 3 (IFR)"),
+    # a newsroom's, the place in capitals as AP writes it
+    ("LOS ANGELES (KABC) -- Firefighters...", "LOS ANGELES (KABC)"),
+    ("CAPE CANAVERAL, Fla. (WESH) \u2014 The launch...", "CAPE CANAVERAL, Fla. (WESH)"),
+    # a company and its ticker: no dateline
+    ("Northrop Grumman (NOC) - The company said...", None),
+    ("Lockheed Martin Corp. (LMT) \u2014 Shares rose...", None),
+    ("Apple (AAPL) -- The company reported...", None),
+])
+def test_a_bracket_and_a_dash_are_a_dateline_for_an_agency_or_a_place(
+        line: str, dateline: str | None) -> None:
+    found = find_dateline(f"{line}\nMore text.")
+    assert (found[0] if found else None) == dateline
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+def test_a_ticker_opening_the_first_paragraph_is_no_dateline(wrap: bool) -> None:
+    """A market report opening with the company and its ticker: no dateline, and the
+    paragraph whole in the story."""
+    first = "Northrop Grumman (NOC) - "
+    art = extract_article(wire_page(BYLINE, inset="", first=first, wrap=wrap).encode(), URL)
+    assert art.dateline is None
+    assert f"{first}{PARAS[0]}" in art.text
+
+
 @pytest.mark.parametrize("wrap", [True, False])
 @pytest.mark.parametrize("first", [f"<b>{PLACE}</b> - ", f"<b>{PLACE} -</b> ", f"{PLACE} - "])
 def test_a_dateline_opening_the_first_paragraph_stays_in_it(first: str, wrap: bool) -> None:

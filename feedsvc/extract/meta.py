@@ -30,7 +30,7 @@ _PARTICLE = r"(?:de|da|das|do|dos|del|della|di|du|des|la|le|el|al|es|am|an|im|up
 # Nov 3 (Reuters) -", "WASHINGTON, Nov. 3 (UPI) --" (no year: fallback_date finds it one).
 _DATELINE = re.compile(
     rf"(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+(?:{_PARTICLE} )*[A-Z][\w'.\-]*){{0,4}})"
-    rf"(?:,\s+{MONTH_RE}\.?\s+\d{{1,2}})?"
+    rf"(?:,\s+(?P<month>{MONTH_RE})\.?\s+(?P<day>\d{{1,2}}))?"
     r"\s+\((?P<agency>[A-Z][\w.&/ -]{0,24})\))"
     rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*(?P<dash>[-\u2013\u2014])|\s*$"
     r"|\s+(?=[A-Z\"'\u2018\u201c]))"
@@ -38,7 +38,8 @@ _DATELINE = re.compile(
 _DASHES = " -\u2013\u2014"
 # A bracket ending a line or followed by a sentence is also a language ("Australia
 # (English)"), a format ("High (HD)") or a name ("Facebook (Mozilla)"): with neither date
-# nor dash, a dateline's agency must be one of the wire services'.
+# nor dash, a dateline's agency must be one of the wire services'; with a dash but no
+# date, one of theirs or the place in capitals (match_dateline).
 WIRE_AGENCIES = frozenset({
     "AFP", "AP", "UPI", "Reuters", "REUTERS", "IANS", "ANI", "PTI", "UNI", "SPX", "dpa", "DPA",
     "Xinhua", "XINHUA", "Kyodo", "KYODO", "Yonhap", "YONHAP", "Bernama", "BERNAMA", "ANSA",
@@ -243,9 +244,14 @@ def split_byline(line: str) -> tuple[str, re.Match[str]] | None:
 def match_dateline(text: str) -> re.Match[str] | None:
     """A wire dateline opening ``text``."""
     m = _DATELINE.match(text)
-    if m and m["date"] is None and m["dash"] is None and m["agency"] not in WIRE_AGENCIES:
-        return None
-    return m
+    if m is None or m["agency"] in WIRE_AGENCIES or m["date"] or m["day"]:
+        return m
+    # Neither a wire service nor a date: a company and its ticker open a market report
+    # the same way ("Northrop Grumman (NOC) - The company said"). With a dash, the place
+    # in capitals still says a dateline, as AP's style writes it and local newsrooms
+    # follow it ("LOS ANGELES (KABC) --"); a company's name is not written so.
+    city = m["place"].split(",", 1)[0]  # "CAPE CANAVERAL, Fla.": the city in capitals
+    return m if m["dash"] and len(city) > 1 and city.isupper() else None
 
 
 def dateline_only(text: str) -> str | None:
