@@ -187,18 +187,53 @@ STANDFIRST = ("Four space agencies agreed on Tuesday to build a shared base near
 
 
 @pytest.mark.parametrize("related", [True, False])
-def test_a_standfirst_above_the_first_paragraph_does_not_hide_its_dateline(related: bool) -> None:
+@pytest.mark.parametrize("deck", [
+    f"<p class='standfirst'>{STANDFIRST}</p>",
+    f"<p><strong>{STANDFIRST}</strong></p>",
+    f"<div class='article-header'><p>{STANDFIRST}</p></div>",
+    f"<h2>{STANDFIRST}</h2>",
+    f"<p><img src='/accord.jpg'><br>{STANDFIRST}</p>",  # a photo and its caption
+], ids=["classed", "bold", "in a header block", "heading", "photo caption"])
+def test_a_standfirst_above_the_first_paragraph_does_not_hide_its_dateline(
+        deck: str, related: bool) -> None:
     """A news site's standfirst (a deck: one summary sentence as long as a paragraph) set
-    between the headline and the story: the dateline opening the paragraph under it is
-    still the story's, and a related box's dateline below is still not."""
+    between the headline and the story, set apart from its paragraphs: the dateline
+    opening the paragraph under it is still the story's, and a related box's dateline
+    below is still not."""
     paras = "".join(f"<p>{'WASHINGTON (AP) — ' if i == 0 else ''}{p}</p>" for i, p in enumerate(PARAS))
     aside = ("<aside class='related'><h2>More news</h2><p>NEW YORK (AP) — Stocks fell on Monday "
              "as investors weighed the latest news on inflation and rates.</p></aside>") if related else ""
     page = ("<html><head><title>Moon base plans advance</title></head><body><main><article>"
             "<h1>Moon base plans advance</h1><div class='byline'>By JANE DOE</div>"
-            f"<p class='standfirst'>{STANDFIRST}</p>{paras}</article>{aside}</main></body></html>")
+            f"{deck}{paras}</article>{aside}</main></body></html>")
     art = extract_article(page.encode(), "https://news.test/2017/02/14/moon-base")
     assert art.dateline == "WASHINGTON (AP)"
+
+
+OTHER_REPORT = [
+    "Bonn (AFP) Feb 16, 2017 - Germany's space agency said on Thursday it would fund two of "
+    "the base's modules, the largest share of any partner after the United States.",
+    "The agency said the money would come from its existing budget for crewed flight.",
+]
+
+
+@pytest.mark.parametrize("wrap", ["", "span"])
+def test_a_one_paragraph_story_lends_itself_no_dateline_from_the_report_after_it(
+        wrap: str) -> None:
+    """A story of one paragraph, then a report it quotes in paragraphs like its own (no
+    <blockquote>), that report's dateline opening the first: the story's first paragraph
+    is set as the next one is, so it is no standfirst, and that dateline is not the
+    story's."""
+    def para(text: str) -> str:
+        return f"<p><{wrap}>{text}</{wrap}></p>" if wrap else f"<p>{text}</p>"
+
+    page = ("<html><head><title>Moon base plans advance</title></head><body><main><article>"
+            "<h1>Moon base plans advance</h1><div class='byline'>By JANE DOE</div>"
+            + "".join(para(p) for p in [f"{PARAS[0]} {PARAS[1]}", *OTHER_REPORT])
+            + "</article></main></body></html>")
+    art = extract_article(page.encode(), "https://news.test/reports/moon-base")
+    assert art.dateline is None and art.published is None
+    assert OTHER_REPORT[0] in art.text
 
 
 def test_a_dateline_is_not_read_past_the_second_paragraph() -> None:

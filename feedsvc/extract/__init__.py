@@ -27,6 +27,7 @@ from .charset import decode_html
 from .clean import fingerprint, finish_tree, resolve_lazy_images, sanitize, visible_text
 from .dates import parse_date
 from .meta import (
+    alike_paragraphs,
     extract_meta,
     fallback_date,
     norm,
@@ -240,7 +241,7 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
             others.update(story_lines(quote))
     # The dateline is read from the story now isolated and pruned (and the header lines
     # above it): never from a teaser or box lower on the page, nor one pruned as chrome.
-    read_dateline(meta, lines, others, title)
+    read_dateline(meta, lines, others, title, alike_paragraphs(node))
     day_only: str | None = None  # what gave the date, when it is a day without its time
     if published is None:
         fallback = fallback_date(meta, url, hint.published if hint is not None else None,

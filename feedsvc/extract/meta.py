@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, overload
@@ -336,21 +336,32 @@ def _is_prose(line: str, title: str | None) -> bool:
 
 
 def find_story_dateline(story: Sequence[str], page: Sequence[str], title: str | None,
-                        removed: Collection[str] = ()) -> tuple[str, datetime | None] | None:
+                        removed: Collection[str] = (),
+                        alike: Callable[[str, str], bool] | None = None,
+                        ) -> tuple[str, datetime | None] | None:
     """The story's dateline: in its own lines (``story``) up to its second paragraph, or
     else in the header lines just above that paragraph in the ``page``'s lines (a table
     layout's byline and dateline lines sit outside the block readability keeps), from the
     headline down. A dateline further down is another report's ("Previous Report" teasers,
     related boxes), and the ``removed`` lines (chrome extraction dropped) are never the
-    story's."""
+    story's; nor is one opening the second paragraph when ``alike`` says the first is a
+    paragraph like it, one after the other (:func:`alike_paragraphs`)."""
     story = [line for line in story if line not in removed]
     if not story:
         return None
     prose = [i for i, line in enumerate(story) if _is_prose(line, title)][:2]
     first = prose[0] if prose else len(story) - 1
-    # Up to the second paragraph: the first may be a standfirst (a deck of one summary
-    # sentence, set in the story's block) above the paragraph that opens with the dateline.
-    found = find_dateline("\n".join(story[:(prose[-1] if prose else first) + 1]))
+    found = find_dateline("\n".join(story[:first + 1]))
+    if found is None and len(prose) > 1:
+        # Up to the second paragraph: the first may be a standfirst (a deck of one summary
+        # sentence) above the paragraph that opens with the dateline. A deck is set apart
+        # from the story's paragraphs (a class, another tag or block, emphasis); the same
+        # plain paragraph as the next is the story's own, and a dateline opening the next
+        # is another report's, one the story goes on to quote.
+        found = find_dateline("\n".join(story[first + 1:prose[1] + 1]))
+        if found and prose[1] == first + 1 and alike is not None \
+                and alike(story[first], story[prose[1]]):
+            found = None
     if found or not page:
         return found
     anchor = story[first][:40]
@@ -366,10 +377,11 @@ def find_story_dateline(story: Sequence[str], page: Sequence[str], title: str | 
 
 
 def read_dateline(meta: PageMeta, story: Sequence[str], removed: Collection[str] = (),
-                  title: str | None = None) -> None:
+                  title: str | None = None,
+                  alike: Callable[[str, str], bool] | None = None) -> None:
     """Set ``meta``'s dateline from the isolated story (:func:`find_story_dateline`)."""
     found = find_story_dateline(story, meta.page_lines, title or meta.title,
-                                {*removed, *meta.box_lines})
+                                {*removed, *meta.box_lines}, alike)
     if found:
         meta.dateline, meta.dateline_date = found
         meta.explain["dateline"] = "dateline text atop the story"
@@ -656,6 +668,43 @@ def _block_text(root: lhtml.HtmlElement, limit: int, *, skip_boxes: bool = False
         if size > limit:
             break
     return "".join(parts)
+
+
+# Inline markup that may wrap a whole paragraph (a bold deck, a CMS's span in each one).
+_WRAPPERS = frozenset({"b", "strong", "i", "em", "small", "big", "span", "font"})
+
+
+def _paragraph_look(p: lhtml.HtmlElement) -> tuple[dict[str, str], str | None] | None:
+    """How paragraph ``p`` is set: its attributes and the inline element wrapping it whole,
+    if any; None for one holding an image (a photo and its caption)."""
+    if next(p.iter("img"), None) is not None:
+        return None
+    children = [c for c in p if isinstance(c.tag, str)]
+    wrapper = children[0].tag if len(children) == 1 and children[0].tag in _WRAPPERS \
+        and not (p.text or "").strip() and not (children[0].tail or "").strip() else None
+    return dict(p.attrib), wrapper
+
+
+def alike_paragraphs(node: lhtml.HtmlElement) -> Callable[[str, str], bool]:
+    """For :func:`find_story_dateline`: whether in ``node`` the line ``a`` is the text of a
+    ``<p>`` and ``b`` that of the ``<p>`` right after it, set alike (the same attributes,
+    the same inline element wrapping each whole or none, no image). Read only when asked
+    (rarely)."""
+
+    def alike(a: str, b: str) -> bool:
+        for p in node.iter("p"):
+            if norm(p.text_content()) != a:
+                continue
+            after = p.getnext()
+            while after is not None and not isinstance(after.tag, str):  # a comment
+                after = after.getnext()
+            look = _paragraph_look(p)
+            return (after is not None and after.tag == "p" and not (p.tail or "").strip()
+                    and look is not None and look == _paragraph_look(after)
+                    and norm(after.text_content()) == b)
+        return False
+
+    return alike
 
 
 def first_line(el: lhtml.HtmlElement, limit: int = 300) -> str:
