@@ -54,6 +54,7 @@ from feedsvc.extract.charset import decode_html
 from feedsvc.extract.urls import site_of_host
 from feedsvc.limits import MAX_AUTHOR, MAX_TITLE, MAX_URL, trim_text
 from feedsvc.models import LinkHint
+from feedsvc.redact import without_userinfo
 
 # -- index pages ----------------------------------------------------------------------
 
@@ -141,7 +142,7 @@ def _link_url(parts: SplitResult) -> str:
     ``user:pass@`` in a page's or feed's link is not the config's: the Fetcher would
     remember it for the link's origin and send it with every later request there,
     configured sources included, and keep one such origin more per link, forever."""
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], fragment=""))
+    return without_userinfo(urlunsplit(parts._replace(fragment="")))
 
 
 def _words(el: Any) -> Iterator[str]:
