@@ -8,7 +8,8 @@ cssselect or feedparser leaks.
 Index pages, what is kept (in order of first appearance, de-duplicated):
 
 * always: ``<a href>`` resolved against the page (and its ``<base href>``), fragment
-  stripped; only http(s); none longer than ``feedsvc.limits.MAX_URL``; only the page's
+  stripped; only http(s); none whose canonical form (its entry's id) is longer than
+  ``feedsvc.limits.MAX_URL`` (see ``_link_url``); only the page's
   own site (host compared without a leading ``www.``) or a host in ``allow_hosts``;
   never the index page itself; only URLs the ``follow`` regex finds (``re.search`` on
   the absolute URL), when given.
@@ -51,8 +52,8 @@ from lxml import etree
 from feedsvc.budget import OverBudget, within
 from feedsvc.errors import DiscoverError
 from feedsvc.extract.charset import decode_html
-from feedsvc.extract.urls import site_of_host
-from feedsvc.limits import MAX_AUTHOR, MAX_TITLE, MAX_URL, trim_text
+from feedsvc.extract.urls import canonical_url, site_of_host
+from feedsvc.limits import MAX_AUTHOR, MAX_TITLE, long_url, trim_text
 from feedsvc.models import LinkHint
 from feedsvc.redact import without_userinfo
 
@@ -137,12 +138,22 @@ def _strip_fragment(url: str) -> str:
     return urlunsplit(parts._replace(fragment=""))
 
 
-def _link_url(parts: SplitResult) -> str:
+def _link_url(parts: SplitResult) -> str | None:
     """A found link as it is fetched and stored: without fragment or credentials. A
     ``user:pass@`` in a page's or feed's link is not the config's: the Fetcher would
     remember it for the link's origin and send it with every later request there,
-    configured sources included, and keep one such origin more per link, forever."""
-    return without_userinfo(urlunsplit(parts._replace(fragment="")))
+    configured sources included, and keep one such origin more per link, forever.
+
+    None for a link too long to be an article's (feedsvc.limits.MAX_URL), judged by its
+    canonical form, the entry's id and store key it would become: percent-encoding makes
+    that longer than the link as written, dropped tracking parameters shorter. A link
+    over the limit as written but not in that form is fetched in it: only what selects
+    no content was dropped, and no URL over the limit is fetched or kept."""
+    url = without_userinfo(urlunsplit(parts._replace(fragment="")))
+    canonical = canonical_url(url)
+    if long_url(canonical):
+        return None
+    return canonical if long_url(url) else url
 
 
 def _words(el: Any) -> Iterator[str]:
@@ -273,7 +284,7 @@ def _index_links(
         if parts.scheme not in ("http", "https") or not host:
             continue
         url = _link_url(parts)
-        if len(url) > MAX_URL:
+        if url is None:
             continue  # see feedsvc.limits: a link of megabytes is no article's
         if url in titles:
             # An image link often precedes the headline link to the same story.
@@ -427,7 +438,7 @@ def _feed_links(
         if parts.scheme not in ("http", "https") or not parts.netloc:
             continue
         url = _link_url(parts)
-        if len(url) > MAX_URL or url in hints or (pattern is not None and not pattern.search(url)):
+        if url is None or url in hints or (pattern is not None and not pattern.search(url)):
             continue
         hints[url] = LinkHint(
             url=url,

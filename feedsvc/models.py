@@ -40,6 +40,7 @@ class ExtractedArticle:
     dateline: str | None = None
     lead_image: str | None = None
     lang: str | None = None
+    # The page's rel=canonical (or og:url), in canonical form (feedsvc.extract.urls).
     canonical_url: str | None = None
     # Which rule or heuristic produced each part ("title": "og:title", ...), for
     # ``feedsvc extract --explain``.

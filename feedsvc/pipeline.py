@@ -133,17 +133,19 @@ def _failed(state: FetchState, exc: FeedsvcError, now: float, interval: float) -
 
 
 def _trusted_canonical(canonical: str | None, page_url: str, source_url: str) -> bool:
-    """Whether a page's rel=canonical (or og:url) names its story's one URL: only on the
-    page's own site (issue #4 item 6), and not the site's home page or the index the
-    link was found on, which a misconfigured CMS gives every page; trusted, that would
-    make all of them one entry. Nor one longer than any link discovery takes
-    (feedsvc.limits.MAX_URL): it would be the entry's id and a store key."""
+    """Whether a page's rel=canonical (or og:url), or where its link redirected, given in
+    its canonical form (feedsvc.extract.canonical_url), names its story's one URL: only
+    on the page's own site (issue #4 item 6), and not the site's home page or the index
+    the link was found on, which a misconfigured CMS gives every page; trusted, that
+    would make all of them one entry. Nor one longer than any link discovery takes
+    (feedsvc.limits.MAX_URL): it would be the entry's id and a store key, in that form,
+    which is why the length is judged in it."""
     if not canonical or long_url(canonical) or not same_site(canonical, page_url):
         return False
     parts = urlsplit(canonical)
     if parts.path in ("", "/") and not parts.query:  # "/?p=123" is a WordPress post
         return False
-    return canonical_url(canonical) != canonical_url(source_url)
+    return canonical != canonical_url(source_url)
 
 
 @dataclass(slots=True)
@@ -771,15 +773,17 @@ class Pipeline:
     ) -> Article:
         ex = extraction.article
         now = datetime.fromtimestamp(self.clock(), UTC)
+        landed = canonical_url(result.url)  # within aiohttp's 8 KB header line
+        # ex.canonical_url is in canonical form already (made so in the worker)
         if _trusted_canonical(ex.canonical_url, result.url, source.url):
             assert ex.canonical_url is not None
-            url = canonical_url(ex.canonical_url)
-        elif _trusted_canonical(result.url, url, source.url):
+            url = ex.canonical_url
+        elif _trusted_canonical(landed, url, source.url):
             # A link that redirects within its site (/r/123, http to https) names the
             # story by where it lands, or the same story linked directly by another
             # source would be a second entry. Not across sites (a consent or login page
             # would collect every story), nor to the home page (a removed story).
-            url = canonical_url(result.url)
+            url = landed
         # Bounded: a page (or its feed) may give a title or byline of megabytes, which
         # every replica, the store and every reader of the feed would carry.
         return bounded_article(Article(

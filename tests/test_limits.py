@@ -16,6 +16,7 @@ from aiohttp import web
 from feedsvc.config import Settings
 from feedsvc.cpu import CpuPool
 from feedsvc.discover import discover_feed, discover_index
+from feedsvc.extract import canonical_url
 from feedsvc.extract.clean import sanitize
 from feedsvc.fetch import Fetcher
 from feedsvc.limits import (
@@ -34,7 +35,7 @@ from feedsvc.pipeline import Pipeline
 from feedsvc.render import FeedMeta, render_feed
 from feedsvc.store.memory import MemoryStore
 from tests.helpers import check_atom, make_settings
-from tests.origin import Origin, Route
+from tests.origin import Origin, Route, redirect
 
 _pages = itertools.count()
 SENTENCE = ("Space agencies from four nations signed an accord on Tuesday to coordinate plans "
@@ -242,6 +243,40 @@ def test_discovery_skips_overlong_links_and_trims_hints() -> None:
     hints = discover_index(index.encode(), base + "/", "text/html", links=None, follow=None)
     assert [h.url for h in hints] == [base + "/reports/ok.html"]
     assert len(hints[0].title or "") <= MAX_TITLE
+
+
+def test_a_links_length_is_its_entry_ids() -> None:
+    """A link is judged by the canonical URL it becomes (the entry's id and store key):
+    percent-encoding its spaces takes it over MAX_URL though it is written shorter, and
+    tracking parameters take it over as written though its id is shorter. That one is
+    fetched without them, so no URL over MAX_URL is fetched or kept."""
+    base = "https://news.test"
+    grows = "/reports/" + "x " * (MAX_URL // 3) + ".html"
+    shrinks = "/reports/" + "y" * (MAX_URL - 60) + ".html?id=7&utm_source=" + "z" * 100
+    assert len(base + grows) < MAX_URL < len(canonical_url(base + grows))
+    assert len(canonical_url(base + shrinks)) < MAX_URL < len(base + shrinks)
+    kept = base + shrinks.partition("&")[0]
+    feed = rss(base, [(grows, "grows"), (shrinks, "shrinks")])
+    hints = discover_feed(feed.encode(), base + "/feed.xml", "application/rss+xml", follow=None)
+    assert [h.url for h in hints] == [kept]
+    index = (f'<html><body><main><a href="{grows}">grows</a><a href="{shrinks}">shrinks</a>'
+             "</main></body></html>")
+    hints = discover_index(index.encode(), base + "/", "text/html", links=None, follow=None)
+    assert [h.url for h in hints] == [kept]
+
+
+async def test_a_redirect_is_judged_by_the_length_of_its_canonical_url(cpu: CpuPool) -> None:
+    """A link redirecting within its site names its entry by where it lands, when that
+    URL, in canonical form, is short enough to be an id: one over MAX_URL only for its
+    tracking parameters is."""
+    landing = "/a/" + "s" * (MAX_URL - 60) + ".html"
+    tracked = landing + "?utm_source=" + "z" * 100
+    async with Origin({"/robots.txt": Route("", content_type="text/plain"),
+                       "/r/1": redirect(tracked), landing: page()}) as origin:
+        assert len(origin.url(landing)) < MAX_URL < len(origin.url(tracked))
+        _store, stored = await crawl(origin, cpu, [("/r/1", "t")])
+        assert origin.hits[landing] == 1
+    assert set(stored) == {landing}
 
 
 async def test_a_failing_links_hint_is_kept_bounded_for_retry(cpu: CpuPool) -> None:
