@@ -33,8 +33,8 @@ MAX_URL = 2048
 # The story's HTML (UTF-8 bytes): a longer one is cut, as valid HTML, and ends with a
 # note linking the original page.
 MAX_STORY_BYTES = 1_000_000
-# Room kept below MAX_STORY_BYTES for the end tags a cut closes and the note.
-_NOTE_ROOM = 4096
+# Room kept below MAX_STORY_BYTES, besides the note, for the end tags a cut closes.
+_END_TAGS_ROOM = 4096
 
 # The stories of one feed (UTF-8 bytes, as the feed's XML carries them, escaped). A feed
 # reader refuses or times out on a feed far below the 50 MB that max_entries stories at
@@ -119,11 +119,26 @@ def cut_story(content_html: str, url: str, *, limit: int = MAX_STORY_BYTES) -> s
     :func:`story_note` linking ``url``. Linear in the story's size (one parse of the part
     kept): it runs in the extraction worker, on stories of any size the body cap lets
     through."""
-    from feedsvc.extract.clean import sanitize
-
     if story_bytes(content_html) <= limit:
         return None
-    budget = max(limit - _NOTE_ROOM, 0)
+    note = story_note(url)
+    # Room for the note, however long its URL (escaped: "&" takes 5 bytes) makes it: a
+    # fixed room under a longer note only ever shrank the limit, never the overflow,
+    # and left the note alone.
+    budget = max(limit - _END_TAGS_ROOM - story_bytes(note), 0)
+    while True:
+        cut = _head(content_html, budget) + note
+        over = story_bytes(cut) - limit
+        if over <= 0 or budget == 0:
+            return cut
+        budget = max(budget - over - 1, 0)  # end tags of a deeply nested cut: keep less
+
+
+def _head(content_html: str, budget: int) -> str:
+    """The start of ``content_html`` within ``budget`` bytes, cut between elements (or
+    on a space), every element it leaves open closed."""
+    from feedsvc.extract.clean import sanitize
+
     head = content_html.encode("utf-8", "surrogatepass")[:budget].decode("utf-8", "ignore")
     tag_start, tag_end = head.rfind("<"), head.rfind(">")
     if tag_start > tag_end:
@@ -135,14 +150,9 @@ def cut_story(content_html: str, url: str, *, limit: int = MAX_STORY_BYTES) -> s
         space = max(head.rfind(" "), head.rfind("\n"))
         if space > tag_end:
             head = head[:space]  # inside a word
-    kept = sanitize(head)
     # A cut inside an attribute holding "<" or ">" can leave a broken tag: the sanitizer
     # drops it, so what is kept can only be shorter, never unsafe.
-    cut = kept + story_note(url)
-    if story_bytes(cut) > limit:  # end tags of a deeply nested cut: keep less
-        return cut_story(content_html, url, limit=limit - (story_bytes(cut) - limit) - 1) \
-            if limit > _NOTE_ROOM * 2 else story_note(url)
-    return cut
+    return sanitize(head)
 
 
 def xml_text_bytes(text: str) -> int:

@@ -164,6 +164,17 @@ def test_cut_story_keeps_whole_html_within_the_limit(story: str) -> None:
     assert story_bytes(cut) > limit // 2
 
 
+def test_a_cut_keeps_room_for_a_long_note() -> None:
+    """A note over 4 KB (a URL of "&"-joined parameters: each "&" is 5 bytes escaped)
+    costs the story as many bytes, not the whole story."""
+    url = "https://news.test/a?" + "&b" * (MAX_URL // 2 - 20)
+    assert story_bytes(story_note(url)) > 6000
+    story = sanitize("<div>" + f"<p>{SENTENCE}</p>" * 400 + "</div>")
+    cut = cut_story(story, url, limit=40_000)
+    assert cut is not None and cut.endswith(story_note(url)) and whole(cut)
+    assert 40_000 - 4096 - 2 * len(f"<p>{SENTENCE}</p>") < story_bytes(cut) <= 40_000
+
+
 def test_a_story_within_the_limit_is_not_cut() -> None:
     assert cut_story("<p>short</p>", "https://news.test/a.html") is None
     real = "<div>" + f"<p>{SENTENCE}</p>" * 5000 + "</div>"  # ~800 KB, a long read
