@@ -147,6 +147,25 @@ def reextract_in_worker(
     return replace(extraction, page=again)
 
 
+def relink_in_worker(extraction: Extraction, url: str) -> Extraction:
+    """``extraction``, of a cut story, with the note ending it linking ``url``
+    (feedsvc.limits.relink_note), and its kept page packed again as the continuation of
+    the story so changed, which the stored article will hold (feedsvc.store.codec: a page
+    continuing another story could never be read)."""
+    from dataclasses import replace
+
+    from feedsvc.limits import relink_note
+    from feedsvc.store.codec import content_stream
+
+    content = relink_note(extraction.article.content_html, url)
+    page = extraction.page
+    if page is not None and page.chained:
+        old = replace(page, after=content_stream(extraction.article.content_html)).unpack()
+        page = PackedPage.pack_after(content, old.body, old.content_type, old.url)
+    return replace(extraction, article=replace(extraction.article, content_html=content),
+                   page=page)
+
+
 def rule_fingerprints_in_worker(hosts: list[str], sites_dir: str | None = None) -> dict[str, str | None]:
     """Fingerprints of the rules of ``sites_dir`` the workers apply to ``hosts`` now."""
     rules = _current_rules(sites_dir)

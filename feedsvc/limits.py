@@ -97,12 +97,32 @@ def bounded_article(article: Article) -> Article:
     return article if bounded == article else bounded
 
 
+_NOTE_START = "<p><em>This story is too long to be carried here in full: "
+
+
 def story_note(url: str) -> str:
     """The paragraph ending a story cut for its size."""
-    return ('<p><em>This story is too long to be carried here in full: '
+    return (_NOTE_START +
             f'<a href="{html.escape(url, quote=True)}" rel="noopener noreferrer nofollow">'
             "read all of it on its page</a>."
             "</em></p>")
+
+
+def relink_note(content_html: str, url: str) -> str:
+    """``content_html``, a story ending with :func:`story_note` (cut, or pages joined up
+    to the limit), with its note linking ``url`` instead, and at most MAX_STORY_BYTES
+    still: a longer note has the story cut again, shorter (a parse of up to 1 MB, as
+    :func:`cut_story`: off the event loop)."""
+    start = content_html.rfind(_NOTE_START)  # the last: the page's own text may quote it
+    story = content_html[:start] if start >= 0 else content_html
+    relinked = story + story_note(url)
+    if story_bytes(relinked) <= MAX_STORY_BYTES:
+        return relinked
+    # the story alone is within the limit: cut it to one byte less, which has room for
+    # the note as any cut does
+    cut = cut_story(story, url, limit=story_bytes(story) - 1)
+    assert cut is not None
+    return cut
 
 
 def story_bytes(content_html: str) -> int:

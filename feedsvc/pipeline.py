@@ -36,7 +36,7 @@ from feedsvc.errors import (
 )
 from feedsvc.extract import canonical_url, join_pages
 from feedsvc.extract.urls import same_site
-from feedsvc.extractor import Extraction, Extractor, create_extractor
+from feedsvc.extractor import Extraction, Extractor, create_extractor, relink_in_worker
 from feedsvc.fetch import Fetcher
 from feedsvc.limits import (
     MAX_STORY_BYTES,
@@ -578,9 +578,10 @@ class Pipeline:
             stored = await self.store.get_article(article.url)
         # The page is kept (by _fetch_article) so a changed site rule can re-extract the
         # story without a re-fetch; not when the story was stored from another page.
-        page = extraction.page
         if stored is not None:
             article, page = stored, None
+        else:
+            article, page = await self._noted(article, extraction)
         # Only the fetch fields change: the link keeps the topics it was entered into
         # (maybe while this fetch ran), or a topic whose entry aged out would take the
         # story back as new.
@@ -618,8 +619,9 @@ class Pipeline:
                     await self._extract(result, hint), source, hint
                 )
                 fresh = self._article(stored.url, result, extraction, hint, source)
-                updated = replace(fresh, url=stored.url, first_seen=stored.first_seen)
-                await self._keep_page(updated, extraction.page, self.settings.topics[source.topic])
+                updated, page = await self._noted(
+                    replace(fresh, url=stored.url, first_seen=stored.first_seen), extraction)
+                await self._keep_page(updated, page, self.settings.topics[source.topic])
         except (FetchError, ExtractError) as exc:
             log.info("refresh of %s failed, keeping the stored version: %s", redact_url(stored.url),
                      exc)
@@ -803,6 +805,26 @@ class Pipeline:
             rule=extraction.rule,
         ))
 
+    async def _noted(
+        self, article: Article, extraction: Extraction
+    ) -> tuple[Article, PackedPage | None]:
+        """``article``, of ``extraction``, with the note ending a cut story linking the
+        entry's own URL, what its feed entry links, and the page to keep with it. The
+        story was cut before that URL was known: the worker's note links the page it
+        fetched, a joined story's the link, and the page's rel=canonical or a redirect
+        may name the entry otherwise."""
+        if not extraction.cut or article.content_html.endswith(story_note(article.url)):
+            return article, extraction.page
+        # in a worker: a longer note may have the story cut again (a parse of up to
+        # 1 MB), and the kept page must be packed again after the new story
+        try:
+            relinked = await self.cpu.run(relink_in_worker, extraction, article.url)
+        except BrokenProcessPool:
+            log.warning("article %s: the note ending its cut story links the page fetched: "
+                        "the process relinking it crashed", redact_url(article.url))
+            return article, extraction.page
+        return replace(article, content_html=relinked.article.content_html), relinked.page
+
     async def _add(self, topic: str, article: Article) -> bool:
         retention = self.settings.topics[topic].retention
         try:
@@ -882,6 +904,7 @@ class Pipeline:
                 # the new text's: duplicates of the story as it reads now are caught
                 fingerprint=extraction.fingerprint or article.fingerprint,
             ))
+            new, page = await self._noted(new, extraction)
             if new == article:
                 # Nothing to store, not even a new rule: this happens when the rule is
                 # looked up by another host than the page's (a story named by a link
@@ -892,10 +915,10 @@ class Pipeline:
                     _not_after(ex.updated, now), article.updated, now
                 ))
             changed = await self.store.update_article(new, list(self.settings.topics))
-            if extraction.page is not None:
+            if page is not None:
                 # The kept page continued the old story: packed again after the new
                 # one, it stays readable for the next rule change (same expiry).
-                await self.store.replace_page(article.url, extraction.page)
+                await self.store.replace_page(article.url, page)
         except (ExtractError, StoreError) as exc:
             log.warning("re-extraction of %s failed: %s", redact_url(article.url), exc)
             return False

@@ -5,7 +5,7 @@ Offline: every origin is a local aiohttp server."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from feedsvc.limits import (
     MAX_TITLE,
     MAX_URL,
     cut_story,
+    relink_note,
     story_bytes,
     story_note,
     trim_text,
@@ -204,23 +205,31 @@ async def test_a_story_over_the_limit_is_stored_cut_with_a_note(cpu: CpuPool) ->
     assert len(feed.body) < 3 * MAX_STORY_BYTES
 
 
-async def test_a_joined_story_stops_at_the_limit(cpu: CpuPool, tmp_path: Path) -> None:
-    """Pages joined by a site rule's next_page_link count toward one story's limit: the
-    pages that fit whole, then the note; no page past the one that overflowed is
-    fetched."""
-    (tmp_path / "127.0.0.1.txt").write_text(
-        "title: //h1\nbody: //div[@id='body']\nnext_page_link: //a[@class='next']\n")
+# A site rule joining the pages of paged_story.
+PAGED_RULE = "title: //h1\nbody: //div[@id='body']\nnext_page_link: //a[@class='next']\n"
 
-    async def story(request: web.Request) -> web.Response:
+
+def paged_story(path: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A story of five pages of ~370 KB each at ``path``, ``?page=N`` for the next ones."""
+
+    async def handler(request: web.Request) -> web.Response:
         n = int(request.query.get("page", "1"))
         paras = "".join(f"<p>Page {n} paragraph {i}: {SENTENCE}</p>" for i in range(2200))
-        nxt = f"<a class='next' href='/story?page={n + 1}'>next</a>" if n < 5 else ""
+        nxt = f"<a class='next' href='{path}?page={n + 1}'>next</a>" if n < 5 else ""
         return web.Response(text=f"<html><head><title>S</title></head><body><h1>Story</h1>"
                                  f"<div id='body'>{paras}</div>{nxt}</body></html>",
                             content_type="text/html")
 
+    return handler
+
+
+async def test_a_joined_story_stops_at_the_limit(cpu: CpuPool, tmp_path: Path) -> None:
+    """Pages joined by a site rule's next_page_link count toward one story's limit: the
+    pages that fit whole, then the note; no page past the one that overflowed is
+    fetched."""
+    (tmp_path / "127.0.0.1.txt").write_text(PAGED_RULE)
     async with Origin({"/robots.txt": Route("", content_type="text/plain"),
-                       "/story": story}) as origin:
+                       "/story": paged_story("/story")}) as origin:
         origin.routes["/feed.xml"] = Route(rss(origin.base_url, [("/story", "Story")]),
                                            content_type="application/rss+xml")
         settings = replace(feed_settings(origin), sites_dir=str(tmp_path))
@@ -236,6 +245,60 @@ async def test_a_joined_story_stops_at_the_limit(cpu: CpuPool, tmp_path: Path) -
     assert fetched == ["/story", "/story?page=2", "/story?page=3"]
     assert story_bytes(content) <= MAX_STORY_BYTES
     assert content.endswith(story_note(origin.url("/story")))
+
+
+async def test_a_cut_storys_note_links_its_entry(cpu: CpuPool, tmp_path: Path) -> None:
+    """The note ending a cut story links what its feed entry links (the page's
+    rel=canonical, the link without tracking parameters), not the page fetched nor the
+    link as the feed wrote it, whether one page was cut or joined pages were; and a
+    one-page story's kept page is packed after the story as relinked, so it can still be
+    re-extracted."""
+    (tmp_path / "127.0.0.1.txt").write_text(PAGED_RULE)
+    paras = "".join(f"<p>Paragraph {i}: {SENTENCE}</p>" for i in range(8000))  # 1.4 MB
+    async with Origin({"/robots.txt": Route("", content_type="text/plain"),
+                       "/joined": paged_story("/joined")}) as origin:
+        origin.routes["/one.html"] = (
+            f"<html><head><title>S</title><link rel='canonical' href='/named.html'></head>"
+            f"<body><h1>Story</h1><div id='body'>{paras}</div></body></html>")
+        origin.routes["/feed.xml"] = Route(
+            rss(origin.base_url, [("/one.html?utm_source=feed", "one"),
+                                  ("/joined?utm_source=feed", "joined")]),
+            content_type="application/rss+xml")
+        settings = replace(feed_settings(origin), sites_dir=str(tmp_path))
+        store = MemoryStore()
+        async with Fetcher(user_agent="feedsvc-test", concurrency=8, per_host=4) as fetcher:
+            pipeline = Pipeline(settings, store, fetcher, cpu)
+            await pipeline.refresh_all()
+            stored = {a.url.removeprefix(origin.base_url): a
+                      for a in await store.topic_articles("t", 10)}
+            kept = await store.get_page(origin.url("/named.html"))
+            # re-extracted after a rule change, from its kept page: linked the same way
+            (tmp_path / "127.0.0.1.txt").write_text(
+                "title: //h1\nbody: //div[@id='body']\nstrip: //p[starts-with(., 'Paragraph 0:')]\n")
+            assert await pipeline.reextract_changed() == 1
+            again = await store.get_article(origin.url("/named.html"))
+        base = origin.base_url
+    assert set(stored) == {"/named.html", "/joined"}
+    assert again is not None and "Paragraph 0:" not in again.content_html
+    for path, article in [*stored.items(), ("/named.html", again)]:
+        content = article.content_html
+        assert content.endswith(story_note(base + path)), path
+        assert content.count("This story is too long") == 1 and whole(content)
+        assert story_bytes(content) <= MAX_STORY_BYTES
+    assert kept is not None and b"Paragraph 7999:" in kept.unpack().body
+
+
+def test_a_note_relinked_to_a_longer_url_keeps_the_story_within_the_limit() -> None:
+    short, long = "https://news.test/a", "https://news.test/" + "&b" * (MAX_URL // 2 - 10)
+    paras = "<div>" + "".join(f"<p>Paragraph {i}: {SENTENCE}</p>" for i in range(8000)) + "</div>"
+    cut = cut_story(sanitize(paras), short)
+    assert cut is not None and story_bytes(cut) > MAX_STORY_BYTES - 4096
+    again = relink_note(cut, long)
+    assert again.endswith(story_note(long)) and whole(again)
+    assert story_bytes(cut) - 3 * 4096 < story_bytes(again) <= MAX_STORY_BYTES
+    assert again.count("This story is too long") == 1
+    # and back: as short a note needs no second cut
+    assert relink_note(again, short) == again.removesuffix(story_note(long)) + story_note(short)
 
 
 def test_discovery_skips_overlong_links_and_trims_hints() -> None:
