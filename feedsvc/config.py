@@ -10,6 +10,7 @@ hand-written checks.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import ipaddress
 import math
@@ -465,10 +466,25 @@ def _block(loc: tuple[int | str, ...]) -> str:
     return str(loc[0]) if len(loc) == 1 else _loc(loc)
 
 
+# The blocks a key may be set in, by _block's names.
+_BLOCKS: dict[str, type[_Model]] = {"service": _Service, "defaults": _Defaults,
+                                    "a topic": _Topic, "a source": _Source}
+
+
 def _where_key_goes(key: str) -> list[str]:
-    blocks: dict[str, Any] = {"service": _Service, "defaults": _Defaults, "a topic": _Topic,
-                              "a source": _Source}
-    return [name for name, model in blocks.items() if key in model.model_fields]
+    return [name for name, model in _BLOCKS.items() if key in model.model_fields]
+
+
+def _either(blocks: list[str]) -> str:
+    return " or ".join([", ".join(blocks[:-1]), blocks[-1]] if len(blocks) > 1 else blocks)
+
+
+def _close_key(key: str, keys: Any) -> str | None:
+    """The one of ``keys`` that ``key`` is most likely a misspelling of, if any."""
+    # 0.7: "folow", "listn", "topic", "ur" find follow, listen, topics, url; "colour"
+    # finds nothing ("robots" scores 0.33)
+    close = difflib.get_close_matches(key, sorted(keys), n=1, cutoff=0.7)
+    return close[0] if close else None
 
 
 def _shown(value: Any) -> str:
@@ -490,13 +506,18 @@ def _message(err: Mapping[str, Any]) -> str:
     value = err.get("input")
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else ""
-        elsewhere = [b for b in _where_key_goes(key) if b != _block(loc[:-1])]
+        block = _block(loc[:-1])
+        at = f"{'at' if block == 'the top level' else 'in'} {block}"
+        elsewhere = [b for b in _where_key_goes(key) if b != block]
         if elsewhere:
-            where = " or ".join([", ".join(elsewhere[:-1]), elsewhere[-1]] if
-                                len(elsewhere) > 1 else elsewhere)
-            block = _block(loc[:-1])
-            return (f"unknown key {'at' if block == 'the top level' else 'in'} {block} "
-                    f"({key} may be set under {where})")
+            return f"unknown key {at} ({key} may be set under {_either(elsewhere)})"
+        here = _File if block == "the top level" else _BLOCKS.get(block)
+        if here is not None and (close := _close_key(key, here.model_fields)):
+            return f"unknown key (did you mean {close}?)"
+        # misspelled and misplaced: "poll_intervall" at the top level
+        if close := _close_key(key, {k for m in _BLOCKS.values() for k in m.model_fields}):
+            return (f"unknown key {at} (did you mean {close}? it may be set under "
+                    f"{_either(_where_key_goes(close))})")
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
@@ -524,6 +545,21 @@ def _message(err: Mapping[str, Any]) -> str:
     return msg
 
 
+def _first_error(errors: list[Any]) -> Any:
+    """The error to report: the first, unless it is a missing key that an unknown key
+    beside it misspells ("topic:" for "topics:", "source:" for "sources:"): that one
+    says what to fix, and suggests the key."""
+    first = errors[0]
+    if first.get("type") == "missing":
+        loc = tuple(first["loc"])
+        for err in errors:
+            other = tuple(err["loc"])
+            if (err.get("type") == "extra_forbidden" and other[:-1] == loc[:-1]
+                    and _close_key(str(other[-1]), [str(loc[-1])])):
+                return err
+    return first
+
+
 def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | None = None) -> Settings:
     """Validate already-parsed YAML data and resolve it into :class:`Settings`."""
     env = os.environ if env is None else env
@@ -534,7 +570,7 @@ def parse_config(data: Any, path: str = "<config>", env: Mapping[str, str] | Non
     try:
         raw = _File.model_validate(data, context={"config_dir": os.path.dirname(path)})
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = _first_error(exc.errors())
         raise ConfigError(f"{path}: {_loc(first['loc'])}: {_message(first)}") from None
 
     service = raw.service

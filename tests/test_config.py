@@ -184,6 +184,22 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
         (lambda d: d.update(service={"poll_interval": "1m"}),
          "service.poll_interval: unknown key in service (poll_interval may be set under "
          "defaults, a topic or a source)"),
+        # a misspelled key says which one it may be, and where a misplaced one goes
+        (lambda d: d.update(defaults={"poll_intervall": "1m"}),
+         "defaults.poll_intervall: unknown key (did you mean poll_interval?)"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(folow="x"),
+         "topics.superpowers.sources[0].folow: unknown key (did you mean follow?)"),
+        (lambda d: d.update(service={"listn": "0.0.0.0:8080"}),
+         "service.listn: unknown key (did you mean listen?)"),
+        (lambda d: d.update(poll_intervall="5m"),
+         "poll_intervall: unknown key at the top level (did you mean poll_interval? it may be "
+         "set under defaults, a topic or a source)"),
+        # ... before the key it misspells is reported missing
+        (lambda d: d.update(topic=d.pop("topics")),
+         "topic: unknown key (did you mean topics?)"),
+        (lambda d: d["topics"]["superpowers"].update(
+            source=d["topics"]["superpowers"].pop("sources")),
+         "topics.superpowers.source: unknown key (did you mean sources?)"),
         # a host the fetcher would refuse at every poll
         (lambda d: d["topics"]["superpowers"]["sources"][0].update(url="http://exa mple.com/x"),
          "topics.superpowers.sources[0].url: not a valid URL: bad host 'exa mple.com'"),
