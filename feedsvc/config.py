@@ -141,8 +141,13 @@ def _listen(value: Any) -> str:
     if not isinstance(value, str) or ":" not in value:
         raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8080")
     host, _, port = value.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{port!r} is not a TCP port")
+    # ASCII digits only: str.isdigit() takes "²", which int() then refuses
+    if not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise ValueError(f"{port!r} is not a TCP port (1 to 65535)")
+    if int(port) == 0:
+        # the OS would pick a free port at random: no reader (nor base_url) could find it
+        raise ValueError("port 0 would listen on a port chosen at random; give one from 1 "
+                         "to 65535, e.g. 0.0.0.0:8080")
     if "/" in host or any(c.isspace() for c in host):
         raise ValueError("expected HOST:PORT (an address or host name, no scheme or path), "
                          "e.g. 0.0.0.0:8080")

@@ -148,6 +148,14 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
          "service.listen: expected HOST:PORT (an address or host name, no scheme"),
         (lambda d: d.update(service={"listen": "no such host:8080"}),
          "service.listen: expected HOST:PORT"),
+        (lambda d: d.update(service={"listen": "0.0.0.0:0"}),
+         "service.listen: port 0 would listen on a port chosen at random; give one from 1 to "
+         "65535"),
+        (lambda d: d.update(service={"listen": "[::1]:00"}), "service.listen: port 0 would"),
+        (lambda d: d.update(service={"listen": "0.0.0.0:65536"}),
+         "service.listen: '65536' is not a TCP port (1 to 65535)"),
+        (lambda d: d.update(service={"listen": "0.0.0.0:\u00b2"}),
+         "service.listen: '\u00b2' is not a TCP port (1 to 65535)"),
         (lambda d: d.update(service={"sites_dir": "/nonexistent/sites"}),
          "service.sites_dir: '/nonexistent/sites' is not a directory"),
         (lambda d: d["topics"]["superpowers"]["sources"][0].update(url="http://a.test:99999/x"),
@@ -265,6 +273,9 @@ def test_bad_env_override_is_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)
     with pytest.raises(ConfigError, match="FEEDSVC_LISTEN"):
         load_config(path, env={"FEEDSVC_LISTEN": "host-without-port"})
+    with pytest.raises(ConfigError, match="FEEDSVC_LISTEN: port 0 would listen on a port "
+                                          "chosen at random"):
+        load_config(path, env={"FEEDSVC_LISTEN": "127.0.0.1:0"})
 
 
 def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
