@@ -1260,7 +1260,7 @@ def origin_statuses(site: Origin, path: str) -> list[str]:
     return ["etag" if h.get("If-None-Match") else "" for h in site.headers_of(path)]
 
 
-async def test_entry_pruned_by_max_entries_does_not_come_back(cpu: CpuPool) -> None:
+async def test_entry_pruned_by_max_entries_does_not_come_back(store: Store, cpu: CpuPool) -> None:
     extra = {"n": 0}
     async with Origin() as site:
         for path, (title, dateline, paras) in STORIES.items():
@@ -1271,10 +1271,17 @@ async def test_entry_pruned_by_max_entries_does_not_come_back(cpu: CpuPool) -> N
             "text/html; charset=utf-8")
         settings = make_settings({"t": {"max_entries": 2, "sources": [
             {"url": site.url("/index.html"), "robots": False}]}})
-        store = MemoryStore()
         first = await crawl(settings, store, cpu)
         assert first["index.html"].new == 3
-        assert len(await store.topic_articles("t", 10)) == 2  # the oldest was pruned
+        shown = {a.url for a in await store.topic_articles("t", 10)}
+        assert len(shown) == 2  # the oldest was pruned
+        # ... and is stored no more, nor its page: no feed shows it (it was kept until
+        # its retention ran out); the link's state remembers it was entered
+        links = [site.url(p) for p in STORIES]
+        stored = {a.url for a in await store.get_articles(links) if a is not None}
+        assert stored == shown
+        assert {u for u in links if await store.get_page(u) is not None} == shown
+        assert all(s is not None and "t" in s.topics for s in await store.get_states(links))
         version = (await store.topic_versions(["t"]))["t"]
         for n in range(2):
             extra["n"] = n + 1

@@ -239,8 +239,27 @@ async def test_prune_by_age(store: Store) -> None:
         "https://a.example/3",
         "https://a.example/4",
     ]
-    # The article itself stays readable (another topic may still hold it).
-    assert await store.get_article("https://a.example/0") is not None
+
+
+
+async def test_prune_by_age_removes_what_no_topic_lists(store: Store) -> None:
+    """Retention drops an article from its topic; the article (and its page) goes too
+    unless another topic still lists it."""
+    for day in range(3):
+        a = art(f"https://a.example/{day}", first_seen=T0 + timedelta(days=day))
+        await store.add_article("t", a)
+        await store.put_page(a.url, PackedPage.pack(f"<p>page {day}</p>".encode(), None))
+    shared = await store.get_article("https://a.example/0")
+    assert shared is not None
+    await store.add_article("u", shared)
+    cutoff = (T0 + timedelta(days=2)).timestamp()
+    assert await store.prune("t", seen_before=cutoff, keep=100) == 2
+    assert await store.get_article("https://a.example/1") is None
+    assert await store.get_page("https://a.example/1") is None
+    # 0 is still in u's feed: nothing of it is lost
+    assert await store.topic_articles("u", 10) == [shared]
+    assert await page_of(store, shared.url) == (b"<p>page 0</p>", None)
+    assert await store.get_article("https://a.example/2") is not None
 
 
 async def test_prune_by_count_keeps_newest_published(store: Store) -> None:
@@ -271,6 +290,60 @@ async def test_prune_by_age_then_count(store: Store) -> None:
         "https://a.example/2",
         "https://a.example/3",
     ]
+
+
+async def test_prune_by_count_removes_articles_and_pages_no_topic_lists(store: Store) -> None:
+    """max_entries drops the oldest entries; an article no topic lists any more is in no
+    feed, so it goes with its page at once, not when its retention runs out."""
+    for i in range(5):
+        a = art(f"https://a.example/{i}", T0 + timedelta(hours=i), fingerprint=f"story-{i}")
+        assert await store.add_article("t", a)
+        await store.put_page(a.url, PackedPage.pack(f"<p>page {i}</p>".encode(), None))
+    assert await store.prune("t", seen_before=0.0, keep=2) == 3
+    gone = [f"https://a.example/{i}" for i in range(3)]
+    assert await store.get_articles(gone) == [None, None, None]
+    assert [await store.get_page(u) for u in gone] == [None, None, None]
+    kept = await store.topic_articles("t", 10)
+    assert urls(kept) == ["https://a.example/4", "https://a.example/3"]
+    assert await store.get_articles(urls(kept)) == kept
+    assert await page_of(store, "https://a.example/4") == (b"<p>page 4</p>", None)
+    # the dropped stories' fingerprints are free again: a copy is a new entry
+    assert await store.add_article("t", art("https://copy.example/0", fingerprint="story-0"))
+
+
+async def test_prune_keeps_an_article_another_topic_lists(store: Store) -> None:
+    a = art("https://a.example/shared", T0, fingerprint="shared")
+    newer = art("https://a.example/newer", T0 + timedelta(hours=1))
+    for topic in ("t", "u"):
+        assert await store.add_article(topic, a)
+    await store.add_article("t", newer)
+    await store.put_page(a.url, PackedPage.pack(b"<p>the page</p>", None))
+    assert await store.prune("t", seen_before=0.0, keep=1) == 1
+    assert urls(await store.topic_articles("t", 10)) == [newer.url]
+    assert await store.topic_articles("u", 10) == [a]
+    assert await store.get_article(a.url) == a
+    assert await page_of(store, a.url) == (b"<p>the page</p>", None)
+    # once the last topic lets it go, it goes
+    assert await store.prune("u", seen_before=0.0, keep=0) == 1
+    assert await store.get_article(a.url) is None
+    assert await store.get_page(a.url) is None
+    assert await store.get_article(newer.url) == newer
+
+
+async def test_prune_never_removes_an_article_a_concurrent_add_lists(store: Store) -> None:
+    """A topic entering a stored article while another topic prunes it (replicas polling
+    two sources that link one story): whichever wins, the article stays stored as long
+    as a topic lists it."""
+    for i in range(20):
+        a = art(f"https://a.example/{i}", fingerprint=f"fp-{i}")
+        await store.add_article("t", a)
+        # a fresh topic each round: it must be found even when it is new
+        await asyncio.gather(
+            store.prune("t", seen_before=0.0, keep=0), store.add_article(f"u{i}", a)
+        )
+        assert await store.topic_articles(f"u{i}", 1) == [a], i
+        assert await store.get_article(a.url) == a
+        assert await store.topic_articles("t", 1) == []
 
 
 async def test_prune_frees_url_and_fingerprint(store: Store) -> None:

@@ -24,7 +24,7 @@ from feedsvc import keys
 from feedsvc.errors import StoreError
 from feedsvc.models import Article, FetchState
 from feedsvc.store import changed_at, codec
-from feedsvc.store.redis_store import RedisStore
+from feedsvc.store.redis_store import _CAS_ATTEMPTS, RedisStore
 from tests.helpers import SHARED, shared_path
 from tests.redis_fixtures import RedisServer
 
@@ -679,3 +679,132 @@ async def test_many_states_are_decoded_off_the_event_loop(
     states = await rstore.get_states(urls)
     assert [s and s.etag for s in states] == [f'"{u}"' for u in urls]
     assert threading.get_ident() not in decoded_on
+
+
+def between_prune_runs(
+    rstore: RedisStore, meanwhile: Any, *, times: int = 1
+) -> list[int | str]:
+    """Run ``meanwhile()`` (another replica's write) before each of the first ``times``
+    runs of the prune script after its first, i.e. after a run has said which keys it
+    needs and before the run given them; returns each run's answer ("keys" when it asked
+    for keys and wrote nothing)."""
+    script = rstore._prune
+    answers: list[int | str] = []
+
+    async def racing(**kw: Any) -> Any:
+        if 0 < len(answers) <= times:
+            await meanwhile()
+        answer = await script(**kw)
+        answers.append("keys" if isinstance(answer, list) else int(answer))
+        return answer
+
+    rstore._prune = racing  # type: ignore[assignment]
+    return answers
+
+
+async def test_prune_keeps_an_article_entered_in_a_new_topic_as_it_runs(
+    rstore: RedisStore, raw: aioredis.Redis, redis_url: str
+) -> None:
+    """Another replica enters the story into a topic prune had not heard of: the topic
+    registry changed since the run that named the topics, so the next run writes nothing
+    and names them again, and the one after sees the new topic list the story."""
+    a = art("https://a.example/1")
+    await rstore.add_article("t", a)
+    other = RedisStore.from_url(redis_url)  # another replica
+    try:
+        answers = between_prune_runs(rstore, lambda: other.add_article("new", a))
+        assert await rstore.prune("t", seen_before=0.0, keep=0) == 1
+    finally:
+        await other.close()
+    assert answers == ["keys", "keys", 1]
+    assert await rstore.get_article(a.url) == a
+    assert await rstore.topic_articles("new", 5) == [a]
+    assert set(await raw.smembers(keys.topics())) == {b"t", b"new"}
+
+
+async def test_prune_keeps_an_article_entered_in_a_known_topic_as_it_runs(
+    rstore: RedisStore,
+) -> None:
+    a = art("https://a.example/1")
+    await rstore.add_article("t", a)
+    await rstore.add_article("u", art("https://a.example/other"))  # u is known
+    answers = between_prune_runs(rstore, lambda: rstore.add_article("u", a))
+    assert await rstore.prune("t", seen_before=0.0, keep=0) == 1
+    assert answers == ["keys", 1]
+    assert await rstore.get_article(a.url) == a
+    # a prune that drops nothing is one run, one round-trip, as before
+    answers.clear()
+    assert await rstore.prune("t", seen_before=0.0, keep=0) == 0
+    assert answers == [0]
+
+
+async def test_prune_runs_again_when_the_topic_changed_between_its_runs(
+    rstore: RedisStore,
+) -> None:
+    """An entry added between the runs pushes out one the first run did not name: the
+    second has no key for its article, so it writes nothing, and the third removes it."""
+    older = art("https://a.example/older", published=T0)
+    newer = art("https://a.example/newer", published=T0 + timedelta(hours=1))
+    newest = art("https://a.example/newest", published=T0 + timedelta(hours=2))
+    await rstore.add_article("t", older)
+    await rstore.add_article("t", newer)
+    answers = between_prune_runs(rstore, lambda: rstore.add_article("t", newest))
+    assert await rstore.prune("t", seen_before=0.0, keep=1) == 2
+    assert answers == ["keys", "keys", 2]
+    assert await rstore.get_articles([older.url, newer.url, newest.url]) == [None, None, newest]
+
+
+async def test_prune_under_endless_contention_still_prunes_and_loses_nothing(
+    rstore: RedisStore,
+) -> None:
+    """Every strict run refused: the last run drops the entries anyway, and leaves the
+    articles it cannot check (a topic it has not heard of) to their TTL."""
+    a = art("https://a.example/1")
+    await rstore.add_article("t", a)
+    n = iter(range(100))
+
+    async def new_topic() -> None:
+        await rstore.add_article(f"n{next(n)}", art("https://a.example/elsewhere"))
+
+    answers = between_prune_runs(rstore, new_topic, times=100)
+    assert await rstore.prune("t", seen_before=0.0, keep=0) == 1
+    assert answers == ["keys"] * (_CAS_ATTEMPTS - 1) + [1]
+    assert await rstore.topic_articles("t", 5) == []
+    assert await rstore.get_article(a.url) == a
+
+
+async def test_prune_knows_topics_written_before_the_registry(
+    rstore: RedisStore, raw: aioredis.Redis, redis_url: str
+) -> None:
+    """An upgrade: topics written by an earlier release are in no registry. The first
+    prune finds them (one SCAN), so an article only they list is not taken as unlisted."""
+    a = art("https://a.example/1")
+    await rstore.add_article("t", a)
+    await rstore.add_article("legacy", a)
+    await raw.delete(keys.topics(), keys.topics_complete())  # as an earlier release left it
+    upgraded = RedisStore.from_url(redis_url)
+    try:
+        assert await upgraded.prune("t", seen_before=0.0, keep=0) == 1
+        assert await upgraded.get_article(a.url) == a
+        assert await raw.get(keys.topics_complete()) == b"1"
+        assert b"legacy" in await raw.smembers(keys.topics())
+        assert await upgraded.prune("legacy", seen_before=0.0, keep=0) == 1
+        assert await upgraded.get_article(a.url) is None
+    finally:
+        await upgraded.close()
+
+
+async def test_prune_forgets_topics_that_hold_nothing(
+    rstore: RedisStore, raw: aioredis.Redis
+) -> None:
+    """A topic whose entries are gone (dropped from the config, keys expired) leaves the
+    registry at the next prune that drops something, so it is not looked up for ever."""
+    await rstore.add_article("gone", art("https://a.example/g"))
+    await rstore.add_article("t", art("https://a.example/t"))
+    await raw.delete(keys.topic_entries("gone"))  # expired
+    assert await rstore.prune("t", seen_before=0.0, keep=0) == 1
+    assert await raw.smembers(keys.topics()) == {b"t"}
+    # a prune that drops nothing writes nothing, the registry included
+    await raw.sadd(keys.topics(), "gone")
+    assert await rstore.prune("t", seen_before=0.0, keep=0) == 0
+    assert await raw.smembers(keys.topics()) == {b"t", b"gone"}

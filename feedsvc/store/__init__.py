@@ -85,7 +85,14 @@ class Store(Protocol):
 
     async def prune(self, topic: str, *, seen_before: float, keep: int) -> int:
         """Drop entries first seen before ``seen_before`` (epoch) and all but the newest
-        ``keep``; returns how many were dropped from the topic."""
+        ``keep``; returns how many were dropped from the topic.
+
+        A dropped article that no topic lists any more is deleted, with its page, at
+        once: no feed shows it, and it would otherwise stay until its retention ran out
+        (a busy source with a small ``max_entries`` kept a retention's worth). One that
+        another topic lists stays, also when another replica enters it there while the
+        prune runs. Its fetch state stays: the link is still known as entered, so its
+        story is not taken back as new."""
 
     async def keep_articles(self, topic: str, retention: float) -> int:
         """Make each article indexed under ``topic`` live at least until its

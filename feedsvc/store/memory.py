@@ -178,6 +178,13 @@ class MemoryStore:
             t.entries.pop(url, None)
             t.seen.pop(url, None)
         t.fingerprints = {fp: u for fp, u in t.fingerprints.items() if u not in drop}
+        # An article no topic lists any more is in no feed: it goes now, with its page,
+        # not when its retention runs out (a busy source with a small max_entries kept a
+        # retention's worth of them). One another topic still lists stays.
+        for url in drop:
+            if not any(url in other.entries for other in self._topics.values()):
+                self._articles.pop(url, None)
+                self._pages.pop(url, None)
         t.touch(self._clock())
         return len(drop)
 

@@ -33,7 +33,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
@@ -72,7 +72,8 @@ DECODE_INLINE = 4
 # The same for fetch states, which cost a fifth of an article each.
 DECODE_STATES_INLINE = 64
 # add/update_article read the article, then write it in a script that checks it did not
-# change in between (optimistic concurrency); this bounds the retries under contention.
+# change in between (optimistic concurrency), and prune runs again with the keys its last
+# run asked for; this bounds the retries under contention.
 _CAS_ATTEMPTS = 8
 
 # A topic's version is the time of its last change in milliseconds since the epoch, by
@@ -121,6 +122,7 @@ end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[4], ARGV[2], ARGV[1]) end
+redis.call('SADD', KEYS[7], ARGV[9])
 touch(KEYS[5])
 if ttl > 0 then outlive(ttl, KEYS[2], KEYS[3], KEYS[4], KEYS[5]) end
 redis.call('PUBLISH', ARGV[8], ARGV[9])
@@ -153,25 +155,86 @@ end
 return changed
 """
 
+# Prune decides what goes before it writes anything. An article it drops that no other
+# topic lists is deleted with its page: no feed shows it any more, and it would otherwise
+# stay until its retention ran out. Lua cannot hash a URL into its key, and a script may
+# touch only the keys it is given, so a strict run that would drop an entry whose article
+# key it lacks, or that does not have every other topic's entries (the registry
+# keys.topics() names them), writes nothing and returns what it needs: the URLs it drops
+# and the registered topics. The caller runs it again with those keys; a prune that drops
+# nothing (most polls) stays one round-trip. A lenient run (the last attempt, should the
+# topic keep changing in between) prunes as before and leaves to its TTL any article it
+# cannot check.
+# KEYS: entries, seen, fp, version, topics; an article and a page key per candidate; the
+# entries of each other topic. ARGV: seen_before, keep, channel, topic, #candidates,
+# strict ('1' or '0'), the candidate URLs, the other topics' names.
 _PRUNE = _TOUCH + """
+local m, strict = tonumber(ARGV[5]), ARGV[6] == '1'
 local drop, gone = {}, {}
-local function remove(url)
+for _, url in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])) do
   gone[url] = true
   drop[#drop + 1] = url
+end
+local n, keep = redis.call('ZCARD', KEYS[1]), tonumber(ARGV[2])
+local left = n
+for _, url in ipairs(drop) do
+  if redis.call('ZSCORE', KEYS[1], url) then left = left - 1 end
+end
+if left > keep then
+  -- the oldest of those left: among the n - keep oldest of all
+  local extra = left - keep
+  for _, url in ipairs(redis.call('ZRANGE', KEYS[1], 0, n - keep - 1)) do
+    if extra == 0 then break end
+    if not gone[url] then
+      gone[url] = true
+      drop[#drop + 1] = url
+      extra = extra - 1
+    end
+  end
+end
+if #drop == 0 then return 0 end
+local slot, listed, others = {}, {[ARGV[4]] = true}, {}
+for i = 1, m do slot[ARGV[6 + i]] = 4 + 2 * i end
+for j = 7 + m, #ARGV do
+  listed[ARGV[j]] = true
+  others[#others + 1] = {ARGV[j], KEYS[5 + 2 * m + (j - 6 - m)]}
+end
+local registered = redis.call('SMEMBERS', KEYS[5])
+local complete = true
+for _, name in ipairs(registered) do
+  if not listed[name] then complete = false end
+end
+if strict then
+  local keyed = complete
+  for _, url in ipairs(drop) do
+    if not slot[url] then keyed = false end
+  end
+  if not keyed then return {drop, registered} end
+end
+for _, url in ipairs(drop) do
   redis.call('ZREM', KEYS[1], url)
   redis.call('ZREM', KEYS[2], url)
 end
-for _, url in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])) do
-  remove(url)
-end
-local n, keep = redis.call('ZCARD', KEYS[1]), tonumber(ARGV[2])
-if n > keep then
-  for _, url in ipairs(redis.call('ZRANGE', KEYS[1], 0, n - keep - 1)) do remove(url) end
-end
-if #drop == 0 then return 0 end
 local fps = redis.call('HGETALL', KEYS[3])
 for i = 1, #fps, 2 do
   if gone[fps[i + 1]] then redis.call('HDEL', KEYS[3], fps[i]) end
+end
+if complete then
+  for _, url in ipairs(drop) do
+    local k, held = slot[url], false
+    for _, other in ipairs(others) do
+      if redis.call('ZSCORE', other[2], url) then
+        held = true
+        break
+      end
+    end
+    if k and not held then redis.call('DEL', KEYS[k], KEYS[k + 1]) end
+  end
+  -- a topic whose entries are all gone (dropped from the config, expired) leaves the
+  -- registry; its next add names it again
+  for _, other in ipairs(others) do
+    if redis.call('EXISTS', other[2]) == 0 then redis.call('SREM', KEYS[5], other[1]) end
+  end
 end
 touch(KEYS[4])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
@@ -269,6 +332,11 @@ def _dec(value: object) -> str:
     return _bytes(value).decode("utf-8", "surrogatepass")
 
 
+async def _scan(client: aioredis.Redis, pattern: str) -> AsyncIterator[str]:
+    async for name in client.scan_iter(match=pattern, count=1000):
+        yield _dec(name)
+
+
 def _score(value: float) -> str:
     # repr round-trips a float exactly, so Redis orders exactly as Python would.
     return repr(float(value))
@@ -311,6 +379,7 @@ class RedisStore:
         self._add = client.register_script(_ADD)
         self._update = client.register_script(_UPDATE)
         self._prune = client.register_script(_PRUNE)
+        self._topics_complete = False  # see _know_every_topic
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
 
@@ -396,6 +465,7 @@ class RedisStore:
                     keys.topic_fingerprints(topic),
                     keys.topic_version(topic),
                     receipt,
+                    keys.topics(),
                 ],
                 args=[
                     _enc(art.url),
@@ -479,21 +549,60 @@ class RedisStore:
 
     @_wrap_errors("prune")
     async def prune(self, topic: str, *, seen_before: float, keep: int) -> int:
-        """See :meth:`feedsvc.store.Store.prune` (one atomic script)."""
+        """See :meth:`feedsvc.store.Store.prune`: one atomic script (:data:`_PRUNE`); a
+        second run, with the keys the first said it needs, when it drops something."""
         if keep < 0:
             raise ValueError("keep must be >= 0")
         if math.isnan(seen_before):
             raise ValueError("seen_before must be a number")
-        dropped = await self._prune(
-            keys=[
-                keys.topic_entries(topic),
-                keys.topic_seen(topic),
-                keys.topic_fingerprints(topic),
-                keys.topic_version(topic),
-            ],
-            args=[_score(seen_before), keep, keys.CHANGES_CHANNEL, _enc(topic)],
-        )
-        return int(dropped)
+        await self._know_every_topic()
+        index = [
+            keys.topic_entries(topic),
+            keys.topic_seen(topic),
+            keys.topic_fingerprints(topic),
+            keys.topic_version(topic),
+            keys.topics(),
+        ]
+        candidates: list[bytes] = []
+        others: list[str] = []
+        for attempt in range(_CAS_ATTEMPTS):
+            strict = attempt < _CAS_ATTEMPTS - 1
+            reply = await self._prune(
+                keys=[
+                    *index,
+                    *(k for u in candidates for k in (keys.article(_dec(u)), keys.page(_dec(u)))),
+                    *(keys.topic_entries(t) for t in others),
+                ],
+                args=[
+                    _score(seen_before), keep, keys.CHANGES_CHANNEL, _enc(topic),
+                    len(candidates), "1" if strict else "0", *candidates, *map(_enc, others),
+                ],
+            )
+            if not isinstance(reply, list):
+                return int(reply)
+            # what it drops, and the topics that may list it: as they are now
+            drop, registered = reply
+            candidates = [_bytes(u) for u in drop]
+            others = sorted({_dec(n) for n in registered} - {topic})
+        raise AssertionError("the last attempt is lenient")  # pragma: no cover
+
+    async def _know_every_topic(self) -> None:
+        """Make the registry name the topics written before it existed, once per Redis
+        (one SCAN; ``keys.topics_complete`` records it) and checked once per process:
+        a topic missing from it would have its articles taken for unlisted."""
+        if self._topics_complete:
+            return
+        if not await self._r.exists(keys.topics_complete()):
+            head, tail = keys.topic_entries("*").split("*")
+            names = {
+                name[len(head):-len(tail)]
+                async for name in _scan(self._r, keys.topic_entries("*"))
+            }
+            found = sorted(names)
+            for i in range(0, len(found), BATCH):
+                await self._r.sadd(keys.topics(), *map(_enc, found[i:i + BATCH]))
+            await self._r.set(keys.topics_complete(), b"1")
+        self._topics_complete = True
 
     @_wrap_errors("keep_articles")
     async def keep_articles(self, topic: str, retention: float) -> int:
