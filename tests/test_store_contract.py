@@ -393,6 +393,8 @@ async def test_concurrent_adds_of_one_url(store: Store) -> None:
 
 
 async def test_pages_roundtrip_binary_safe(store: Store) -> None:
+    for name in ("bin", "none", "empty", "u"):
+        await store.add_article("t", art(f"https://a.example/{name}"))
     every_byte = bytes(range(256)) * 40
     await store.put_page("https://a.example/bin", PackedPage.pack(every_byte, "application/octet-stream"))
     await store.put_page("https://a.example/none", PackedPage.pack(b"<html>x</html>", None))
@@ -417,10 +419,25 @@ async def test_a_page_kept_for_no_time_is_not_kept(store: Store) -> None:
     """ttl=0 (page_retention: 0) keeps nothing, and forgets a page kept before; it used
     to mean the default, 14 days."""
     url = "https://a.example/p"
+    await store.add_article("t", art(url))
     await store.put_page(url, PackedPage.pack(b"<html>page</html>", "text/html"))
     assert await store.get_page(url) is not None
     await store.put_page(url, PackedPage.pack(b"<html>new</html>", "text/html"), ttl=0)
     assert await store.get_page(url) is None
+
+
+async def test_a_page_is_kept_only_while_its_article_is_stored(store: Store) -> None:
+    """The pipeline keeps a page after entering its article; a prune (another poll of the
+    topic, another replica) may delete the article in between. The page is then not kept:
+    nothing would ever read it, and no prune would remove it."""
+    a = art("https://a.example/old", fingerprint="old")
+    await store.add_article("t", a)
+    await store.add_article("t", art("https://a.example/new", T0 + timedelta(hours=1)))
+    assert await store.prune("t", seen_before=0.0, keep=1) == 1  # a is gone
+    await store.put_page(a.url, PackedPage.pack(b"<html>late</html>", "text/html"))
+    assert await store.get_page(a.url) is None
+    await store.put_page("https://a.example/never", PackedPage.pack(b"<html></html>", None))
+    assert await store.get_page("https://a.example/never") is None
 
 
 STORY = "".join(f"<p>Paragraph {n}: the ministers met at {n} o'clock.</p>" for n in range(300))

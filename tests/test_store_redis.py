@@ -383,8 +383,8 @@ async def test_memory_per_article(rstore: RedisStore, raw: aioredis.Redis) -> No
             article_keys += used
     per_article = total / n
     gz = len(gzip.compress(page))
-    await rstore.put_page("https://www.spacewar.com/p", codec.PackedPage.pack(page, "text/html"))
-    page_mem = await raw.memory_usage(keys.page("https://www.spacewar.com/p"), samples=0)
+    await rstore.put_page(a.url, codec.PackedPage.pack(page, "text/html"))  # a stored article's
+    page_mem = await raw.memory_usage(keys.page(a.url), samples=0)
     print(
         f"\nredis memory per article: {per_article:.0f} B with indexes "
         f"({article_keys / n:.0f} B article value), stored page {page_mem} B; "
@@ -440,6 +440,8 @@ async def test_more_callers_than_connections_wait_instead_of_failing(redis_url: 
 
 async def test_page_ttl_follows_page_retention(rstore: RedisStore, raw: aioredis.Redis) -> None:
     page = codec.PackedPage.pack(b"<html>x</html>", "text/html")
+    for url in ("https://a.example/p", "https://a.example/q"):
+        await rstore.add_article("t", art(url))
     await rstore.put_page("https://a.example/p", page, ttl=100)
     assert 95 <= await raw.ttl(keys.page("https://a.example/p")) <= 100
     await rstore.put_page("https://a.example/q", page)

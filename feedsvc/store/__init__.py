@@ -104,7 +104,10 @@ class Store(Protocol):
     # -- origin pages -----------------------------------------------------
     async def put_page(self, url: str, page: PackedPage, *, ttl: float | None = None) -> None:
         """Keep an origin page for ``ttl`` seconds (default ``keys.PAGE_TTL``); 0 keeps
-        none and forgets one kept before."""
+        none and forgets one kept before. None is kept for a URL whose article is not
+        stored: a page is read only to re-extract its article, and one written just
+        after a prune deleted the article (another poll of the topic, or another
+        replica, pruned between the add and this call) would be kept for nothing."""
 
     async def replace_page(self, url: str, page: PackedPage) -> None:
         """Replace the page kept for ``url``, keeping its expiry; nothing when none is

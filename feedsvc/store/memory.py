@@ -205,12 +205,11 @@ class MemoryStore:
     async def put_page(
         self, url: str, page: codec.PackedPage, *, ttl: float | None = None
     ) -> None:
-        """Keep the (packed) page for ``ttl`` seconds (default ``keys.PAGE_TTL``); 0 keeps
-        none (``page_retention: 0``) and forgets one kept before."""
+        """See :meth:`feedsvc.store.Store.put_page`."""
         now = self._clock()
         self._sweep(now)
         ttl = keys.PAGE_TTL if ttl is None else ttl
-        if ttl <= 0:
+        if ttl <= 0 or self._article(url, now) is None:
             self._pages.pop(url, None)
             return
         self._pages[url] = (page, now + ttl)

@@ -349,6 +349,15 @@ if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+# KEYS: page, article; ARGV: page, ttl in s. Keep the page while its article is stored.
+_PUT_PAGE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
 # KEYS: claims; ARGV: owner. End each claim the owner holds.
 _RELEASE = """
 for _, key in ipairs(KEYS) do
@@ -380,6 +389,7 @@ class RedisStore:
         self._update = client.register_script(_UPDATE)
         self._prune = client.register_script(_PRUNE)
         self._topics_complete = False  # see _know_every_topic
+        self._put_page = client.register_script(_PUT_PAGE)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
 
@@ -650,13 +660,15 @@ class RedisStore:
     # -- origin pages -----------------------------------------------------
     @_wrap_errors("put_page")
     async def put_page(self, url: str, page: codec.PackedPage, *, ttl: float | None = None) -> None:
-        """Keep the (packed) page for ``ttl`` seconds (default ``keys.PAGE_TTL``); 0 keeps
-        none (``page_retention: 0``) and forgets one kept before."""
+        """See :meth:`feedsvc.store.Store.put_page`: one script, so a prune deleting the
+        article cannot come between the check and the write."""
         ttl = keys.PAGE_TTL if ttl is None else ttl
         if ttl <= 0:
             await self._r.delete(keys.page(url))
             return
-        await self._r.set(keys.page(url), page.data, ex=max(1, math.ceil(ttl)))
+        await self._put_page(
+            keys=[keys.page(url), keys.article(url)], args=[page.data, max(1, math.ceil(ttl))]
+        )
 
     @_wrap_errors("replace_page")
     async def replace_page(self, url: str, page: codec.PackedPage) -> None:
