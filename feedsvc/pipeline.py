@@ -462,7 +462,8 @@ class Pipeline:
         return new, failed
 
     async def _prune(self, topic: TopicConfig, now: float) -> int:
-        """Drop the topic's entries past its retention or max_entries; how many went."""
+        """Drop the topic's entries past its retention or max_entries (and the stored
+        articles and pages no topic lists any more: Store.prune); how many went."""
         dropped = await self.store.prune(
             topic.name, seen_before=now - topic.retention, keep=topic.max_entries
         )
