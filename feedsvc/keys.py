@@ -75,15 +75,10 @@ def topic_version(topic: str) -> str:
 
 def topics() -> str:
     """Set, no expiry: the name of every topic an article was added to, and not since
-    found empty. Prune looks up the other topics here to tell whether an article it
-    drops is still listed anywhere (a topic's entries are the only record of that)."""
+    found empty, and of every topic each process found stored at its first prune (one
+    SCAN). Prune looks up the other topics here to tell whether an article it drops is
+    still listed anywhere (a topic's entries are the only record of that)."""
     return f"{PREFIX}topics"
-
-
-def topics_complete() -> str:
-    """String, no expiry: set once :func:`topics` also names the topics written before
-    it existed (found by one SCAN), so that a prune never takes them for absent."""
-    return f"{PREFIX}topics:complete"
 
 
 def scan_pattern(kind: str | None = None) -> str:

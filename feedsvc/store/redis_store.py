@@ -597,21 +597,19 @@ class RedisStore:
         raise AssertionError("the last attempt is lenient")  # pragma: no cover
 
     async def _know_every_topic(self) -> None:
-        """Make the registry name the topics written before it existed, once per Redis
-        (one SCAN; ``keys.topics_complete`` records it) and checked once per process:
-        a topic missing from it would have its articles taken for unlisted."""
+        """Make the registry name every topic stored, as this process first finds them
+        (one SCAN, at its first prune): a topic missing from it would have its articles
+        taken for unlisted. Once per process, not once per Redis: a process of an earlier
+        release (one rolled back to, then upgraded from again) enters articles into a
+        topic without naming it there, and a record that the registry was once complete
+        would hide that topic from every later process for good."""
         if self._topics_complete:
             return
-        if not await self._r.exists(keys.topics_complete()):
-            head, tail = keys.topic_entries("*").split("*")
-            names = {
-                name[len(head):-len(tail)]
-                async for name in _scan(self._r, keys.topic_entries("*"))
-            }
-            found = sorted(names)
-            for i in range(0, len(found), BATCH):
-                await self._r.sadd(keys.topics(), *map(_enc, found[i:i + BATCH]))
-            await self._r.set(keys.topics_complete(), b"1")
+        head, tail = keys.topic_entries("*").split("*")
+        names = {name[len(head):-len(tail)] async for name in _scan(self._r, keys.topic_entries("*"))}
+        found = sorted(names)
+        for i in range(0, len(found), BATCH):
+            await self._r.sadd(keys.topics(), *map(_enc, found[i:i + BATCH]))
         self._topics_complete = True
 
     @_wrap_errors("keep_articles")
