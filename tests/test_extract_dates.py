@@ -49,25 +49,35 @@ def test_published_date_from_meta_names_with_dots(name: str) -> None:
     assert art.published == datetime(2017, 2, 16, 10, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("month", "day", "ref", "whole_day", "expected"), [
-    (11, 3, datetime(2025, 11, 3, 0, 1, tzinfo=UTC), False, datetime(2025, 11, 3, tzinfo=UTC)),
+@pytest.mark.parametrize(("month", "day", "near", "until", "expected"), [
+    # dated by the fetch time itself: the latest such day begun anywhere by then
+    (11, 3, datetime(2025, 11, 3, 0, 1, tzinfo=UTC), "near", datetime(2025, 11, 3, tzinfo=UTC)),
     # up to 14 hours ahead of the moment (UTC+14): tomorrow there, this year's
-    (11, 4, datetime(2025, 11, 3, 10, tzinfo=UTC), False, datetime(2025, 11, 4, tzinfo=UTC)),
+    (11, 4, datetime(2025, 11, 3, 10, tzinfo=UTC), "near", datetime(2025, 11, 4, tzinfo=UTC)),
     # further ahead: a day not yet begun anywhere is last year's
-    (11, 4, datetime(2025, 11, 3, 9, 59, tzinfo=UTC), False, datetime(2024, 11, 4, tzinfo=UTC)),
-    (12, 31, datetime(2026, 1, 1, 2, tzinfo=UTC), False, datetime(2025, 12, 31, tzinfo=UTC)),
+    (11, 4, datetime(2025, 11, 3, 9, 59, tzinfo=UTC), "near", datetime(2024, 11, 4, tzinfo=UTC)),
+    (12, 31, datetime(2026, 1, 1, 2, tzinfo=UTC), "near", datetime(2025, 12, 31, tzinfo=UTC)),
     # a moment in another zone is the same moment
-    (1, 1, datetime(2025, 12, 31, 20, tzinfo=timezone(timedelta(hours=-5))), False,
+    (1, 1, datetime(2025, 12, 31, 20, tzinfo=timezone(timedelta(hours=-5))), "near",
      datetime(2026, 1, 1, tzinfo=UTC)),
-    # a day (a URL's) is a day ahead of itself somewhere
-    (1, 1, datetime(2025, 12, 31, tzinfo=UTC), True, datetime(2026, 1, 1, tzinfo=UTC)),
-    (1, 2, datetime(2025, 12, 31, tzinfo=UTC), True, datetime(2025, 1, 2, tzinfo=UTC)),
+    # a day (a URL's): the nearest such day, either side of it
+    (1, 1, datetime(2025, 12, 31, tzinfo=UTC), None, datetime(2026, 1, 1, tzinfo=UTC)),
+    (12, 30, datetime(2026, 1, 1, tzinfo=UTC), None, datetime(2025, 12, 30, tzinfo=UTC)),
+    # a story updated days after the date of its URL or feed item: that year's, not the
+    # year before, unless the day had not begun when it was fetched
+    (1, 2, datetime(2025, 12, 31, tzinfo=UTC), None, datetime(2026, 1, 2, tzinfo=UTC)),
+    (11, 5, datetime(2025, 11, 3, 12, tzinfo=UTC), datetime(2025, 11, 5, 15, tzinfo=UTC),
+     datetime(2025, 11, 5, tzinfo=UTC)),
+    (11, 5, datetime(2025, 11, 3, 12, tzinfo=UTC), datetime(2025, 11, 4, 9, tzinfo=UTC),
+     datetime(2024, 11, 5, tzinfo=UTC)),
     # a leap day is the last leap year's; no Nov 31 is in any year
-    (2, 29, datetime(2027, 3, 1, tzinfo=UTC), False, datetime(2024, 2, 29, tzinfo=UTC)),
-    (11, 31, datetime(2025, 12, 1, tzinfo=UTC), False, None),
+    (2, 29, datetime(2027, 3, 1, tzinfo=UTC), "near", datetime(2024, 2, 29, tzinfo=UTC)),
+    (11, 31, datetime(2025, 12, 1, tzinfo=UTC), "near", None),
 ])
-def test_day_in_year(month: int, day: int, ref: datetime, whole_day: bool,
+def test_day_in_year(month: int, day: int, near: datetime, until: datetime | str | None,
                      expected: datetime | None) -> None:
     from feedsvc.extract.dates import day_in_year
 
-    assert day_in_year(month, day, ref, whole_day=whole_day) == expected
+    fetched = near if until == "near" else until
+    assert not isinstance(fetched, str)
+    assert day_in_year(month, day, near, until=fetched) == expected

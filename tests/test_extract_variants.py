@@ -153,6 +153,17 @@ PLAIN_URL = "https://courier.example/news/moon"
     ("WASHINGTON, Nov 3 (Reuters) - ", PLAIN_URL, datetime(2024, 11, 5, 9, tzinfo=UTC),
      datetime(2025, 11, 20, tzinfo=UTC), datetime(2024, 11, 3, tzinfo=UTC),
      "dateline (its year from the feed's date)"),
+    # a story updated two days after its URL's or feed's date: the update's day in its
+    # dateline is that year's, not the year before's
+    ("WASHINGTON, Nov. 5 (UPI) -- ", "https://courier.example/2025/11/03/moon", None,
+     datetime(2025, 11, 5, 15, tzinfo=UTC), NOV_3 + timedelta(days=2),
+     "dateline (its year from the URL's date)"),
+    ("WASHINGTON, Nov 5 (Reuters) - ", PLAIN_URL, datetime(2025, 11, 3, 12, tzinfo=UTC),
+     datetime(2025, 11, 5, 15, tzinfo=UTC), NOV_3 + timedelta(days=2),
+     "dateline (its year from the feed's date)"),
+    ("LONDON, Jan 2 (Reuters) - ", "https://courier.example/2025/12/31/moon", None,
+     datetime(2026, 1, 2, 18, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC),
+     "dateline (its year from the URL's date)"),
     # the feed's time on the dateline's day gives the time of day, as for a dated one
     ("WASHINGTON, Nov 3 (Reuters) - ", PLAIN_URL, datetime(2024, 11, 3, 9, tzinfo=UTC),
      datetime(2025, 11, 20, tzinfo=UTC), datetime(2024, 11, 3, 9, tzinfo=UTC),
@@ -164,8 +175,8 @@ def test_a_wire_dateline_without_a_year_takes_one(
         opening: str, url: str, hint: datetime | None, fetched: datetime | None,
         published: datetime | None, source: str | None) -> None:
     """Reuters and UPI name the month and day, not the year ("WASHINGTON, Nov 3 (Reuters)
-    -"): the year is the URL's date's, else the feed's date's, else the fetch time's; the
-    one making that day the latest not after it anywhere on Earth."""
+    -"): the year is the one putting that day nearest the URL's date, else the feed's
+    date, else the fetch time; never a day not begun anywhere on Earth when fetched."""
     art = extract_article(undated_newspaper_page(opening).encode(), url, fetched=fetched,
                           hint=LinkHint(url=url, published=hint) if hint else None)
     assert art.dateline == opening.rstrip(" -")

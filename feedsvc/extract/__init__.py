@@ -79,8 +79,8 @@ def extract_article(
     index said of the link (fallback title/author/date); ``rules`` are the site rules.
     ``fetched`` is when the page was fetched (a stored page's: when it was first), the
     last evidence of the year a dateline leaves out ("WASHINGTON, Nov 3 (Reuters) -"),
-    after the URL's date and the hint's: given, never read from the clock here, so that
-    the same page extracts the same way again.
+    after the URL's date and the hint's, and the latest that day may be: given, never
+    read from the clock here, so that the same page extracts the same way again.
     Raises :class:`ExtractError` when no story is found or the time budget is exceeded.
     """
     try:

@@ -132,27 +132,31 @@ def url_date(url: str) -> datetime | None:
     return value if _plausible(value) else None
 
 
-# A day named without its year (a Reuters or UPI dateline's "Nov 3") is at most this far
-# ahead of the moment that dates it: the day begins first at UTC+14, as
-# feedsvc.extract._on_day has it; ahead of a day (a URL's), one day, the most two places'
-# calendars differ by.
+# A day named without its year (a Reuters or UPI dateline's "Nov 3") has begun somewhere
+# by the time its story is fetched: the day begins first at UTC+14, as
+# feedsvc.extract._on_day has it.
 _AHEAD_OF_INSTANT = timedelta(hours=14)
-_AHEAD_OF_DAY = timedelta(days=1)
 
 
-def day_in_year(month: int, day: int, ref: datetime, *, whole_day: bool = False) -> datetime | None:
-    """The ``month``/``day`` (UTC midnight) in the year that makes it the latest such day
-    not after ``ref`` anywhere on Earth: the date of a story datelined "Nov 3", published
-    by ``ref`` (the fetch time, the feed's date; ``whole_day``: a day, the URL's). A
-    story datelined Dec 31 and fetched on Jan 1 is of the year before; Feb 29, of the
-    last leap year."""
-    ref = _aware(ref).astimezone(UTC)
-    latest = ref + (_AHEAD_OF_DAY if whole_day else _AHEAD_OF_INSTANT)
-    for year in range(latest.year, latest.year - 8, -1):  # a leap day: some year of eight
+def day_in_year(month: int, day: int, near: datetime, *,
+                until: datetime | None = None) -> datetime | None:
+    """The ``month``/``day`` (UTC midnight) in the year that puts it nearest ``near``
+    (what dates the story: the URL's date, the feed's date, the fetch time), but never
+    after ``until`` (the fetch time: a story is not datelined a day that had begun
+    nowhere on Earth when it was fetched). A story datelined Dec 31 and fetched on Jan 1
+    is of the year before; one datelined Nov 5, a story updated two days after the Nov 3
+    its URL or feed dates it by, is of that year, not the year before; Feb 29, of the
+    nearest leap year."""
+    near = _aware(near).astimezone(UTC)
+    latest = None if until is None else _aware(until).astimezone(UTC) + _AHEAD_OF_INSTANT
+    best: datetime | None = None
+    for year in range(near.year - 8, near.year + 9):  # a leap day: some year of eight
         try:
             value = datetime(year, month, day, tzinfo=UTC)
         except ValueError:
             continue
-        if value <= latest:
-            return value if _plausible(value) else None
-    return None
+        # on a tie (half a year away each way), the earlier: the story is out already
+        if (latest is None or value <= latest) and _plausible(value) and (
+                best is None or abs(value - near) < abs(best - near)):
+            best = value
+    return best

@@ -398,20 +398,22 @@ def fallback_date(meta: PageMeta, url: str, hinted: datetime | None = None,
     /YYYY/MM/DD/ date in the URL; with its source for --explain, and for a dateline that
     names no year, what its year was taken from.
 
-    That year is the one making the dateline's day the latest not after the first of:
-    the URL's date, the feed's date of the item (``hinted``), the time the page was
-    fetched (``fetched``; for a stored page, when it was first). None of them: no date."""
+    That year is the one putting the dateline's day nearest the first of: the URL's
+    date, the feed's date of the item (``hinted``), the time the page was fetched
+    (``fetched``; for a stored page, when it was first); never after that time. Not the
+    latest day not after the URL's or feed's date: a story updated after it takes the
+    update's day in its dateline, and would be dated a year back, below every entry of
+    its feed and the first pruned by max_entries. None of them: no date."""
     if meta.dateline_date is not None:
         return meta.dateline_date, "dateline", None
     from_url = url_date(url)
     yearless = _YEARLESS.search(meta.dateline) if meta.dateline else None
     month = month_number(yearless["month"]) if yearless else None
     if yearless and month:
-        for ref, whole_day, source in ((from_url, True, "the URL's date"),
-                                       (hinted, False, "the feed's date"),
-                                       (fetched, False, "the fetch time")):
+        for ref, source in ((from_url, "the URL's date"), (hinted, "the feed's date"),
+                            (fetched, "the fetch time")):
             if ref is not None:
-                day = day_in_year(month, int(yearless["day"]), ref, whole_day=whole_day)
+                day = day_in_year(month, int(yearless["day"]), ref, until=fetched)
                 if day is not None:
                     return day, "dateline", source
                 break  # the best evidence found no such day: a later one is no better
