@@ -288,6 +288,45 @@ async def test_a_cut_storys_note_links_its_entry(cpu: CpuPool, tmp_path: Path) -
     assert kept is not None and b"Paragraph 7999:" in kept.unpack().body
 
 
+async def test_a_refreshed_cut_storys_note_links_its_entry(cpu: CpuPool) -> None:
+    """A cut story fetched again because its feed dates it later (a refresh) is relinked
+    as on its first fetch: its note links the entry (the page's rel=canonical), not the
+    link the feed gives, and its kept page continues the story so relinked."""
+    from datetime import UTC, datetime
+
+    from tests.site import atom
+
+    paras = "".join(f"<p>Paragraph {i}: {SENTENCE}</p>" for i in range(8000))  # 1.4 MB
+    edition = {"n": 0, "when": datetime(2025, 11, 3, 9, tzinfo=UTC)}
+
+    async def one(request: web.Request) -> web.Response:
+        return web.Response(
+            text=f"<html><head><title>S</title><link rel='canonical' href='/named.html'></head>"
+                 f"<body><h1>Story</h1><div id='body'><p>Edition {edition['n']}.</p>{paras}"
+                 "</div></body></html>", content_type="text/html")
+
+    async def feed(request: web.Request) -> web.Response:
+        return web.Response(text=atom(origin.base_url, [("/one.html?utm_source=feed", "one",
+                                                         edition["when"])]),
+                            content_type="application/atom+xml")
+
+    async with Origin({"/robots.txt": Route("", content_type="text/plain"), "/one.html": one,
+                       "/feed.xml": feed}) as origin:
+        store = MemoryStore()
+        async with Fetcher(user_agent="feedsvc-test", concurrency=8, per_host=4) as fetcher:
+            pipeline = Pipeline(feed_settings(origin), store, fetcher, cpu)
+            await pipeline.refresh_all()
+            edition.update(n=1, when=datetime(2025, 11, 3, 15, tzinfo=UTC))
+            await pipeline.refresh_all()
+        named = origin.url("/named.html")
+        refreshed = await store.get_article(named)
+        kept = await store.get_page(named)
+    assert refreshed is not None and "Edition 1." in refreshed.content_html
+    assert refreshed.content_html.endswith(story_note(named))
+    assert refreshed.content_html.count("This story is too long") == 1
+    assert kept is not None and b"Edition 1." in kept.unpack().body
+
+
 def test_a_note_relinked_to_a_longer_url_keeps_the_story_within_the_limit() -> None:
     short, long = "https://news.test/a", "https://news.test/" + "&b" * (MAX_URL // 2 - 10)
     paras = "<div>" + "".join(f"<p>Paragraph {i}: {SENTENCE}</p>" for i in range(8000)) + "</div>"
