@@ -108,6 +108,7 @@ def newspaper_page(opening: str) -> str:
     ("WASHINGTON, Nov 3 (Reuters) - ", "WASHINGTON, Nov 3 (Reuters)"),
     ("SAN FRANCISCO, March 3 (Reuters) - ", "SAN FRANCISCO, March 3 (Reuters)"),
     ("WASHINGTON, Nov. 3 (UPI) -- ", "WASHINGTON, Nov. 3 (UPI)"),
+    ("Nov. 3 (UPI) -- ", "Nov. 3 (UPI)"),
 ])
 def test_wire_datelines_of_newspaper_pages(opening: str, dateline: str) -> None:
     """AP's "PLACE (AP) —", and Reuters' and UPI's month and day before the agency."""
@@ -144,6 +145,14 @@ PLAIN_URL = "https://courier.example/news/moon"
     # a day days before the fetch is still this year's
     ("WASHINGTON, Nov. 3 (UPI) -- ", PLAIN_URL, None, datetime(2025, 11, 20, tzinfo=UTC),
      NOV_3, "dateline (its year from the fetch time)"),
+    # UPI's dateline without a place: its day, in the same year
+    ("Nov. 3 (UPI) -- ", PLAIN_URL, None, datetime(2025, 11, 20, tzinfo=UTC),
+     NOV_3, "dateline (its year from the fetch time)"),
+    ("Dec. 31 (UPI) -- ", PLAIN_URL, None, datetime(2026, 1, 1, 2, tzinfo=UTC),
+     datetime(2025, 12, 31, tzinfo=UTC), "dateline (its year from the fetch time)"),
+    ("Nov 3 (Reuters) - ", "https://courier.example/2024/11/03/moon", None,
+     datetime(2025, 11, 20, tzinfo=UTC), datetime(2024, 11, 3, tzinfo=UTC),
+     "dateline (its year from the URL's date)"),
     # the URL's date first, then the feed's: better evidence than a later fetch
     ("WASHINGTON, Nov 3 (Reuters) - ", "https://courier.example/2024/11/03/moon", None,
      datetime(2025, 11, 20, tzinfo=UTC), datetime(2024, 11, 3, tzinfo=UTC),

@@ -125,6 +125,13 @@ def test_a_bracket_ending_a_line_is_a_dateline_only_for_a_wire_agency() -> None:
     ("Northrop Grumman (NOC) - The company said...", None),
     ("Lockheed Martin Corp. (LMT) \u2014 Shares rose...", None),
     ("Apple (AAPL) -- The company reported...", None),
+    # a month and day with no place: UPI's style, and Reuters' company briefs
+    ("Nov. 3 (UPI) -- A powerful storm...", "Nov. 3 (UPI)"),
+    ("Nov 3 (Reuters) - Shares of...", "Nov 3 (Reuters)"),
+    ("March 14 (UPI) -- The court...", "March 14 (UPI)"),
+    # ...only with a wire service's name: a caption's date and what it shows is none
+    ("March 3 (Video) - Crowds gathered...", None),
+    ("Nov 3 (NVDA) - Shares rose...", None),
 ])
 def test_a_bracket_and_a_dash_are_a_dateline_for_an_agency_or_a_place(
         line: str, dateline: str | None) -> None:

@@ -28,9 +28,12 @@ from .urls import same_site
 _PARTICLE = r"(?:de|da|das|do|dos|del|della|di|du|des|la|le|el|al|es|am|an|im|upon|on|sur|van|von|der|den)"
 # Reuters and UPI put the month and day between the place and the agency: "WASHINGTON,
 # Nov 3 (Reuters) -", "WASHINGTON, Nov. 3 (UPI) --" (no year: fallback_date finds it one).
+# UPI's stories now open with the month and day alone ("Nov. 3 (UPI) --"), as Reuters'
+# company briefs do ("Nov 3 (Reuters) -"): the bare_ groups, a wire's only (match_dateline).
 _DATELINE = re.compile(
-    rf"(?P<line>(?P<place>[A-Z][\w'.\-]*(?:[ ,]+(?:{_PARTICLE} )*[A-Z][\w'.\-]*){{0,4}})"
+    rf"(?P<line>(?:(?P<place>[A-Z][\w'.\-]*(?:[ ,]+(?:{_PARTICLE} )*[A-Z][\w'.\-]*){{0,4}})"
     rf"(?:,\s+(?P<month>{MONTH_RE})\.?\s+(?P<day>\d{{1,2}}))?"
+    rf"|(?P<bare_month>{MONTH_RE})\.?\s+(?P<bare_day>\d{{1,2}}))"
     r"\s+\((?P<agency>[A-Z][\w.&/ -]{0,24})\))"
     rf"(?:\s+(?P<date>{MONTH_RE}\.?\s+\d{{1,2}},?\s+\d{{4}})|\s*(?P<dash>[-\u2013\u2014])|\s*$"
     r"|\s+(?=[A-Z\"'\u2018\u201c]))"
@@ -244,6 +247,10 @@ def split_byline(line: str) -> tuple[str, re.Match[str]] | None:
 def match_dateline(text: str) -> re.Match[str] | None:
     """A wire dateline opening ``text``."""
     m = _DATELINE.match(text)
+    if m is not None and m["bare_day"]:
+        # No place: only a wire service's name makes a date in brackets a dateline
+        # ("March 3 (Video)" is a caption's)
+        return m if m["agency"] in WIRE_AGENCIES else None
     if m is None or m["agency"] in WIRE_AGENCIES or m["date"] or m["day"]:
         return m
     # Neither a wire service nor a date: a company and its ticker open a market report
@@ -388,8 +395,8 @@ def read_dateline(meta: PageMeta, story: Sequence[str], removed: Collection[str]
 
 
 # The month and day a Reuters or UPI dateline names without a year ("WASHINGTON, Nov 3
-# (Reuters)", as find_dateline gives it).
-_YEARLESS = re.compile(rf",\s+(?P<month>{MONTH_RE})\.?\s+(?P<day>\d{{1,2}})\s+\(")
+# (Reuters)", or "Nov. 3 (UPI)" with no place, as find_dateline gives it).
+_YEARLESS = re.compile(rf"(?:^|,\s+)(?P<month>{MONTH_RE})\.?\s+(?P<day>\d{{1,2}})\s+\(")
 
 
 def fallback_date(meta: PageMeta, url: str, hinted: datetime | None = None,
