@@ -586,6 +586,10 @@ def _extract(args: argparse.Namespace) -> int:
     if args.explain:
         print("\nHow each part was found:")
         for part, how in art.explain.items():
+            if args.file and part == "published":
+                # a file was not fetched: say which time stood in for it, and what it was
+                how = how.replace("the fetch time", f"the fetch time: the file's, modified "
+                                  f"{fetched:%Y-%m-%d %H:%M} UTC")
             print(f"  {part:<12} {how}")
     print()
     print(art.content_html if args.html else art.text)

@@ -163,6 +163,12 @@ async def test_extract_file_dates_a_yearless_dateline_by_the_files_time(tmp_path
     assert code == 0, err
     assert "Published:   2025-12-31 00:00:00+00:00" in out
     assert "Dateline:    WASHINGTON, Dec 31 (Reuters)" in out
+    # --explain says the file's time stood in for the fetch, and which time it was
+    code, out, err = await run_cli("extract", "--file", str(page), "--url",
+                                   "https://news.test/reports/n.html", "--explain")
+    assert code == 0, err
+    assert ("published    dateline (its year from the fetch time: the file's, modified "
+            "2026-01-01 02:00 UTC)") in out
 
 
 async def test_extract_needs_url_with_file(tmp_path: Path) -> None:
