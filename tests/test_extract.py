@@ -83,6 +83,17 @@ def test_spacedaily_metadata(spacedaily) -> None:
     assert art.explain["published"] == "dateline"
 
 
+@pytest.mark.parametrize(("attrs", "shown"), [("", "<article>"),
+                                               (' class="story body"', '<article class="story body">')])
+def test_explain_names_the_story_element_as_the_page_writes_it(attrs: str, shown: str) -> None:
+    """--explain shows <article>, not <article class=None>."""
+    paras = "".join(f"<p>{'The council said the new launch schedule would slip again. ' * 5}"
+                    f"Paragraph {i}.</p>" for i in range(5))
+    page = f"<html><body><nav><a href='/'>Home</a></nav><article{attrs}>{paras}</article></body></html>"
+    art = extract_article(page.encode(), URL)
+    assert art.explain["content"] == f"readability best {shown}"
+
+
 def test_table_layout_br_paragraphs_become_blocks_and_nav_cell_dropped() -> None:
     art = extract_article(_page("table-br.html"), URL)
     assert art.title == "Harbour dredging plan approved"

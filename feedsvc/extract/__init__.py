@@ -204,9 +204,10 @@ def _extract(html: bytes | str, url: str, headers: Mapping[str, str] | None,
             node = result
         _make_links_absolute(node, base)
         best = doc.best_elem
+        # the element as the page writes it: <article>, <div class="story">
+        cls = f' class="{best.get("class")}"' if best is not None and best.get("class") else ""
         explain["content"] = "readability" + (
-            f" best <{best.tag} class={best.get('class')!r}>" if best is not None else
-            " (no candidate: whole body)")
+            f" best <{best.tag}{cls}>" if best is not None else " (no candidate: whole body)")
         if doc.recovered:
             explain["content"] += f"; recovered {len(doc.recovered)} story box(es) beside it"
     # "prune: no" in a site rule: its body is the story as the rule's author chose it.
