@@ -141,6 +141,15 @@ def _listen(value: Any) -> str:
     if not isinstance(value, str) or ":" not in value:
         raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8080")
     host, _, port = value.rpartition(":")
+    if "/" in host or any(c.isspace() for c in host):
+        raise ValueError("expected HOST:PORT (an address or host name, no scheme or path), "
+                         "e.g. 0.0.0.0:8080")
+    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if (host.startswith("[") or host.endswith("]") or ":" in inner) and not _is_ipv6(inner):
+        # An IPv6 address without a port ("::1") would otherwise split at its last colon
+        # into host ":" and port 1; one in brackets without a port ("[::1]") into port
+        # "1]". Brackets as in a URL (RFC 3986 section 3.2.2).
+        raise ValueError("expected HOST:PORT with an IPv6 address in brackets, e.g. [::1]:8080")
     # ASCII digits only: str.isdigit() takes "²", which int() then refuses
     if not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ValueError(f"{port!r} is not a TCP port (1 to 65535)")
@@ -148,10 +157,15 @@ def _listen(value: Any) -> str:
         # the OS would pick a free port at random: no reader (nor base_url) could find it
         raise ValueError("port 0 would listen on a port chosen at random; give one from 1 "
                          "to 65535, e.g. 0.0.0.0:8080")
-    if "/" in host or any(c.isspace() for c in host):
-        raise ValueError("expected HOST:PORT (an address or host name, no scheme or path), "
-                         "e.g. 0.0.0.0:8080")
     return value
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def default_base_url(host: str, port: int) -> str:

@@ -152,6 +152,15 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
          "service.listen: port 0 would listen on a port chosen at random; give one from 1 to "
          "65535"),
         (lambda d: d.update(service={"listen": "[::1]:00"}), "service.listen: port 0 would"),
+        # an IPv6 address without a port: not host ":" on port 1, nor port "1]"
+        (lambda d: d.update(service={"listen": "::1"}),
+         "service.listen: expected HOST:PORT with an IPv6 address in brackets, e.g. [::1]:8080"),
+        (lambda d: d.update(service={"listen": "2001:db8::5"}),
+         "service.listen: expected HOST:PORT with an IPv6 address in brackets"),
+        (lambda d: d.update(service={"listen": "[::1]"}),
+         "service.listen: expected HOST:PORT with an IPv6 address in brackets"),
+        (lambda d: d.update(service={"listen": "[localhost]:8080"}),
+         "service.listen: expected HOST:PORT with an IPv6 address in brackets"),
         (lambda d: d.update(service={"listen": "0.0.0.0:65536"}),
          "service.listen: '65536' is not a TCP port (1 to 65535)"),
         (lambda d: d.update(service={"listen": "0.0.0.0:\u00b2"}),
