@@ -544,6 +544,11 @@ def _message(err: Mapping[str, Any]) -> str:
         hint = ""
         if _block(loc) == "a source" and isinstance(value, str):
             hint = f" (write it as `- url: {value}`)"
+        elif (loc == ("topics",) and isinstance(value, list)) or (
+                _block(loc) == "a topic" and loc[1] in _Topic.model_fields):
+            # "topics: sources: [...]" (or "topics: - sources: ...") leaves out the level
+            # naming the topic: "topics.sources" alone would read as if sources were wrong
+            hint = " (each topic goes under its name: `topics: {NAME: {sources: [...]}}`)"
         return f"expected a mapping of keys, got {_shown(value)}{hint}"
     if kind in ("list_type", "tuple_type"):
         return f"expected a list, got {_shown(value)} (write [a, b], or one `- a` per line)"

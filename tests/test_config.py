@@ -130,6 +130,12 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
          "topics.superpowers.sources[0].links: not a valid CSS selector"),
         (lambda d: d["topics"].update({"Bad Name": {"sources": [{"url": "https://a.test/"}]}}),
          "topics: topic name 'Bad Name'"),
+        # the level naming the topic left out: say so, not only that a mapping was expected
+        (lambda d: d.update(topics={"sources": [{"url": "https://a.test/"}]}),
+         "topics.sources: expected a mapping of keys, got a list (each topic goes under its "
+         "name: `topics: {NAME: {sources: [...]}}`)"),
+        (lambda d: d.update(topics=[{"sources": [{"url": "https://a.test/"}]}]),
+         "topics: expected a mapping of keys, got a list (each topic goes under its name"),
         (lambda d: d["topics"]["superpowers"].update(sources=[]),
          "topics.superpowers.sources: needs at least one source"),
         (lambda d: d["topics"]["superpowers"]["sources"][0].pop("url"),
