@@ -125,6 +125,17 @@ def test_a_bracket_ending_a_line_is_a_dateline_only_for_a_wire_agency() -> None:
     ("Northrop Grumman (NOC) - The company said...", None),
     ("Lockheed Martin Corp. (LMT) \u2014 Shares rose...", None),
     ("Apple (AAPL) -- The company reported...", None),
+    # ...also when the company writes its name in capitals, as a dateline's place is
+    ("NVIDIA (NVDA) - The chipmaker said...", None),
+    ("IBM (IBM) - Shares rose...", None),
+    ("AMD (AMD) -- The company reported...", None),
+    # a newsroom's call sign or network is not made of its city's letters
+    ("NEW YORK (WABC) -- Firefighters...", "NEW YORK (WABC)"),
+    ("WASHINGTON (WTOP) -- The council...", "WASHINGTON (WTOP)"),
+    ("SALT LAKE CITY (KSL) -- The council...", "SALT LAKE CITY (KSL)"),
+    ("BOSTON (WBZ) -- The council...", "BOSTON (WBZ)"),
+    ("CHICAGO (CBS) -- The council...", "CHICAGO (CBS)"),
+    ("NEW YORK (NY1) -- The council...", "NEW YORK (NY1)"),
     # a month and day with no place: UPI's style, and Reuters' company briefs
     ("Nov. 3 (UPI) -- A powerful storm...", "Nov. 3 (UPI)"),
     ("Nov 3 (Reuters) - Shares of...", "Nov 3 (Reuters)"),

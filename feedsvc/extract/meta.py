@@ -258,7 +258,21 @@ def match_dateline(text: str) -> re.Match[str] | None:
     # in capitals still says a dateline, as AP's style writes it and local newsrooms
     # follow it ("LOS ANGELES (KABC) --"); a company's name is not written so.
     city = m["place"].split(",", 1)[0]  # "CAPE CANAVERAL, Fla.": the city in capitals
+    if _ticker_of(city, m["agency"]):
+        return None  # a company that writes its name in capitals: "NVIDIA (NVDA) -"
     return m if m["dash"] and len(city) > 1 and city.isupper() else None
+
+
+def _ticker_of(name: str, bracket: str) -> bool:
+    """Whether ``bracket`` reads as the stock ticker of ``name``: capital letters found in
+    order in the name, from its first ("NVIDIA (NVDA)", "IBM (IBM)"). A newsroom's call
+    sign or network is not so made of its city's name ("BOSTON (WBZ)", "NEW YORK (WABC)",
+    "LOS ANGELES (CNS)")."""
+    if not (bracket.isascii() and bracket.isalpha() and bracket.isupper()) \
+            or name[:1] != bracket[0]:
+        return False
+    letters = iter(name.upper())
+    return all(c in letters for c in bracket)  # a subsequence: `in` consumes the iterator
 
 
 def dateline_only(text: str) -> str | None:
