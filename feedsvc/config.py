@@ -501,9 +501,11 @@ def _either(blocks: list[str]) -> str:
 def _close_key(key: str, keys: Any) -> str | None:
     """The one of ``keys`` that ``key`` is most likely a misspelling of, if any."""
     # 0.7: "folow", "listn", "topic", "ur" find follow, listen, topics, url; "colour"
-    # finds nothing ("robots" scores 0.33)
-    close = difflib.get_close_matches(key, sorted(keys), n=1, cutoff=0.7)
-    return close[0] if close else None
+    # finds nothing ("robots" scores 0.33). Case aside: "URL" and "MAX_ENTRIES" score 0
+    # against url and max_entries, and "URL:" would be reported as url missing.
+    by_lower = {str(k).lower(): str(k) for k in keys}
+    close = difflib.get_close_matches(key.lower(), sorted(by_lower), n=1, cutoff=0.7)
+    return by_lower[close[0]] if close else None
 
 
 def _shown(value: Any) -> str:

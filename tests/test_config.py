@@ -130,6 +130,11 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
          "topics.superpowers.sources[0].links: not a valid CSS selector"),
         (lambda d: d["topics"].update({"Bad Name": {"sources": [{"url": "https://a.test/"}]}}),
          "topics: topic name 'Bad Name'"),
+        # a key in capitals is a misspelling too, a required one's included
+        (lambda d: (src := d["topics"]["superpowers"]["sources"][0]).update(URL=src.pop("url")),
+         "topics.superpowers.sources[0].URL: unknown key (did you mean url?)"),
+        (lambda d: d.update(defaults={"MAX_ENTRIES": 3}),
+         "defaults.MAX_ENTRIES: unknown key (did you mean max_entries?)"),
         # the level naming the topic left out: say so, not only that a mapping was expected
         (lambda d: d.update(topics={"sources": [{"url": "https://a.test/"}]}),
          "topics.sources: expected a mapping of keys, got a list (each topic goes under its "
