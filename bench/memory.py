@@ -168,7 +168,11 @@ def run(quick: bool = False) -> SectionResult:
         with origin(feeds={"big": crawl_count}) as site:
             cfg = service_config(free_port(), {TOPIC: [{"url": site.feed_url("big"), "kind": "feed",
                                                         "max_articles": crawl_count}]},
-                                 redis_url=url, extract_workers=2)
+                                 redis_url=url, extract_workers=2,
+                                 # Every article listed, so every one stays stored: one that
+                                 # max_entries (50 by default) drops from the topic's only
+                                 # feed goes from the store at once.
+                                 defaults={"max_entries": crawl_count})
             log(f"redis: crawl --once of {crawl_count} articles into Redis")
             error = ""
             try:
