@@ -29,7 +29,7 @@ import yaml
 
 from feedsvc import __version__
 from feedsvc.config import Settings, dump_settings, load_config
-from feedsvc.errors import ConfigError, FeedsvcError, ListenError
+from feedsvc.errors import ConfigError, FeedsvcError, ListenError, StoreError
 from feedsvc.logs import set_role, setup_logging
 from feedsvc.parent_watch import watch_parent
 from feedsvc.redact import redact_url
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from feedsvc.cpu import CpuPool
     from feedsvc.pipeline import SourceReport
+    from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc")
 # A serving process that exits is started again, unless this many in a row lived
@@ -469,15 +470,34 @@ async def _serve_app(
         await runner.cleanup()
 
 
-def _detail(report: SourceReport) -> str:
-    """What a crawl --once user needs to know of a source that did not fail."""
+def _detail(report: SourceReport, gone: int, max_entries: int) -> str:
+    """What a crawl --once user needs to know of a source that did not fail; ``gone``
+    of its new entries are already out of the feed (``max_entries``)."""
     if report.links == 0:
         return "no article links found (check the source's links and follow)"
     parts = [] if report.links is None else [f"{report.links} links"]
     if report.failed_articles:
         every = report.links is not None and report.failed_articles >= report.links
         parts.append(f"{'all ' if every else ''}{report.failed_articles} articles failed")
+    if gone:
+        parts.append(f"{gone} of the {report.new} new already past max_entries "
+                     f"{max_entries} (not in the feed)")
     return ", ".join(parts)
+
+
+async def _left_feed(store: Store, settings: Settings,
+                     reports: Sequence[SourceReport]) -> dict[int, int]:
+    """For each report (by id), how many of its new entries its topic's feed no longer
+    lists: the topic keeps its newest ``max_entries``, and a prune drops (and deletes)
+    the rest at once, so a new story older than those is stored and gone in one crawl.
+    Empty when the store cannot say."""
+    topics = dict.fromkeys(r.topic for r in reports if r.entered)
+    try:
+        kept = {t: set(await store.topic_urls(t, settings.topics[t].max_entries)) for t in topics}
+    except StoreError:  # the crawl's own failures say so already
+        return {}
+    return {id(r): sum(1 for url in r.entered if url not in kept[r.topic])
+            for r in reports if r.topic in kept}
 
 
 async def _crawl(settings: Settings, topics: list[str] | None, cpu: CpuPool) -> int:
@@ -514,6 +534,7 @@ async def _crawl(settings: Settings, topics: list[str] | None, cpu: CpuPool) -> 
                            per_host=settings.per_host) as fetcher:
             pipeline = Pipeline(settings, store, fetcher, cpu)
             reports = await pipeline.refresh_all(topics, progress=progress)
+        gone = await _left_feed(store, settings, reports)
     finally:
         await store.close()
     if tty:
@@ -524,11 +545,13 @@ async def _crawl(settings: Settings, topics: list[str] | None, cpu: CpuPool) -> 
     width = max((len(u) for u in shown.values()), default=10)
     print(f"{'topic':<16} {'source':<{width}} {'result':<9} {'new':>4}  detail")
     for r in reports:
-        detail = r.error or _detail(r)
+        detail = r.error or _detail(r, gone.get(id(r), 0), settings.topics[r.topic].max_entries)
         print(f"{r.topic:<16} {shown[id(r)]:<{width}} {r.outcome:<9} {r.new:>4}  {detail}")
     counts = {k: sum(1 for r in reports if r.outcome == k) for k in ("new", "unchanged", "failed")}
+    left = sum(gone.values())
     print(f"{len(reports)} sources: {counts['new']} new, {counts['unchanged']} unchanged, "
-          f"{counts['failed']} failed; {sum(r.new for r in reports)} new articles "
+          f"{counts['failed']} failed; {sum(r.new for r in reports)} new articles"
+          f"{f' ({left} of them already past max_entries, not in the feeds)' if left else ''} "
           f"in {time.monotonic() - start:.1f}s")
     return 1 if reports and counts["failed"] == len(reports) else 0
 

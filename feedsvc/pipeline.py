@@ -93,6 +93,9 @@ class SourceReport:
     # Article links the source listed (after links/follow), when it was read in full;
     # None after a 304 or a failure. 0 says the config matches nothing on it.
     links: int | None = None
+    # The URLs of the ``new`` entries: a prune (max_entries) may drop some of them at
+    # once, which crawl --once says (it reads which ones the feed kept).
+    entered: tuple[str, ...] = ()
 
 
 def _source_says_changed(hint: LinkHint, stored: Article) -> bool:
@@ -346,7 +349,7 @@ class Pipeline:
             else:
                 links = await self._discover(source, result)
                 listed = len(links)
-            new, failed = await self._ingest(topic, source, links)
+            entered, failed = await self._ingest(topic, source, links)
             new_state = replace(self._ok_state(state, result, source, now),
                                 retry=tuple(failed[:MAX_RETRY_LINKS]))
             await self.store.put_state(source.state_key, new_state)
@@ -360,9 +363,9 @@ class Pipeline:
             report = await self._fail(source, state, exc, now)
             await self._prune_after_failure(topic, now)
             return report
-        outcome: Outcome = "new" if new else "unchanged"
-        return self._record(source, outcome, new=new, failed_articles=len(failed),
-                            next_due=new_state.next_due, links=listed)
+        outcome: Outcome = "new" if entered else "unchanged"
+        return self._record(source, outcome, new=len(entered), failed_articles=len(failed),
+                            next_due=new_state.next_due, links=listed, entered=tuple(entered))
 
     # -- stages ---------------------------------------------------------------
     async def _discover(self, source: SourceConfig, result: FetchResult) -> list[LinkHint]:
@@ -391,9 +394,9 @@ class Pipeline:
 
     async def _ingest(
         self, topic: TopicConfig, source: SourceConfig, links: Sequence[LinkHint]
-    ) -> tuple[int, list[LinkHint]]:
-        """Store the articles behind ``links`` that the topic lacks; returns how many
-        entries are new and the links that failed."""
+    ) -> tuple[list[str], list[LinkHint]]:
+        """Store the articles behind ``links`` that the topic lacks; returns the URLs of
+        the new entries and the links that failed."""
         now = self.clock()
         found = datetime.fromtimestamp(now, UTC)
         todo: list[tuple[str, LinkHint]] = []
@@ -405,7 +408,7 @@ class Pipeline:
             if url not in seen:
                 seen.add(url)
                 todo.append((url, hint))
-        new = 0
+        entered: list[str] = []
         fetch_list: list[tuple[str, LinkHint]] = []
         refresh_list: list[tuple[Article, LinkHint]] = []
         # Batch reads: a first poll of a thousand links costs a few round-trips, not two
@@ -442,10 +445,10 @@ class Pipeline:
             if _source_says_changed(hint, stored):
                 refresh_list.append((stored, hint))
             if await self._add(topic.name, stored):
-                new += 1
+                entered.append(stored.url)
             await self._entered(url, topic.name)
         results = await self._fetch_articles(topic, source, fetch_list, now)
-        new += sum(1 for r in results if r is True)
+        entered += [r for r in results if isinstance(r, str)]
         failed = [hint for (_, hint), r in zip(fetch_list, results, strict=True) if r is None]
         for stored, hint in refresh_list:
             await self._refresh_article(source, stored, hint, now)
@@ -457,9 +460,9 @@ class Pipeline:
         # Every poll, not only one that found something: in a quiet topic retention
         # runs out too, as does a max_entries or retention lowered by a reload.
         dropped = await self._prune(topic, now)
-        if new and not dropped:
+        if entered and not dropped:
             self._changed(topic.name)
-        return new, failed
+        return entered, failed
 
     async def _prune(self, topic: TopicConfig, now: float) -> int:
         """Drop the topic's entries past its retention or max_entries (and the stored
@@ -480,14 +483,14 @@ class Pipeline:
     async def _fetch_articles(
         self, topic: TopicConfig, source: SourceConfig,
         todo: Sequence[tuple[str, LinkHint]], now: float,
-    ) -> list[bool | None]:
+    ) -> list[str | bool | None]:
         """``_fetch_article`` for each link, a bounded number at a time.
 
         A first poll may yield a thousand new links: a few workers pulling from one
         iterator, rather than a task per link, keep memory and event-loop bursts small;
         a few times the fetch concurrency keeps the fetcher (the real limit) busy.
         """
-        results: list[bool | None] = [None] * len(todo)
+        results: list[str | bool | None] = [None] * len(todo)
         queue = iter(enumerate(todo))
 
         async def worker() -> None:
@@ -508,9 +511,10 @@ class Pipeline:
 
     async def _fetch_article(
         self, topic: TopicConfig, source: SourceConfig, url: str, hint: LinkHint, now: float
-    ) -> bool | None:
-        """Fetch, extract and store one article. True: new entry; False: a duplicate;
-        None: failed (recorded in its fetch state, retried after backoff)."""
+    ) -> str | bool | None:
+        """Fetch, extract and store one article. The new entry's URL (the story's, maybe
+        not the link's); False: a duplicate; None: failed (recorded in its fetch state,
+        retried after backoff)."""
         # Two sources (an index and a feed) may link the same story in the same round:
         # the second waits for the first's fetch instead of fetching it again.
         shared = self._inflight.get(url)
@@ -538,7 +542,7 @@ class Pipeline:
         # Entered, or a copy (same text fingerprint) of an entry the topic already has:
         # either way this link is done for this topic.
         await self._entered(url, topic.name)
-        return added
+        return loaded.article.url if added else False
 
     async def _entered(self, url: str, topic: str) -> None:
         # One atomic step on the stored state, not the poll's batch read written back:
@@ -963,12 +967,14 @@ class Pipeline:
     def _record(
         self, source: SourceConfig, outcome: Outcome, *, next_due: float, new: int = 0,
         failed_articles: int = 0, error: str | None = None, links: int | None = None,
+        entered: tuple[str, ...] = (),
     ) -> SourceReport:
         """Report a poll. (``feedsvc_source_errors`` is read from the stored fetch
         states when ``/metrics`` is scraped: a store error is no source failure.)"""
         report = SourceReport(
             topic=source.topic, url=source.url, outcome=outcome, new=new,
             failed_articles=failed_articles, error=error, next_due=next_due, links=links,
+            entered=entered,
         )
         self.reports[source.state_key] = report
         return report

@@ -49,7 +49,30 @@ async def test_crawl_once_prints_summary(tmp_path: Path) -> None:
     lines = out.splitlines()
     assert any("index.html" in ln and " new " in ln and " 3 " in ln for ln in lines), out
     assert any("down.html" in ln and "failed" in ln and "HTTP 503" in ln for ln in lines), out
-    assert lines[-1].startswith("2 sources: 1 new, 0 unchanged, 1 failed; 3 new articles")
+    assert lines[-1].startswith("2 sources: 1 new, 0 unchanged, 1 failed; 3 new articles in ")
+
+
+async def test_crawl_once_says_which_new_articles_max_entries_left_out(tmp_path: Path) -> None:
+    """A topic keeping 1 entry, whose source lists 3 new stories: all 3 are stored, and
+    the prune after them drops (and deletes) 2 at once. The summary says so, rather than
+    "3 new articles" for a feed that gained one."""
+    routes: dict[str, object] = {p: article_page(*STORIES[p]) for p in STORIES}
+    routes["/index.html"] = index_page(list(STORIES))
+    async with Origin(routes) as site:  # type: ignore[arg-type]
+        cfg = tmp_path / "feeds.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "service": {"extract_workers": 1},
+            "topics": {"superpowers": {"max_entries": 1, "sources": [
+                {"url": site.url("/index.html"), "follow": "/reports/"}]}},
+        }))
+        code, out, err = await run_cli("crawl", "--once", "-c", str(cfg))
+    assert code == 0, err
+    row = next(ln for ln in out.splitlines() if "index.html" in ln)
+    assert " new " in row and " 3 " in row, out
+    assert "2 of the 3 new already past max_entries 1 (not in the feed)" in row, out
+    assert out.splitlines()[-1].startswith(
+        "1 sources: 1 new, 0 unchanged, 0 failed; 3 new articles (2 of them already past "
+        "max_entries, not in the feeds) in "), out
 
 
 async def test_crawl_once_says_when_a_source_lists_no_article_links(tmp_path: Path) -> None:

@@ -140,6 +140,11 @@ async def test_order_newest_first_and_limit(store: Store) -> None:
     assert urls(await store.topic_articles("t", 2)) == urls(got)[:2]
     assert await store.topic_articles("t", 0) == []
     assert await store.topic_articles("nope", 10) == []
+    # the same entries, in the same order, without reading the articles
+    assert await store.topic_urls("t", 10) == urls(got)
+    assert await store.topic_urls("t", 2) == urls(got)[:2]
+    assert await store.topic_urls("t", 0) == []
+    assert await store.topic_urls("nope", 10) == []
 
 
 async def test_order_ties_broken_by_url(store: Store) -> None:
@@ -150,6 +155,7 @@ async def test_order_ties_broken_by_url(store: Store) -> None:
         "https://a.example/b",
         "https://a.example/a",
     ]
+    assert await store.topic_urls("t", 10) == urls(await store.topic_articles("t", 10))
 
 
 async def test_order_uses_instants_across_time_zones(store: Store) -> None:

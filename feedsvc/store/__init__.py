@@ -76,6 +76,12 @@ class Store(Protocol):
     async def topic_articles(self, topic: str, limit: int) -> list[Article]:
         """Newest first by published time."""
 
+    async def topic_urls(self, topic: str, limit: int) -> list[str]:
+        """The URLs of the topic's newest ``limit`` entries, in ``topic_articles``'s
+        order, without reading the articles (``crawl --once`` tells which of its new
+        entries the feed kept). An entry whose article expired before a prune removed it
+        is listed, where ``topic_articles`` skips it."""
+
     async def topic_versions(self, topics: Sequence[str]) -> dict[str, int]:
         """For each topic a number that changes whenever its entries change (one round-trip:
         the web layer polls it to invalidate rendered feeds, issue #3 item 1): the time of

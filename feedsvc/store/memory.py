@@ -155,6 +155,14 @@ class MemoryStore:
                 out.append(art)
         return out
 
+    async def topic_urls(self, topic: str, limit: int) -> list[str]:
+        """See :meth:`feedsvc.store.Store.topic_urls`."""
+        t = self._topics.get(topic)
+        if t is None or limit <= 0:
+            return []
+        order = sorted(t.entries.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+        return [url for url, _ in order[:limit]]
+
     async def topic_versions(self, topics: Sequence[str]) -> dict[str, int]:
         """Current version per topic (0 for a topic never written)."""
         return {name: (t.version if (t := self._topics.get(name)) else 0) for name in topics}

@@ -548,6 +548,14 @@ class RedisStore:
         # An article past its TTL (retention ran out before a prune) is simply skipped.
         return [a for a in await _decode_articles(values, names) if a is not None]
 
+    @_wrap_errors("topic_urls")
+    async def topic_urls(self, topic: str, limit: int) -> list[str]:
+        """See :meth:`feedsvc.store.Store.topic_urls` (one ZREVRANGE)."""
+        if limit <= 0:
+            return []
+        urls = await self._r.zrevrange(keys.topic_entries(topic), 0, limit - 1)
+        return [_dec(u) for u in urls]
+
     @_wrap_errors("topic_versions")
     async def topic_versions(self, topics: Sequence[str]) -> dict[str, int]:
         """Current version per topic, one MGET (0 for a topic never written)."""
