@@ -288,6 +288,48 @@ async def test_a_cut_storys_note_links_its_entry(cpu: CpuPool, tmp_path: Path) -
     assert kept is not None and b"Paragraph 7999:" in kept.unpack().body
 
 
+def crash_instead_of_relinking(*_args: object) -> None:
+    """Stands in for extractor.relink_in_worker: the worker dies, as on a segfault."""
+    import os
+
+    os._exit(1)
+
+
+async def test_a_crash_relinking_a_cut_storys_note_keeps_the_fetched_pages_link(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The worker relinking a cut story's note to its entry's URL crashes (twice: the
+    pool is replaced once, tests/test_cpu.py): the story is stored all the same, its
+    note linking the page fetched (the worker's own), whole, and a warning says why."""
+    import feedsvc.pipeline
+
+    monkeypatch.setattr(feedsvc.pipeline, "relink_in_worker", crash_instead_of_relinking)
+    paras = "".join(f"<p>Paragraph {i}: {SENTENCE}</p>" for i in range(8000))  # 1.4 MB
+    async with Origin({"/robots.txt": Route("", content_type="text/plain")}) as origin:
+        origin.routes["/one.html"] = (
+            f"<html><head><title>S</title><link rel='canonical' href='/named.html'></head>"
+            f"<body><h1>Story</h1><div id='body'>{paras}</div></body></html>")
+        origin.routes["/feed.xml"] = Route(rss(origin.base_url, [("/one.html", "one")]),
+                                           content_type="application/rss+xml")
+        store = MemoryStore()
+        pool = CpuPool(1)  # its own: the crashes break it
+        try:
+            async with Fetcher(user_agent="feedsvc-test", concurrency=8, per_host=4) as fetcher:
+                reports = await Pipeline(feed_settings(origin), store, fetcher, pool).refresh_all()
+        finally:
+            pool.close()
+        stored = await store.get_article(origin.url("/named.html"))
+        fetched = origin.url("/one.html")
+    assert [r.new for r in reports] == [1]
+    assert stored is not None
+    content = stored.content_html
+    assert content.endswith(story_note(fetched)) and whole(content)
+    assert content.count("This story is too long") == 1
+    assert story_bytes(content) <= MAX_STORY_BYTES
+    assert any(r.levelname == "WARNING" and "the process relinking it crashed" in r.getMessage()
+               and "/named.html" in r.getMessage() for r in caplog.records), caplog.text
+
+
 async def test_a_refreshed_cut_storys_note_links_its_entry(cpu: CpuPool) -> None:
     """A cut story fetched again because its feed dates it later (a refresh) is relinked
     as on its first fetch: its note links the entry (the page's rel=canonical), not the
