@@ -515,3 +515,51 @@ async def test_a_feed_of_megabyte_stories_is_served_bounded(
                              headers={"If-None-Match": resp.headers["ETag"]})
     assert again.status == 304
     assert any("entries carry an excerpt" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_feed_cache_logs_excerpted_entries_once_per_change_of_their_number(
+    store: MemoryStore, cpu: CpuPool, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A render that excerpts entries says so at info level; the next renders say it
+    again only when the number of excerpted entries changes (a new small story, or the
+    same bytes rendered again, say nothing new)."""
+    from feedsvc.feeds import FeedCache
+    from feedsvc.limits import MAX_STORY_BYTES
+
+    para = "<p>" + "Space agencies signed an accord on the lunar south pole. " * 16 + "</p>"
+
+    def megabyte(n: int) -> str:
+        return f"<p>Story {n}.</p>" + para * ((MAX_STORY_BYTES - 20) // len(para))
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if r.name == "feedsvc.feeds" and r.levelname == "INFO"
+                and "entries carry an excerpt" in r.getMessage()]
+
+    caplog.set_level("INFO", logger="feedsvc.feeds")
+    cache = FeedCache(SETTINGS, store, cpu)
+    try:
+        for n in range(6):
+            await store.add_article("superpowers", article(n, content_html=megabyte(n)))
+        first = await cache.refresh("superpowers")
+        assert 0 < first.excerpted < first.entries == 6
+        assert said() == [f"feed superpowers: {first.excerpted} of 6 entries carry an excerpt, "
+                          "not their story: the feed has no room for more "
+                          "(limits.MAX_FEED_STORY_BYTES)"]
+        # a new short story: another feed, as many excerpts
+        await store.add_article("superpowers", article(6))
+        cache.invalidate("superpowers")
+        second = await cache.refresh("superpowers")
+        assert second.etag != first.etag and second.excerpted == first.excerpted
+        # the same bytes again
+        cache.invalidate("superpowers")
+        assert await cache.refresh("superpowers") is second
+        assert len(said()) == 1
+        # a new megabyte story: one more entry excerpted
+        await store.add_article("superpowers", article(7, content_html=megabyte(7)))
+        cache.invalidate("superpowers")
+        third = await cache.refresh("superpowers")
+        assert third.excerpted == first.excerpted + 1
+        assert len(said()) == 2 and f"{third.excerpted} of 8 entries" in said()[1]
+    finally:
+        await cache.close()
