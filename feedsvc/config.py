@@ -498,12 +498,27 @@ def _either(blocks: list[str]) -> str:
     return " or ".join([", ".join(blocks[:-1]), blocks[-1]] if len(blocks) > 1 else blocks)
 
 
+# Words other tools' configs use for our keys, which no spelling distance finds ("type"
+# is no misspelling of kind): key (lower case) -> our key.
+_SYNONYMS = {
+    "type": "kind",
+    "feed": "url", "link": "url", "href": "url", "uri": "url", "src": "url",
+    "every": "poll_interval", "frequency": "poll_interval", "refresh": "poll_interval",
+    "max_items": "max_entries", "max_age": "retention", "ttl": "retention",
+    "selector": "links", "pattern": "follow", "regex": "follow",
+    "bind": "listen", "feeds": "topics",
+}
+
+
 def _close_key(key: str, keys: Any) -> str | None:
-    """The one of ``keys`` that ``key`` is most likely a misspelling of, if any."""
+    """The one of ``keys`` that ``key`` stands for (:data:`_SYNONYMS`) or is most
+    likely a misspelling of, if any."""
+    by_lower = {str(k).lower(): str(k) for k in keys}
+    if (synonym := _SYNONYMS.get(key.lower())) in by_lower:
+        return synonym
     # 0.7: "folow", "listn", "topic", "ur" find follow, listen, topics, url; "colour"
     # finds nothing ("robots" scores 0.33). Case aside: "URL" and "MAX_ENTRIES" score 0
     # against url and max_entries, and "URL:" would be reported as url missing.
-    by_lower = {str(k).lower(): str(k) for k in keys}
     close = difflib.get_close_matches(key.lower(), sorted(by_lower), n=1, cutoff=0.7)
     return by_lower[close[0]] if close else None
 

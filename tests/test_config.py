@@ -222,9 +222,23 @@ def test_overrides_resolve_source_over_topic_over_defaults() -> None:
         (lambda d: d.update(poll_intervall="5m"),
          "poll_intervall: unknown key at the top level (did you mean poll_interval? it may be "
          "set under defaults, a topic or a source)"),
+        # a word other tools use for a key names it too (config._SYNONYMS)
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(type="feed"),
+         "topics.superpowers.sources[0].type: unknown key (did you mean kind?)"),
+        (lambda d: d["topics"]["superpowers"]["sources"][0].update(Every="5m"),
+         "topics.superpowers.sources[0].Every: unknown key (did you mean poll_interval?)"),
+        (lambda d: d["topics"]["superpowers"].update(ttl="5d"),
+         "topics.superpowers.ttl: unknown key (did you mean retention?)"),
+        (lambda d: d.update(every="5m"),
+         "every: unknown key at the top level (did you mean poll_interval? it may be set "
+         "under defaults, a topic or a source)"),
         # ... before the key it misspells is reported missing
         (lambda d: d.update(topic=d.pop("topics")),
          "topic: unknown key (did you mean topics?)"),
+        (lambda d: (src := d["topics"]["superpowers"]["sources"][0]).update(href=src.pop("url")),
+         "topics.superpowers.sources[0].href: unknown key (did you mean url?)"),
+        (lambda d: d.update(feeds=d.pop("topics")),
+         "feeds: unknown key (did you mean topics?)"),
         (lambda d: d["topics"]["superpowers"].update(
             source=d["topics"]["superpowers"].pop("sources")),
          "topics.superpowers.source: unknown key (did you mean sources?)"),
