@@ -215,7 +215,7 @@ def _serve(
             # that (replacing one that died) must not read it and die in turn.
             # Our pid, not the child's later getppid(): had we died before the child
             # asked, it would read its new parent's pid and never notice.
-            args=(running, log_format, log_level, os.getpid(), listening),
+            args=(running, log_format, log_level, os.getpid(), listening, n + 1),
         )
         # Started with SIGHUP blocked (the mask survives spawn's exec): a SIGHUP we
         # forward while it starts stays pending until it can reload, instead of
@@ -355,12 +355,13 @@ def _signal_all(children: list[multiprocessing.process.BaseProcess], sig: int) -
 
 def _serve_worker(
     settings: Settings, log_format: str, log_level: str, parent: int,
-    listening: Connection | None = None,
+    listening: Connection | None = None, number: int | None = None,
 ) -> None:
-    """Entry point of a serving process beside the poller (pid ``parent``): serves
-    feeds, never polls. ``settings`` are the poller's running ones (a later SIGHUP
-    reloads the file, keeping them if it is invalid)."""
-    setup_logging(log_format, log_level, role="server")
+    """Entry point of serving process ``number`` (from 1; its replacement keeps it)
+    beside the poller (pid ``parent``): serves feeds, never polls. ``settings`` are the
+    poller's running ones (a later SIGHUP reloads the file, keeping them if it is
+    invalid)."""
+    setup_logging(log_format, log_level, role="server", number=number)
     try:
         _run_server(settings, poll=False, reuse_port=True, cpu_workers=1, parent=parent,
                     listening=listening)

@@ -3,7 +3,10 @@
 ``serve --workers N`` on Redis runs a polling process, N serving processes and their
 process-pool workers, all writing to one stderr: a JSON record names its process
 (``pid``) and that process's part (``role``: ``poller``, ``server``, ``worker``; ``main``
-for the one process of the in-process store, ``crawl`` for ``crawl --once``).
+for the one process of the in-process store, ``crawl`` for ``crawl --once``). A text line
+names it in brackets after the logger (``[poller]``, ``[server 2]``, ``[worker]``) unless it
+is the only process of its command: the poller and each serving process reload a changed
+config (and start up) alike, and their lines read as one line repeated.
 
 Python warnings (a library's ``UserWarning``) are logged too (``py.warnings``), so JSON
 output stays one object per line. Pool workers are started by spawning a fresh
@@ -23,12 +26,31 @@ FORMAT_ENV = "FEEDSVC_LOG_FORMAT"
 LEVEL_ENV = "FEEDSVC_LOG_LEVEL"
 
 _role: str | None = None
+_number: int | None = None  # which serving process of serve --workers N, from 1
+# The parts whose process is the only one of its command (with its pool workers, which
+# are labelled): their text lines need no label.
+_ALONE = ("main", "crawl")
 
 
-def set_role(role: str | None) -> None:
-    """Name this process's part in the service, for its JSON log records."""
-    global _role
-    _role = role
+def set_role(role: str | None, number: int | None = None) -> None:
+    """Name this process's part in the service (and which of the serving processes it
+    is), for its log records."""
+    global _role, _number
+    _role, _number = role, number
+
+
+class TextFormatter(logging.Formatter):
+    """``TIME LEVEL LOGGER [PROCESS]: MESSAGE``, the process as :func:`set_role` named it
+    (``server 2``); no brackets for a process alone in its command."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s%(process_label)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        label = "" if _role is None or _role in _ALONE else (
+            f" [{_role}]" if _number is None else f" [{_role} {_number}]")
+        record.process_label = label
+        return super().format(record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -49,15 +71,16 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(
     fmt: str, level: str = "INFO", stream: TextIO | None = None, *, role: str | None = None,
+    number: int | None = None,
 ) -> None:
     """One line per event on stderr; JSON lines with ``--log-format json``."""
     if role is not None:
-        set_role(role)
+        set_role(role, number)
     handler = logging.StreamHandler(stream or sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -38,6 +38,25 @@ def test_json_records_name_their_process_and_role(restore_logging: None) -> None
     assert record["role"] == "server"
 
 
+def test_text_lines_name_their_process_when_the_service_has_several(
+    restore_logging: None,
+) -> None:
+    """With Redis, the poller and each serving process log a config reload alike: each
+    text line names its process, as a JSON record does (``role``, ``pid``). The one
+    process of the in-process store, or of crawl --once, needs no name."""
+    said = []
+    for role, number in [("poller", None), ("server", 2), ("worker", None), ("main", None),
+                         ("crawl", None)]:
+        out = io.StringIO()
+        logs.setup_logging("text", "INFO", out, role=role, number=number)
+        logging.getLogger("feedsvc.app").info("config reloaded")
+        said.append(out.getvalue().split(" ", 3)[3].rstrip("\n"))
+    assert said == ["feedsvc.app [poller]: config reloaded",
+                    "feedsvc.app [server 2]: config reloaded",
+                    "feedsvc.app [worker]: config reloaded",
+                    "feedsvc.app: config reloaded", "feedsvc.app: config reloaded"]
+
+
 def test_python_warnings_are_json_records(restore_logging: None) -> None:
     """A library's warning (prometheus-client's on a label removal) is a record, not two
     bare lines in the middle of JSON logs."""

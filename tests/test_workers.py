@@ -123,6 +123,12 @@ async def test_serving_processes_share_the_port_and_one_process_polls(
                               if line.startswith('feedsvc_feed_requests_total{status="200"}')]
                     assert served and served[0] >= 10 + 1
             assert site.hits["/index.html"] == 1  # polled once: one poller, not one per worker
+            # Each text line says which process logged it: the poller's and the serving
+            # processes' start-up (and config reload) lines read alike otherwise.
+            text = (tmp_path / "serve.log").read_text()
+            assert " INFO feedsvc [poller]: feedsvc " in text, text
+            for n in range(1, workers + 1):
+                assert f" INFO feedsvc [server {n}]: feedsvc " in text, text
         finally:
             proc.terminate()
             await proc.wait()
