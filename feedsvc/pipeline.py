@@ -86,16 +86,20 @@ class SourceReport:
     topic: str
     url: str
     outcome: Outcome
-    new: int = 0
     failed_articles: int = 0
     error: str | None = None
     next_due: float = 0.0
     # Article links the source listed (after links/follow), when it was read in full;
     # None after a 304 or a failure. 0 says the config matches nothing on it.
     links: int | None = None
-    # The URLs of the ``new`` entries: a prune (max_entries) may drop some of them at
-    # once, which crawl --once says (it reads which ones the feed kept).
+    # The URLs of the new entries: a prune (max_entries) may drop some of them at once,
+    # which crawl --once says (it reads which ones the feed kept).
     entered: tuple[str, ...] = ()
+
+    @property
+    def new(self) -> int:
+        """How many entries the poll added to its topic."""
+        return len(self.entered)
 
 
 def _source_says_changed(hint: LinkHint, stored: Article) -> bool:
@@ -364,7 +368,7 @@ class Pipeline:
             await self._prune_after_failure(topic, now)
             return report
         outcome: Outcome = "new" if entered else "unchanged"
-        return self._record(source, outcome, new=len(entered), failed_articles=len(failed),
+        return self._record(source, outcome, failed_articles=len(failed),
                             next_due=new_state.next_due, links=listed, entered=tuple(entered))
 
     # -- stages ---------------------------------------------------------------
@@ -483,14 +487,14 @@ class Pipeline:
     async def _fetch_articles(
         self, topic: TopicConfig, source: SourceConfig,
         todo: Sequence[tuple[str, LinkHint]], now: float,
-    ) -> list[str | bool | None]:
+    ) -> list[str | Literal[False] | None]:
         """``_fetch_article`` for each link, a bounded number at a time.
 
         A first poll may yield a thousand new links: a few workers pulling from one
         iterator, rather than a task per link, keep memory and event-loop bursts small;
         a few times the fetch concurrency keeps the fetcher (the real limit) busy.
         """
-        results: list[str | bool | None] = [None] * len(todo)
+        results: list[str | Literal[False] | None] = [None] * len(todo)
         queue = iter(enumerate(todo))
 
         async def worker() -> None:
@@ -511,7 +515,7 @@ class Pipeline:
 
     async def _fetch_article(
         self, topic: TopicConfig, source: SourceConfig, url: str, hint: LinkHint, now: float
-    ) -> str | bool | None:
+    ) -> str | Literal[False] | None:
         """Fetch, extract and store one article. The new entry's URL (the story's, maybe
         not the link's); False: a duplicate; None: failed (recorded in its fetch state,
         retried after backoff)."""
@@ -965,14 +969,14 @@ class Pipeline:
         return self._record(source, "failed", error=f"{kind}: {exc}", next_due=due)
 
     def _record(
-        self, source: SourceConfig, outcome: Outcome, *, next_due: float, new: int = 0,
+        self, source: SourceConfig, outcome: Outcome, *, next_due: float,
         failed_articles: int = 0, error: str | None = None, links: int | None = None,
         entered: tuple[str, ...] = (),
     ) -> SourceReport:
         """Report a poll. (``feedsvc_source_errors`` is read from the stored fetch
         states when ``/metrics`` is scraped: a store error is no source failure.)"""
         report = SourceReport(
-            topic=source.topic, url=source.url, outcome=outcome, new=new,
+            topic=source.topic, url=source.url, outcome=outcome,
             failed_articles=failed_articles, error=error, next_due=next_due, links=links,
             entered=entered,
         )
