@@ -408,11 +408,6 @@ def read_dateline(meta: PageMeta, story: Sequence[str], removed: Collection[str]
         meta.explain["dateline"] = "dateline text atop the story"
 
 
-# The month and day a Reuters or UPI dateline names without a year ("WASHINGTON, Nov 3
-# (Reuters)", or "Nov. 3 (UPI)" with no place, as find_dateline gives it).
-_YEARLESS = re.compile(rf"(?:^|,\s+)(?P<month>{MONTH_RE})\.?\s+(?P<day>\d{{1,2}})\s+\(")
-
-
 def fallback_date(meta: PageMeta, url: str, hinted: datetime | None = None,
                   fetched: datetime | None = None) -> tuple[datetime, str, str | None] | None:
     """The date when the page's metadata gives none: the story's dateline's, else a
@@ -428,13 +423,16 @@ def fallback_date(meta: PageMeta, url: str, hinted: datetime | None = None,
     if meta.dateline_date is not None:
         return meta.dateline_date, "dateline", None
     from_url = url_date(url)
-    yearless = _YEARLESS.search(meta.dateline) if meta.dateline else None
-    month = month_number(yearless["month"]) if yearless else None
+    # The month and day a Reuters or UPI dateline names without a year ("WASHINGTON, Nov
+    # 3 (Reuters)", or "Nov. 3 (UPI)" with no place): its own groups, as it was found
+    m = _DATELINE.match(meta.dateline) if meta.dateline else None
+    yearless = (m["day"] or m["bare_day"]) if m else None
+    month = month_number(m["month"] or m["bare_month"]) if m and yearless else None
     if yearless and month:
         for ref, source in ((from_url, "the URL's date"), (hinted, "the feed's date"),
                             (fetched, "the fetch time")):
             if ref is not None:
-                day = day_in_year(month, int(yearless["day"]), ref, until=fetched)
+                day = day_in_year(month, int(yearless), ref, until=fetched)
                 if day is not None:
                     return day, "dateline", source
                 break  # the best evidence found no such day: a later one is no better
