@@ -33,7 +33,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
@@ -332,11 +332,6 @@ def _dec(value: object) -> str:
     return _bytes(value).decode("utf-8", "surrogatepass")
 
 
-async def _scan(client: aioredis.Redis, pattern: str) -> AsyncIterator[str]:
-    async for name in client.scan_iter(match=pattern, count=1000):
-        yield _dec(name)
-
-
 def _score(value: float) -> str:
     # repr round-trips a float exactly, so Redis orders exactly as Python would.
     return repr(float(value))
@@ -388,10 +383,10 @@ class RedisStore:
         self._add = client.register_script(_ADD)
         self._update = client.register_script(_UPDATE)
         self._prune = client.register_script(_PRUNE)
-        self._topics_complete = False  # see _know_every_topic
         self._put_page = client.register_script(_PUT_PAGE)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self._topics_complete = False  # see _know_every_topic
 
     @classmethod
     def from_url(cls, url: str, **client_kwargs: Any) -> RedisStore:
@@ -613,9 +608,10 @@ class RedisStore:
         would hide that topic from every later process for good."""
         if self._topics_complete:
             return
-        head, tail = keys.topic_entries("*").split("*")
-        names = {name[len(head):-len(tail)] async for name in _scan(self._r, keys.topic_entries("*"))}
-        found = sorted(names)
+        pattern = keys.topic_entries("*")
+        head, tail = pattern.split("*")
+        found = sorted({_dec(key)[len(head):-len(tail)]
+                        async for key in self._r.scan_iter(match=pattern, count=1000)})
         for i in range(0, len(found), BATCH):
             await self._r.sadd(keys.topics(), *map(_enc, found[i:i + BATCH]))
         self._topics_complete = True
