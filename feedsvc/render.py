@@ -122,8 +122,10 @@ def render_feed(
 
     The entries' stories (and summaries) take at most ``story_budget`` bytes of it, the
     newest first: an entry whose story would take more than is left carries, instead of
-    its content, an HTML summary (the start of its text and a link to its page), and a
-    later, shorter story may still fit whole. The same articles give the same bytes.
+    its content and summary, an HTML summary (the start of its text and a link to its
+    page: :func:`feedsvc.limits.feed_excerpt`, a few hundred bytes not counted in the
+    budget), and a later, shorter story may still fit whole. The same articles give the
+    same bytes.
 
     ``changed`` is when the topic last changed (its store version): the feed's
     atom:updated, which must move when an entry is added, changed or dropped (RFC 4287
