@@ -143,13 +143,9 @@ class MemoryStore:
 
     async def topic_articles(self, topic: str, limit: int) -> list[Article]:
         """Newest first by published time (ties: URL descending, like ZREVRANGE)."""
-        t = self._topics.get(topic)
-        if t is None or limit <= 0:
-            return []
         now = self._clock()
-        order = sorted(t.entries.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
         out: list[Article] = []
-        for url, _ in order[:limit]:
+        for url in await self.topic_urls(topic, limit):
             art = self._article(url, now)
             if art is not None:
                 out.append(art)
