@@ -533,12 +533,10 @@ class RedisStore:
     @_wrap_errors("topic_articles")
     async def topic_articles(self, topic: str, limit: int) -> list[Article]:
         """Newest first by published time (two round-trips: ZREVRANGE, MGET)."""
-        if limit <= 0:
-            return []
-        urls = await self._r.zrevrange(keys.topic_entries(topic), 0, limit - 1)
+        urls = await self._newest(topic, limit)
         if not urls:
             return []
-        names = [keys.article(_dec(u)) for u in urls]
+        names = [keys.article(u) for u in urls]
         values = await self._r.mget(names)
         # An article past its TTL (retention ran out before a prune) is simply skipped.
         return [a for a in await _decode_articles(values, names) if a is not None]
@@ -546,10 +544,14 @@ class RedisStore:
     @_wrap_errors("topic_urls")
     async def topic_urls(self, topic: str, limit: int) -> list[str]:
         """See :meth:`feedsvc.store.Store.topic_urls` (one ZREVRANGE)."""
+        return await self._newest(topic, limit)
+
+    async def _newest(self, topic: str, limit: int) -> list[str]:
+        """The URLs of the topic's newest ``limit`` entries (one ZREVRANGE), for
+        topic_articles and topic_urls alike."""
         if limit <= 0:
             return []
-        urls = await self._r.zrevrange(keys.topic_entries(topic), 0, limit - 1)
-        return [_dec(u) for u in urls]
+        return [_dec(u) for u in await self._r.zrevrange(keys.topic_entries(topic), 0, limit - 1)]
 
     @_wrap_errors("topic_versions")
     async def topic_versions(self, topics: Sequence[str]) -> dict[str, int]:
