@@ -11,6 +11,7 @@ the bulk of the memory, issue #3 item 3).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -228,13 +229,16 @@ class MemoryStore:
         """The stored page, or None (also for a page that continues a story its article
         no longer holds). Articles are kept decoded here, so the stream a chained page
         continues is made again from the article's story (~0.5 ms, once per
-        re-extraction) rather than kept beside it."""
+        re-extraction) rather than kept beside it: in a thread, since Brotli releases the
+        GIL and a 1 MB story takes ~28 ms, which on this store's one event loop would hold
+        up every feed request (issue #3 item 2)."""
         now = self._clock()
         page = _live(self._pages, url, now)
         if page is None or not page.chained:
             return page
         article = self._article(url, now)
-        stream = None if article is None else codec.content_stream(article.content_html)
+        stream = None if article is None else await asyncio.to_thread(
+            codec.content_stream, article.content_html)
         if stream is None or not page.continues(stream):
             return None  # its article holds another story now: as good as expired
         return dataclasses.replace(page, after=stream)
