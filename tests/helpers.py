@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,3 +111,18 @@ def check_atom(body: bytes) -> Any:
     parsed = feedparser.parse(body)
     assert parsed.bozo == 0, parsed.get("bozo_exception")
     return parsed
+
+
+def record_threads(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
+    """Wrap ``owner.name`` (a function, method or classmethod) so that each call records
+    the thread it runs on; the list they are recorded in. A test compares it with the
+    event loop's thread: CPU-heavy work must run off the loop that serves feeds."""
+    calls: list[int] = []
+    original: Callable[..., Any] = getattr(owner, name)
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recorded)
+    return calls

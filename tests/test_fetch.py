@@ -28,7 +28,7 @@ from feedsvc.errors import (
 from feedsvc.fetch import Fetcher, parse_max_age, parse_retry_after
 from feedsvc.models import FetchResult
 from feedsvc.robots import STALE_MAX, RobotsCache, product_token
-from tests.helpers import free_port
+from tests.helpers import free_port, record_threads
 from tests.origin import (
     Handler,
     Origin,
@@ -537,14 +537,7 @@ async def test_robots_txt_is_parsed_off_the_event_loop(
 
     from protego import Protego
 
-    parsed_on: list[int] = []
-    parse = Protego.parse
-
-    def recording(content: str) -> Protego:
-        parsed_on.append(threading.get_ident())
-        return parse(content)
-
-    monkeypatch.setattr(Protego, "parse", recording)
+    parsed_on = record_threads(monkeypatch, Protego, "parse")
     routes: dict[str, RouteSpec] = {"/robots.txt": _robots(), "/public": PAGE}
     async with Origin(routes) as site:
         await fetcher.fetch(site.url("/public"), timeout=2, max_bytes=MB)
@@ -562,14 +555,7 @@ async def test_a_big_robots_txt_is_matched_off_the_event_loop(
 
     from protego import Protego
 
-    checked_on: list[int] = []
-    can_fetch = Protego.can_fetch
-
-    def recording(self: Protego, url: str, user_agent: str) -> bool:
-        checked_on.append(threading.get_ident())
-        return can_fetch(self, url, user_agent)
-
-    monkeypatch.setattr(Protego, "can_fetch", recording)
+    checked_on = record_threads(monkeypatch, Protego, "can_fetch")
     rules = "".join(f"Disallow: /*x{n}*y\n" for n in range(3000 if big else 3))
     routes: dict[str, RouteSpec] = {"/robots.txt": _robots(f"User-agent: *\n{rules}"),
                                     "/public": PAGE}

@@ -22,6 +22,7 @@ from feedsvc.models import Article, FetchState, LinkHint
 from feedsvc.store import Store, changed_at
 from feedsvc.store.codec import PackedPage
 from feedsvc.store.memory import MemoryStore
+from tests.helpers import record_threads
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -674,14 +675,7 @@ async def test_memory_store_makes_a_pages_story_stream_off_the_event_loop(
     that serves the feeds of this one-process store."""
     from feedsvc.store import codec
 
-    made_on: list[int] = []
-    make = codec.content_stream
-
-    def recorded(content_html: str) -> bytes:
-        made_on.append(threading.get_ident())
-        return make(content_html)
-
-    monkeypatch.setattr(codec, "content_stream", recorded)
+    made_on = record_threads(monkeypatch, codec, "content_stream")
     store = MemoryStore()
     a = art("https://a.example/s", content_html=STORY, fingerprint="f")
     assert await store.add_article("t", a)
