@@ -103,21 +103,36 @@ class CpuPool:
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` in a worker; a crashed pool is replaced once."""
-        loop = asyncio.get_running_loop()
         call = partial(fn, *args, **kwargs)
         executor = self._executor
         try:
-            return await loop.run_in_executor(executor, call)
+            future = executor.submit(call)
+        except Exception:
+            # The pool broke while this call was being submitted: CPython's manager
+            # thread marks it broken and closes its pipes without the lock submit()
+            # holds, so a submit already past that check spawns a worker on closed
+            # pipes ("bad value(s) in fds_to_keep", a ValueError). Or another call has
+            # replaced the pool since (shut down: RuntimeError). Either way, as for a
+            # call that failed with it; any other error is this call's own.
+            if executor is self._executor and not getattr(executor, "_broken", False):
+                raise
+            self._replace(executor)
+            return await asyncio.wrap_future(self._executor.submit(call))
+        try:
+            return await asyncio.wrap_future(future)
         except BrokenProcessPool:
-            # A worker died (OOM, segfault in a C parser): start a fresh pool so one
-            # hostile page cannot stop ingestion for good. Only the first call to see
-            # this pool broken replaces it: the others in flight with it would each
-            # replace the fresh one in turn, cancelling what it runs.
-            if self._executor is executor:
-                _kill_workers(executor)  # before shutdown, which forgets them
-                executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._new_executor()
-            return await loop.run_in_executor(self._executor, call)
+            self._replace(executor)
+            return await asyncio.wrap_future(self._executor.submit(call))
+
+    def _replace(self, executor: Executor) -> None:
+        """A worker of ``executor`` died (OOM, segfault in a C parser): start a fresh pool
+        so one hostile page cannot stop ingestion for good. Only the first call to see
+        this pool broken replaces it: the others in flight with it would each replace the
+        fresh one in turn, cancelling what it runs."""
+        if self._executor is executor:
+            _kill_workers(executor)  # before shutdown, which forgets them
+            executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

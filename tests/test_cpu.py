@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from feedsvc.cpu import CpuPool
 
 
@@ -48,6 +50,11 @@ def crash_once(marker: str) -> int:
     return os.getpid()
 
 
+# Calls submitted while the crash is being handled race CPython's manager thread, which
+# tears the pool down without the lock submit() holds: it can die iterating the workers a
+# racing submit just added ("dictionary changed size during iteration", in the stdlib's
+# thread, not ours; the calls still get BrokenProcessPool and the pool is replaced).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 async def test_a_crash_with_calls_in_flight_replaces_the_pool_once(tmp_path: Path) -> None:
     """Every call in flight on the broken pool fails with it; each used to replace the
     pool, shutting down the one the previous call had just made and cancelling what it
@@ -70,6 +77,40 @@ async def test_a_crash_with_calls_in_flight_replaces_the_pool_once(tmp_path: Pat
         assert made == 1
     finally:
         pool.close()
+
+
+async def test_a_submit_racing_the_pools_break_runs_on_a_fresh_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A submit already past the broken-pool check when CPython's manager thread marks
+    the pool broken and closes its pipes spawns a worker on closed pipes: ValueError
+    ("bad value(s) in fds_to_keep") out of submit(), seen in a crash test's run. The call
+    runs on a fresh pool instead, as one that failed with the broken pool does."""
+    pool = CpuPool(1)
+    try:
+        old = pool._executor
+        old_pid = await pool.run(os.getpid)
+
+        def breaking(*args: Any, **kwargs: Any) -> Any:
+            old._broken = "A child process terminated abruptly"  # type: ignore[attr-defined]
+            raise ValueError("bad value(s) in fds_to_keep")
+
+        monkeypatch.setattr(old, "submit", breaking)
+        pid = await pool.run(os.getpid)
+        assert pool._executor is not old and pid != old_pid
+    finally:
+        pool.close()
+
+
+async def test_a_closed_pool_is_not_replaced_by_a_call() -> None:
+    """Only a pool that broke is replaced: submit's own refusals stay the caller's, and a
+    call after close() (shutting down) fails instead of starting a pool nobody closes."""
+    pool = CpuPool(1)
+    executor = pool._executor
+    pool.close()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        await pool.run(os.getpid)
+    assert pool._executor is executor
 
 
 async def test_workers_exit_when_their_parent_dies(tmp_path: Path) -> None:
