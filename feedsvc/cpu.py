@@ -116,13 +116,13 @@ class CpuPool:
             # call that failed with it; any other error is this call's own.
             if executor is self._executor and not getattr(executor, "_broken", False):
                 raise
-            self._replace(executor)
-            return await asyncio.wrap_future(self._executor.submit(call))
-        try:
-            return await asyncio.wrap_future(future)
-        except BrokenProcessPool:
-            self._replace(executor)
-            return await asyncio.wrap_future(self._executor.submit(call))
+        else:
+            try:
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                pass
+        self._replace(executor)
+        return await asyncio.wrap_future(self._executor.submit(call))
 
     def _replace(self, executor: Executor) -> None:
         """A worker of ``executor`` died (OOM, segfault in a C parser): start a fresh pool
